@@ -1,0 +1,1 @@
+"""A TAXII 2.1 feed of flagged cryptocurrency addresses."""

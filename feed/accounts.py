@@ -1,0 +1,242 @@
+"""Organisations, API keys, feeds and grants: who a caller is and what it may touch.
+
+An API key is a key id (public, used as the Basic user name) and a secret of 256 random bits
+shown once. Only SHA-256 of the secret is stored: with that much entropy a slow password hash
+adds nothing, and authentication stays cheap on every request. The bearer form of a key is
+`<key id>.<secret>`.
+"""
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from sqlalchemy import or_
+from sqlmodel import Session, col, select
+
+from feed.errors import BadRequest, NotFound
+from feed.stix import SPEC_VERSION, object_version, organisation_identity
+from feed.store import Candidate, add_objects
+from feed.tables import ApiKey, Collection, CollectionKind, Grant, Organisation, Role
+from feed.taxii import now_micros
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key_id: str
+    secret: str
+
+    @property
+    def bearer(self) -> str:
+        return f"{self.key_id}.{self.secret}"
+
+
+@dataclass(frozen=True)
+class Access:
+    collection: Collection
+    can_read: bool
+    can_write: bool
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def find_organisation(session: Session, name_or_id: str) -> Organisation:
+    query = select(Organisation).where(
+        or_(col(Organisation.name) == name_or_id, col(Organisation.id) == name_or_id)
+    )
+    organisation = session.exec(query).one_or_none()
+    if organisation is None:
+        raise NotFound(f"no organisation named {name_or_id!r}")
+    return organisation
+
+
+def create_organisation(session: Session, name: str, role: Role) -> Organisation:
+    if session.exec(select(Organisation).where(col(Organisation.name) == name)).first():
+        raise BadRequest(f"an organisation named {name!r} already exists")
+    organisation_id = str(uuid.uuid4())
+    now = now_micros()
+    created = datetime.fromtimestamp(now // 1_000_000, UTC)
+    organisation = Organisation(
+        id=organisation_id,
+        name=name,
+        role=role,
+        identity=organisation_identity(organisation_id, name, created),
+        created_at=now,
+    )
+    session.add(organisation)
+    session.flush()
+    return organisation
+
+
+def create_key(session: Session, organisation: Organisation) -> IssuedKey:
+    issued = IssuedKey(key_id="k" + secrets.token_hex(8), secret=secrets.token_urlsafe(32))
+    session.add(
+        ApiKey(
+            id=issued.key_id,
+            organisation_id=organisation.id,
+            secret_hash=_hash(issued.secret),
+            created_at=now_micros(),
+        )
+    )
+    return issued
+
+
+def revoke_key(session: Session, key_id: str) -> None:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"no API key {key_id!r}")
+    if key.revoked_at is None:
+        key.revoked_at = now_micros()
+        session.add(key)
+
+
+def authenticate(session: Session, key_id: str, secret: str) -> Organisation | None:
+    query = (
+        select(ApiKey.secret_hash, Organisation)
+        .join(Organisation, col(Organisation.id) == ApiKey.organisation_id)
+        .where(col(ApiKey.id) == key_id, col(ApiKey.revoked_at).is_(None))
+    )
+    row = session.exec(query).first()
+    if row is None or not hmac.compare_digest(row[0], _hash(secret)):
+        return None
+    return row[1]
+
+
+def _publish_identity(session: Session, collection_id: str, organisation: Organisation) -> None:
+    """Put an organisation's identity in a collection, so readers can resolve its refs."""
+    value = orjson.loads(organisation.identity)
+    candidate = Candidate(
+        object_id=organisation.identity_id,
+        type="identity",
+        spec_version=SPEC_VERSION,
+        version=object_version(value),
+        value=value,
+        raw=organisation.identity.encode(),
+    )
+    add_objects(session, collection_id, [candidate])
+
+
+def _grant(
+    session: Session, collection_id: str, organisation_id: str, *, read: bool, write: bool
+) -> None:
+    grant = session.get(Grant, (collection_id, organisation_id))
+    if grant is None:
+        grant = Grant(
+            collection_id=collection_id,
+            organisation_id=organisation_id,
+            can_read=read,
+            can_write=write,
+        )
+    else:
+        grant.can_read, grant.can_write = read, write
+    session.add(grant)
+
+
+def create_feed(
+    session: Session,
+    owner: Organisation,
+    title: str,
+    *,
+    description: str | None = None,
+    alias: str | None = None,
+) -> tuple[Collection, Collection]:
+    """A watchdog's feed and, beside it, the reports collection its subscribers write to."""
+    if owner.role != Role.WATCHDOG:
+        raise BadRequest(f"{owner.name} is a {owner.role}; only a watchdog owns feeds")
+    taken = select(Collection).where(col(Collection.alias) == alias)
+    if alias is not None and session.exec(taken).first():
+        raise BadRequest(f"a collection with alias {alias!r} already exists")
+    feed = Collection(
+        id=str(uuid.uuid4()),
+        title=title,
+        description=description,
+        alias=alias,
+        kind=CollectionKind.FEED,
+        owner_id=owner.id,
+    )
+    reports = Collection(
+        id=str(uuid.uuid4()),
+        title=f"{title} (reports)",
+        description=f"Sightings reported by the subscribers of {title}; only its owner reads them.",
+        alias=None if alias is None else f"{alias}-reports",
+        kind=CollectionKind.REPORTS,
+        owner_id=owner.id,
+        feed_id=feed.id,
+    )
+    session.add(feed)
+    session.flush()
+    session.add(reports)
+    session.flush()
+    _grant(session, feed.id, owner.id, read=True, write=True)
+    _grant(session, reports.id, owner.id, read=True, write=False)
+    _publish_identity(session, feed.id, owner)
+    return feed, reports
+
+
+def find_feed(session: Session, id_or_alias: str) -> Collection:
+    query = select(Collection).where(
+        col(Collection.kind) == CollectionKind.FEED,
+        or_(col(Collection.id) == id_or_alias, col(Collection.alias) == id_or_alias),
+    )
+    feed = session.exec(query).one_or_none()
+    if feed is None:
+        raise NotFound(f"no feed with id or alias {id_or_alias!r}")
+    return feed
+
+
+def grant_feed(session: Session, feed: Collection, exchange: Organisation) -> None:
+    """Let an exchange read a feed and write sightings to its reports collection."""
+    if exchange.role != Role.EXCHANGE:
+        raise BadRequest(f"{exchange.name} is a {exchange.role}; feeds are granted to exchanges")
+    reports = session.exec(select(Collection).where(col(Collection.feed_id) == feed.id)).one()
+    _grant(session, feed.id, exchange.id, read=True, write=False)
+    _grant(session, reports.id, exchange.id, read=False, write=True)
+    _publish_identity(session, reports.id, exchange)
+
+
+def _access(
+    session: Session, organisation: Organisation, collection_id: str | None
+) -> list[Access]:
+    """Collections the organisation may read or write (an admin reads them all), all of them
+    or the one named."""
+    if organisation.role == Role.ADMIN:
+        collections = select(Collection)
+        if collection_id is not None:
+            collections = collections.where(col(Collection.id) == collection_id)
+        return [
+            Access(c, True, False)
+            for c in session.exec(collections.order_by(col(Collection.title)))
+        ]
+    granted = (
+        select(Collection, Grant.can_read, Grant.can_write)
+        .join(Grant, col(Grant.collection_id) == Collection.id)
+        .where(
+            col(Grant.organisation_id) == organisation.id,
+            or_(col(Grant.can_read), col(Grant.can_write)),
+        )
+    )
+    if collection_id is not None:
+        granted = granted.where(col(Collection.id) == collection_id)
+    return [Access(*row) for row in session.exec(granted.order_by(col(Collection.title)))]
+
+
+def accessible_collections(session: Session, organisation: Organisation) -> list[Access]:
+    return _access(session, organisation, None)
+
+
+def collection_access(
+    session: Session, organisation: Organisation, collection_id: str
+) -> Access | None:
+    """The organisation's rights on one collection; None when it may neither read nor write
+    it, so that a collection it cannot see is indistinguishable from a missing one."""
+    found = _access(session, organisation, collection_id)
+    return found[0] if found else None
+
+
+def list_organisations(session: Session) -> list[Organisation]:
+    return list(session.exec(select(Organisation).order_by(col(Organisation.name))))

@@ -1,0 +1,219 @@
+"""The `feed` command. An edge: it wires settings, the store and the server together."""
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import click
+from sqlmodel import Session
+
+from feed import accounts
+from feed.config import Settings
+from feed.errors import FeedError
+from feed.store import Store, create_engine_for, migrate
+from feed.tables import Role
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reports_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn a FeedError into a one-line message and exit status 1, without a traceback."""
+
+    @wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except FeedError as error:
+            click.echo(f"error: {error.description}", err=True)
+            sys.exit(1)
+
+    return run
+
+
+@contextmanager
+def _writing() -> Iterator[Session]:
+    """A write transaction on the configured database, migrated first."""
+    engine = create_engine_for(Settings())
+    try:
+        migrate(engine)
+        with Store(engine).writing() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _emit(data: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        for name, value in data.items():
+            click.echo(f"{name}: {value}")
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+
+@click.group()
+def main() -> None:
+    """Flagged cryptocurrency addresses over TAXII 2.1 (settings: FEED_* environment)."""
+
+
+@main.command()
+@click.option("--host", help="Address to listen on [FEED_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, help="Port [FEED_PORT, default 8000].")
+@click.option("--workers", type=int, help="Worker processes [FEED_WORKERS, default 1].")
+@_reports_errors
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Migrate the database, then serve TAXII 2.1."""
+    import uvicorn
+
+    # Workers are separate processes that read their settings from the environment.
+    for name, value in (("FEED_HOST", host), ("FEED_PORT", port), ("FEED_WORKERS", workers)):
+        if value is not None:
+            os.environ[name] = str(value)
+    settings = Settings()
+    engine = create_engine_for(settings)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    uvicorn.run(
+        "feed.server.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=False,  # feed.access logs each request with its organisation
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+@_reports_errors
+def upgrade() -> None:
+    """Create or upgrade the schema to the newest revision."""
+    engine = create_engine_for(Settings())
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    click.echo("database is at the newest revision")
+
+
+@main.group()
+def admin() -> None:
+    """Organisations, API keys, feeds and grants (run on the server's database)."""
+
+
+@admin.group()
+def org() -> None:
+    """Organisations."""
+
+
+@org.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@json_option
+@_reports_errors
+def org_create(name: str, role: str, as_json: bool) -> None:
+    """Create an organisation and its STIX identity."""
+    with _writing() as session:
+        organisation = accounts.create_organisation(session, name, Role(role))
+        data = {"id": organisation.id, "name": name, "role": role}
+        data["identity"] = organisation.identity_id
+    _emit(data, as_json)
+
+
+@org.command("list")
+@json_option
+@_reports_errors
+def org_list(as_json: bool) -> None:
+    """List organisations."""
+    with _writing() as session:
+        rows = [
+            {"id": o.id, "name": o.name, "role": str(o.role), "identity": o.identity_id}
+            for o in accounts.list_organisations(session)
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    for row in [] if as_json else rows:
+        click.echo(f"{row['name']}\t{row['role']}\t{row['id']}")
+
+
+@admin.group()
+def key() -> None:
+    """API keys."""
+
+
+@key.command("create")
+@click.argument("organisation")
+@json_option
+@_reports_errors
+def key_create(organisation: str, as_json: bool) -> None:
+    """Issue an API key; the secret is shown only now."""
+    with _writing() as session:
+        issued = accounts.create_key(session, accounts.find_organisation(session, organisation))
+    _emit(
+        {"key_id": issued.key_id, "secret": issued.secret, "bearer": issued.bearer},
+        as_json,
+    )
+
+
+@key.command("revoke")
+@click.argument("key_id")
+@_reports_errors
+def key_revoke(key_id: str) -> None:
+    """Revoke an API key; it stops working on the next request."""
+    with _writing() as session:
+        accounts.revoke_key(session, key_id)
+    click.echo(f"revoked {key_id}")
+
+
+@admin.group(name="feed")
+def feed_group() -> None:
+    """Feeds (a watchdog's collection plus its reports collection)."""
+
+
+@feed_group.command("create")
+@click.argument("owner")
+@click.option("--title", required=True)
+@click.option("--alias", help="A short name usable instead of the id.")
+@click.option("--description")
+@json_option
+@_reports_errors
+def feed_create(
+    owner: str, title: str, alias: str | None, description: str | None, as_json: bool
+) -> None:
+    """Create a feed owned by a watchdog."""
+    with _writing() as session:
+        feed, reports = accounts.create_feed(
+            session,
+            accounts.find_organisation(session, owner),
+            title,
+            alias=alias,
+            description=description,
+        )
+        data = {"feed": feed.id, "reports": reports.id, "alias": alias}
+    _emit(data, as_json)
+
+
+@admin.command()
+@click.argument("feed")
+@click.argument("exchange")
+@_reports_errors
+def grant(feed: str, exchange: str) -> None:
+    """Let EXCHANGE read FEED (id or alias) and report sightings to it."""
+    with _writing() as session:
+        target = accounts.find_feed(session, feed)
+        accounts.grant_feed(session, target, accounts.find_organisation(session, exchange))
+    click.echo(f"{exchange} may read {feed}")

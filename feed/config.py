@@ -1,0 +1,32 @@
+"""Settings, read from FEED_* environment variables when asked for, never at import."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FEED_", frozen=True)
+
+    database_url: str = "sqlite:///feed.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1)
+    title: str = "Flagged-address feed"
+    contact: str | None = None
+    max_content_length: int = Field(default=10 * 1024 * 1024, ge=1024)
+    page_limit_default: int = Field(default=1000, ge=1)
+    page_limit_max: int = Field(default=10000, ge=1)
+    status_ttl_hours: float = Field(default=24.0, ge=24.0)
+    log_level: str = "info"
+
+    @property
+    def status_ttl_micros(self) -> int:
+        return int(self.status_ttl_hours * 3600 * 1_000_000)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the driver this project ships (psycopg 3 for PostgreSQL)."""
+        for prefix in ("postgresql://", "postgres://"):
+            if self.database_url.startswith(prefix):
+                return "postgresql+psycopg://" + self.database_url[len(prefix) :]
+        return self.database_url

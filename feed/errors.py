@@ -1,0 +1,97 @@
+"""The one exception tree. Every error the server raises maps to a TAXII 2.1 error body
+(section 3.6.1): `title` always, `http_status` as a string equal to the HTTP code."""
+
+from typing import Any
+
+
+class FeedError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    http_status = 500
+    title = "Internal error"
+
+    def __init__(self, description: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "title": self.title,
+            "description": self.description,
+            "http_status": str(self.http_status),
+        }
+        if self.details:
+            body["details"] = self.details
+        return body
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class BadRequest(FeedError):
+    http_status = 400
+    title = "Bad request"
+
+
+class Unauthorized(FeedError):
+    http_status = 401
+    title = "Authentication required"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Basic realm="feed", charset="UTF-8"'}
+
+
+class Forbidden(FeedError):
+    http_status = 403
+    title = "Forbidden"
+
+
+class NotFound(FeedError):
+    http_status = 404
+    title = "Not found"
+
+
+class MethodNotAllowed(FeedError):
+    http_status = 405
+    title = "Method not allowed"
+
+
+class NotAcceptable(FeedError):
+    http_status = 406
+    title = "Not acceptable"
+
+
+class PayloadTooLarge(FeedError):
+    http_status = 413
+    title = "Request body too large"
+
+
+class UnsupportedMediaType(FeedError):
+    http_status = 415
+    title = "Unsupported media type"
+
+
+class Unavailable(FeedError):
+    http_status = 503
+    title = "Service unavailable"
+
+    def __init__(self, description: str, *, retry_after: int = 5) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class ConfigurationError(FeedError):
+    """A command-line or setup mistake, reported to the operator without a traceback."""
+
+    title = "Configuration error"
+
+
+class InvalidObject(FeedError):
+    """One posted object that cannot be stored; reported as a failure in its status."""
+
+    http_status = 422
+    title = "Invalid STIX object"

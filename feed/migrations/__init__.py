@@ -1,0 +1,1 @@
+"""Alembic migrations; run with `feed db upgrade` (and by `feed serve` on start)."""

@@ -1,0 +1,149 @@
+"""The application factory: lifespan (engine, cursor key), routers, the one error handler
+that turns every failure into a TAXII error body, and the access log."""
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from feed.config import Settings
+from feed.errors import (
+    BadRequest,
+    FeedError,
+    MethodNotAllowed,
+    NotFound,
+    Unavailable,
+)
+from feed.server import collections, discovery, objects, status
+from feed.server.deps import require_taxii_accept
+from feed.server.responses import TaxiiResponse, taxii_json
+from feed.store import Store, create_engine_for
+
+access_log = logging.getLogger("feed.access")
+error_log = logging.getLogger("feed.server")
+
+
+class AccessLog:
+    """Logs organisation, method, endpoint, status and duration of every request. Only the
+    path is logged, never the query string or headers, so no credential reaches the log."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_code = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            organisation = scope.get("state", {}).get("organisation", "-")
+            access_log.info(
+                "org=%s %s %s status=%d duration_ms=%.1f",
+                organisation,
+                scope["method"],
+                scope["path"],
+                status_code,
+                (time.perf_counter() - started) * 1000,
+            )
+
+
+def _error_response(error: FeedError) -> TaxiiResponse:
+    response = taxii_json(error.body(), status_code=error.http_status)
+    response.headers.update(error.headers())
+    return response
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def feed_error(_request: Request, error: Exception) -> TaxiiResponse:
+        assert isinstance(error, FeedError)
+        return _error_response(error)
+
+    async def http_error(_request: Request, error: Exception) -> TaxiiResponse:
+        assert isinstance(error, HTTPException)
+        mapped: FeedError
+        if error.status_code == 404:
+            mapped = NotFound("there is no such endpoint; TAXII paths end in /")
+        elif error.status_code == 405:
+            mapped = MethodNotAllowed("this endpoint does not support that method")
+        else:
+            mapped = FeedError(str(error.detail))
+            mapped.http_status = error.status_code
+        return _error_response(mapped)
+
+    async def validation_error(_request: Request, error: Exception) -> TaxiiResponse:
+        assert isinstance(error, RequestValidationError)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        return _error_response(BadRequest(problems))
+
+    async def database_error(_request: Request, error: Exception) -> TaxiiResponse:
+        error_log.warning("database unavailable: %s", error.__class__.__name__)
+        return _error_response(Unavailable("the database is unavailable; retry shortly"))
+
+    async def unexpected_error(_request: Request, error: Exception) -> TaxiiResponse:
+        error_log.exception("unhandled error", exc_info=error)
+        return _error_response(FeedError("the server failed to handle this request"))
+
+    app.add_exception_handler(FeedError, feed_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    for database_failure in (OperationalError, PoolTimeout, DBAPIError):
+        app.add_exception_handler(database_failure, database_error)
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine_for(settings)
+        store = Store(engine)
+        app.state.settings = settings
+        app.state.store = store
+        app.state.cursor_key = store.cursor_key()
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(
+        title=settings.title,
+        summary="TAXII 2.1 server for flagged cryptocurrency addresses",
+        lifespan=lifespan,
+        default_response_class=TaxiiResponse,
+    )
+    taxii = [Depends(require_taxii_accept)]
+    for module in (discovery, collections, objects, status):
+        app.include_router(module.router, dependencies=taxii, tags=["TAXII 2.1"])
+    _install_error_handlers(app)
+    app.add_middleware(AccessLog)
+
+    @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
+    def healthz(request: Request) -> dict[str, Any]:
+        store: Store = request.app.state.store
+        with store.reading() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,159 @@
+"""Request dependencies: content negotiation, the caller, and the collection it may use.
+
+Each permission is resolved once here, so no handler repeats a check: a handler that takes a
+`ReadableCollection` can only run for a caller who may read that collection.
+"""
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from feed.accounts import Access, authenticate, collection_access
+from feed.config import Settings
+from feed.errors import (
+    Forbidden,
+    NotAcceptable,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from feed.store import Store
+from feed.tables import Organisation
+from feed.taxii import TAXII_MEDIA_TYPE, accepts_taxii, is_taxii_content_type
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_cursor_key(request: Request) -> bytes:
+    key: bytes = request.app.state.cursor_key
+    return key
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CursorKey = Annotated[bytes, Depends(get_cursor_key)]
+
+
+def require_taxii_accept(request: Request) -> None:
+    if not accepts_taxii(request.headers.get("accept")):
+        raise NotAcceptable(
+            f"this endpoint serves {TAXII_MEDIA_TYPE}; send it in the Accept header"
+        )
+
+
+def _credentials(header: str | None) -> tuple[str, str]:
+    if not header:
+        raise Unauthorized("send an API key: HTTP Basic (key id, secret) or Bearer <id>.<secret>")
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    value = value.strip()
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("the Basic credentials are not base64 of key-id:secret") from None
+        key_id, separator, secret = decoded.partition(":")
+    elif scheme == "bearer":
+        key_id, separator, secret = value.partition(".")
+    else:
+        raise Unauthorized(
+            f"authentication scheme {scheme!r} is not supported; use Basic or Bearer"
+        )
+    if not separator or not key_id or not secret:
+        raise Unauthorized("the credentials must hold both a key id and a secret")
+    return key_id, secret
+
+
+def get_caller(request: Request, store: StoreDep) -> Organisation:
+    key_id, secret = _credentials(request.headers.get("authorization"))
+    with store.reading() as session:
+        organisation = authenticate(session, key_id, secret)
+    if organisation is None:
+        raise Unauthorized("the API key is unknown, revoked, or its secret is wrong")
+    request.state.organisation = organisation.name
+    return organisation
+
+
+Caller = Annotated[Organisation, Depends(get_caller)]
+
+
+def get_access(
+    collection_id: Annotated[str, Path(description="The collection's id")],
+    caller: Caller,
+    store: StoreDep,
+) -> Access:
+    with store.reading() as session:
+        access = collection_access(session, caller, collection_id)
+    if access is None:
+        raise NotFound(f"there is no collection {collection_id} that you may use")
+    return access
+
+
+def readable(access: Annotated[Access, Depends(get_access)]) -> Access:
+    if not access.can_read:
+        raise Forbidden(f"you may not read collection {access.collection.id}")
+    return access
+
+
+def writable(access: Annotated[Access, Depends(get_access)]) -> Access:
+    if not access.can_write:
+        raise Forbidden(f"you may not write to collection {access.collection.id}")
+    return access
+
+
+def readable_and_writable(access: Annotated[Access, Depends(get_access)]) -> Access:
+    if not (access.can_read and access.can_write):
+        raise Forbidden(f"deleting from collection {access.collection.id} needs read and write")
+    return access
+
+
+ReadableCollection = Annotated[Access, Depends(readable)]
+WritableCollection = Annotated[Access, Depends(writable)]
+ReadWriteCollection = Annotated[Access, Depends(readable_and_writable)]
+
+
+async def read_envelope_body(request: Request, settings: SettingsDep) -> bytes:
+    """The request body, refused with 415 unless it is TAXII JSON and with 413 as soon as it
+    is longer than max_content_length (never when it is not)."""
+    content_type = request.headers.get("content-type")
+    if not is_taxii_content_type(content_type):
+        raise UnsupportedMediaType(
+            f"Content-Type {content_type!r} is not supported; send {TAXII_MEDIA_TYPE}"
+        )
+    limit = settings.max_content_length
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; max_content_length is {limit}")
+    chunks = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > limit:
+            raise PayloadTooLarge(f"the body exceeds max_content_length of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+EnvelopeBody = Annotated[bytes, Depends(read_envelope_body)]
+
+
+def query_params(request: Request) -> Mapping[str, Sequence[str]]:
+    params: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        params.setdefault(name, []).append(value)
+    return params
+
+
+QueryParams = Annotated[Mapping[str, Sequence[str]], Depends(query_params)]

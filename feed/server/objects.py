@@ -1,0 +1,353 @@
+"""Objects, object, versions and manifest: TAXII 2.1 sections 5.3 to 5.8.
+
+Pages are keyset reads in date_added order that splice stored JSON into the envelope
+unchanged. Adding objects is synchronous: the status is `complete` when the POST returns,
+and every object it reports as a success is already visible to pollers.
+"""
+
+import uuid
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path
+
+from feed.config import Settings
+from feed.envelope import Item, parse_envelope
+from feed.errors import InvalidObject, NotFound
+from feed.server.deps import (
+    Caller,
+    CursorKey,
+    EnvelopeBody,
+    QueryParams,
+    ReadableCollection,
+    ReadWriteCollection,
+    SettingsDep,
+    StoreDep,
+    WritableCollection,
+)
+from feed.server.responses import TaxiiResponse, documented_query, paged, taxii_json
+from feed.server.status import status_resource
+from feed.stix import SPEC_VERSION, check_object, object_version
+from feed.store import (
+    Candidate,
+    PageRow,
+    add_objects,
+    delete_versions,
+    object_exists,
+    read_page,
+    save_status,
+)
+from feed.tables import StatusRecord
+from feed.taxii import (
+    STIX_MEDIA_TYPE,
+    Filters,
+    Page,
+    Status,
+    cursor_scope,
+    format_timestamp,
+    now_micros,
+    parse_filters,
+    parse_page,
+)
+
+router = APIRouter(prefix="/api/collections/{collection_id}")
+
+ObjectId = Annotated[str, Path(description="A STIX id (type--UUID)")]
+_ALL_FILTERS = ("id", "type", "version", "spec_version", "added_after")
+_ONE_OBJECT_FILTERS = ("version", "spec_version", "added_after")
+_PAGE = ("limit", "next")
+_LIST_QUERY = documented_query(*_PAGE, *(f"match[{f}]" for f in _ALL_FILTERS[:4]), "added_after")
+
+
+def _filters_and_page(
+    params: QueryParams,
+    allowed: tuple[str, ...],
+    *,
+    endpoint: str,
+    access_id: str,
+    caller_id: str,
+    settings: Settings,
+    cursor_key: bytes,
+    object_id: str | None = None,
+) -> tuple[Filters, Page, bytes]:
+    filters = parse_filters(params, allowed)
+    scope = cursor_scope(f"{endpoint}:{object_id or ''}", access_id, caller_id, filters)
+    page = parse_page(
+        params,
+        key=cursor_key,
+        scope=scope,
+        default=settings.page_limit_default,
+        maximum=settings.page_limit_max,
+    )
+    return filters, page, scope
+
+
+def _body(row: PageRow) -> bytes:
+    body: str = row.body
+    return body.encode()
+
+
+def _date_added(row: PageRow) -> int:
+    date_added: int = row.date_added
+    return date_added
+
+
+@router.get(
+    "/objects/",
+    summary="Get objects (5.3)",
+    openapi_extra=documented_query(
+        *_PAGE, *(f"match[{f}]" for f in _ALL_FILTERS[:4]), "added_after"
+    ),
+)
+def get_objects(
+    access: ReadableCollection,
+    caller: Caller,
+    params: QueryParams,
+    store: StoreDep,
+    settings: SettingsDep,
+    cursor_key: CursorKey,
+) -> TaxiiResponse:
+    collection_id = access.collection.id
+    filters, page, scope = _filters_and_page(
+        params,
+        _ALL_FILTERS,
+        endpoint="objects",
+        access_id=collection_id,
+        caller_id=caller.id,
+        settings=settings,
+        cursor_key=cursor_key,
+    )
+    with store.reading() as session:
+        rows, more = read_page(session, collection_id, filters, page)
+    return paged(
+        rows,
+        more=more,
+        key="objects",
+        render=_body,
+        date_added=_date_added,
+        cursor_key=cursor_key,
+        scope=scope,
+    )
+
+
+def _failure(index: int, item: Item, reason: str) -> dict[str, str]:
+    value = item.value if isinstance(item.value, dict) else {}
+    object_id = value.get("id")
+    version = value.get("modified", value.get("created"))
+    return {
+        "id": object_id if isinstance(object_id, str) else f"objects[{index}]",
+        "version": version if isinstance(version, str) else "",
+        "message": f"objects[{index}]: {reason}",
+    }
+
+
+@router.post(
+    "/objects/",
+    status_code=202,
+    responses={202: {"model": Status}},
+    summary="Add objects (5.4)",
+)
+def post_objects(
+    access: WritableCollection,
+    caller: Caller,
+    raw: EnvelopeBody,
+    store: StoreDep,
+    settings: SettingsDep,
+) -> TaxiiResponse:
+    request_timestamp = now_micros()
+    items = parse_envelope(raw)
+    failures: list[dict[str, str]] = []
+    candidates: list[Candidate] = []
+    for index, item in enumerate(items):
+        try:
+            check_object(item.value, caller.identity_id)
+        except InvalidObject as error:
+            failures.append(_failure(index, item, error.description))
+            continue
+        value: dict[str, Any] = item.value
+        candidates.append(
+            Candidate(
+                object_id=value["id"],
+                type=value["type"],
+                spec_version=value.get("spec_version", SPEC_VERSION),
+                version=object_version(value),
+                value=value,
+                raw=item.raw,
+            )
+        )
+    successes: list[dict[str, str]] = []
+    with store.writing() as session:
+        for outcome in add_objects(session, access.collection.id, candidates):
+            detail = {"id": outcome.object_id, "version": outcome.version}
+            if outcome.failure is None:
+                successes.append(detail)
+            else:
+                failures.append({**detail, "message": outcome.failure})
+        record = StatusRecord(
+            id=str(uuid.uuid4()),
+            collection_id=access.collection.id,
+            organisation_id=caller.id,
+            request_timestamp=request_timestamp,
+            total_count=len(items),
+            success_count=len(successes),
+            failure_count=len(failures),
+            pending_count=0,
+            details=orjson.dumps({"successes": successes, "failures": failures}).decode(),
+        )
+        expiry = request_timestamp - settings.status_ttl_micros
+        save_status(session, record, expired_before=expiry)
+        resource = status_resource(record)
+    return taxii_json(resource, status_code=202)
+
+
+@router.get(
+    "/objects/{object_id}/",
+    summary="Get an object (5.5)",
+    openapi_extra=documented_query(*_PAGE, "match[version]", "match[spec_version]", "added_after"),
+)
+def get_object(
+    object_id: ObjectId,
+    access: ReadableCollection,
+    caller: Caller,
+    params: QueryParams,
+    store: StoreDep,
+    settings: SettingsDep,
+    cursor_key: CursorKey,
+) -> TaxiiResponse:
+    collection_id = access.collection.id
+    filters, page, scope = _filters_and_page(
+        params,
+        _ONE_OBJECT_FILTERS,
+        endpoint="object",
+        access_id=collection_id,
+        caller_id=caller.id,
+        settings=settings,
+        cursor_key=cursor_key,
+        object_id=object_id,
+    )
+    with store.reading() as session:
+        rows, more = read_page(session, collection_id, filters, page, object_id=object_id)
+        if not rows and page.after is None and not object_exists(session, collection_id, object_id):
+            raise NotFound(f"there is no object {object_id} in collection {collection_id}")
+    return paged(
+        rows,
+        more=more,
+        key="objects",
+        render=_body,
+        date_added=_date_added,
+        cursor_key=cursor_key,
+        scope=scope,
+    )
+
+
+@router.delete(
+    "/objects/{object_id}/",
+    summary="Delete an object (5.6)",
+    openapi_extra=documented_query("match[version]", "match[spec_version]"),
+)
+def delete_object(
+    object_id: ObjectId,
+    access: ReadWriteCollection,
+    params: QueryParams,
+    store: StoreDep,
+) -> TaxiiResponse:
+    filters = parse_filters(params, ("version", "spec_version"))
+    if filters.version_selector == frozenset({"last"}) and not filters.versions:
+        # Without match[version], delete removes every version (section 5.6).
+        filters = Filters(spec_versions=filters.spec_versions, version_selector=frozenset({"all"}))
+    with store.writing() as session:
+        deleted = delete_versions(session, access.collection.id, object_id, filters)
+    if not deleted:
+        raise NotFound(
+            f"there is no matching object {object_id} in collection {access.collection.id}"
+        )
+    return TaxiiResponse(b"")
+
+
+@router.get(
+    "/objects/{object_id}/versions/",
+    summary="Get object versions (5.7)",
+    openapi_extra=documented_query(*_PAGE, "match[spec_version]", "added_after"),
+)
+def get_versions(
+    object_id: ObjectId,
+    access: ReadableCollection,
+    caller: Caller,
+    params: QueryParams,
+    store: StoreDep,
+    settings: SettingsDep,
+    cursor_key: CursorKey,
+) -> TaxiiResponse:
+    collection_id = access.collection.id
+    filters, page, scope = _filters_and_page(
+        {**params, "match[version]": ["all"]},
+        ("spec_version", "added_after", "version"),
+        endpoint="versions",
+        access_id=collection_id,
+        caller_id=caller.id,
+        settings=settings,
+        cursor_key=cursor_key,
+        object_id=object_id,
+    )
+    with store.reading() as session:
+        rows, more = read_page(session, collection_id, filters, page, object_id=object_id)
+        if not rows and page.after is None and not object_exists(session, collection_id, object_id):
+            raise NotFound(f"there is no object {object_id} in collection {collection_id}")
+    return paged(
+        rows,
+        more=more,
+        key="versions",
+        render=lambda row: orjson.dumps(row.version),
+        date_added=_date_added,
+        cursor_key=cursor_key,
+        scope=scope,
+    )
+
+
+def _manifest_record(row: PageRow) -> bytes:
+    return orjson.dumps(
+        {
+            "id": row.object_id,
+            "date_added": format_timestamp(row.date_added),
+            "version": row.version,
+            "media_type": STIX_MEDIA_TYPE.replace("2.1", row.spec_version),
+        }
+    )
+
+
+@router.get(
+    "/manifest/",
+    summary="Get object manifests (5.8)",
+    openapi_extra=documented_query(
+        *_PAGE, *(f"match[{f}]" for f in _ALL_FILTERS[:4]), "added_after"
+    ),
+)
+def get_manifest(
+    access: ReadableCollection,
+    caller: Caller,
+    params: QueryParams,
+    store: StoreDep,
+    settings: SettingsDep,
+    cursor_key: CursorKey,
+) -> TaxiiResponse:
+    collection_id = access.collection.id
+    filters, page, scope = _filters_and_page(
+        params,
+        _ALL_FILTERS,
+        endpoint="manifest",
+        access_id=collection_id,
+        caller_id=caller.id,
+        settings=settings,
+        cursor_key=cursor_key,
+    )
+    with store.reading() as session:
+        rows, more = read_page(session, collection_id, filters, page)
+    return paged(
+        rows,
+        more=more,
+        key="objects",
+        render=_manifest_record,
+        date_added=_date_added,
+        cursor_key=cursor_key,
+        scope=scope,
+    )

@@ -1,0 +1,392 @@
+"""The database: engine, migrations, and every query on object versions and statuses.
+
+Writers to a collection are serialised by a lock on its row (PostgreSQL `FOR UPDATE`; on
+SQLite every write transaction starts with `BEGIN IMMEDIATE`). `date_added` is stamped inside
+that lock, strictly above the collection's last stamp, and the lock is held until commit, so an
+object committed later always carries a later `date_added` than anything a poller has seen.
+"""
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import orjson
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Row,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
+
+from feed.config import Settings
+from feed.tables import Collection, ObjectVersion, ServerKey, StatusRecord
+from feed.taxii import Filters, Page, format_timestamp, now_micros
+
+_CHUNK = 500
+# date_added, object_id, version, spec_version, body
+PageRow: TypeAlias = Row[Any, Any, Any, Any, Any]
+_objects = ObjectVersion.__table__  # type: ignore[attr-defined]
+
+
+def create_engine_for(settings: Settings) -> Engine:
+    url = settings.sqlalchemy_url
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Transactions are begun explicitly below, so the driver must not begin its own.
+        dbapi_connection.isolation_level = None
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=NORMAL",
+            "foreign_keys=ON",
+            "busy_timeout=30000",
+        ):
+            dbapi_connection.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        writer = connection.get_execution_options().get("writer", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (idempotent; safe from several processes)."""
+    config = Config()
+    config.set_main_option("script_location", "feed:migrations")
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = engine.execution_options(writer=True)
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with Session(self.engine) as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A transaction that may write; committed when the block ends without error."""
+        with Session(self._writer) as session, session.begin():
+            yield session
+
+    def cursor_key(self) -> bytes:
+        with self.reading() as session:
+            key = session.get(ServerKey, "cursor")
+            if key is None:
+                raise RuntimeError("the database has no cursor key: run `feed db upgrade`")
+            return bytes.fromhex(key.value)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _version_clause(filters: Filters) -> ColumnElement[bool] | None:
+    if "all" in filters.version_selector:
+        return None
+    clauses: list[ColumnElement[bool]] = []
+    if "last" in filters.version_selector:
+        clauses.append(_objects.c.is_latest == true())
+    if "first" in filters.version_selector:
+        other = aliased(_objects)
+        first = (
+            select(func.min(other.c.version))
+            .where(
+                other.c.collection_id == _objects.c.collection_id,
+                other.c.object_id == _objects.c.object_id,
+            )
+            .scalar_subquery()
+        )
+        clauses.append(_objects.c.version == first)
+    if filters.versions:
+        clauses.append(_objects.c.version.in_(filters.versions))
+    return or_(*clauses)
+
+
+def _where(collection_id: str, filters: Filters, object_id: str | None) -> list[Any]:
+    where: list[Any] = [_objects.c.collection_id == collection_id]
+    if object_id is not None:
+        where.append(_objects.c.object_id == object_id)
+    if filters.ids:
+        where.append(_objects.c.object_id.in_(filters.ids))
+    if filters.types:
+        where.append(_objects.c.type.in_(filters.types))
+    if filters.spec_versions:
+        where.append(_objects.c.spec_version.in_(filters.spec_versions))
+    version = _version_clause(filters)
+    if version is not None:
+        where.append(version)
+    if filters.added_after is not None:
+        where.append(_objects.c.date_added > filters.added_after)
+    return where
+
+
+def read_page(
+    session: Session,
+    collection_id: str,
+    filters: Filters,
+    page: Page,
+    *,
+    object_id: str | None = None,
+) -> tuple[Sequence[PageRow], bool]:
+    """One page in `date_added` order after the page's cursor, and whether more follow.
+    Rows carry date_added, object_id, version, spec_version and the stored body."""
+    where = _where(collection_id, filters, object_id)
+    if page.after is not None:
+        where.append(_objects.c.date_added > page.after.date_added)
+    query = (
+        select(
+            _objects.c.date_added,
+            _objects.c.object_id,
+            _objects.c.version,
+            _objects.c.spec_version,
+            _objects.c.body,
+        )
+        .where(*where)
+        .order_by(_objects.c.date_added)
+        .limit(page.limit + 1)
+    )
+    rows = session.connection().execute(query).all()
+    return rows[: page.limit], len(rows) > page.limit
+
+
+def object_exists(session: Session, collection_id: str, object_id: str) -> bool:
+    query = select(_objects.c.row).where(
+        _objects.c.collection_id == collection_id, _objects.c.object_id == object_id
+    )
+    return session.connection().execute(query.limit(1)).first() is not None
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A validated object about to be stored. `version` is its normalised `modified` (else
+    `created`); None for objects without either, which are versioned by `date_added`."""
+
+    object_id: str
+    type: str
+    spec_version: str
+    version: str | None
+    value: dict[str, Any]
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    object_id: str
+    version: str
+    failure: str | None = None
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _lock_collection(session: Session, collection_id: str) -> int:
+    query = (
+        select(col(Collection.last_date_added))
+        .where(col(Collection.id) == collection_id)
+        .with_for_update()
+    )
+    last: int = session.execute(query).scalar_one()
+    return last
+
+
+def _stored_versions(
+    session: Session, collection_id: str, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], str]:
+    found: dict[tuple[str, str], str] = {}
+    for chunk in _chunks(pairs):
+        query = select(_objects.c.object_id, _objects.c.version, _objects.c.body).where(
+            _objects.c.collection_id == collection_id,
+            tuple_(_objects.c.object_id, _objects.c.version).in_(chunk),
+        )
+        for object_id, version, body in session.connection().execute(query):
+            found[object_id, version] = body
+    return found
+
+
+def _latest_versions(
+    session: Session, collection_id: str, object_ids: Sequence[str]
+) -> dict[str, tuple[str, str]]:
+    latest: dict[str, tuple[str, str]] = {}
+    for chunk in _chunks(object_ids):
+        query = select(_objects.c.object_id, _objects.c.version, _objects.c.body).where(
+            _objects.c.collection_id == collection_id,
+            _objects.c.is_latest == true(),
+            _objects.c.object_id.in_(chunk),
+        )
+        for object_id, version, body in session.connection().execute(query):
+            latest[object_id] = (version, body)
+    return latest
+
+
+_CHANGED_SAME_VERSION = (
+    "a different object with this id and version is already stored; versions are immutable, "
+    "so a change needs a later `modified`"
+)
+
+
+def add_objects(
+    session: Session, collection_id: str, candidates: Sequence[Candidate]
+) -> list[Outcome]:
+    """Store every candidate that is new, in one set-based insert; an exact duplicate of a
+    stored version succeeds without change. Call inside `Store.writing()`."""
+    last = _lock_collection(session, collection_id)
+    object_ids = list(dict.fromkeys(candidate.object_id for candidate in candidates))
+    latest = _latest_versions(session, collection_id, object_ids)
+    versioned = list({(c.object_id, c.version) for c in candidates if c.version is not None})
+    stored = _stored_versions(session, collection_id, versioned)
+
+    stamp = max(now_micros(), last + 1)
+    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    outcomes: list[Outcome] = []
+    for candidate in candidates:
+        if candidate.version is None:
+            previous = latest.get(candidate.object_id)
+            if previous is not None and orjson.loads(previous[1]) == candidate.value:
+                outcomes.append(Outcome(candidate.object_id, previous[0]))
+                continue
+            version = format_timestamp(stamp)
+        else:
+            version = candidate.version
+        key = (candidate.object_id, version)
+        prior = seen.get(key)
+        if prior is None and key in stored:
+            prior = orjson.loads(stored[key])
+        if prior is not None:
+            failure = None if prior == candidate.value else _CHANGED_SAME_VERSION
+            outcomes.append(Outcome(candidate.object_id, version, failure))
+            continue
+        seen[key] = candidate.value
+        rows.append(
+            {
+                "collection_id": collection_id,
+                "object_id": candidate.object_id,
+                "type": candidate.type,
+                "spec_version": candidate.spec_version,
+                "version": version,
+                "date_added": stamp,
+                "is_latest": False,
+                "body": candidate.raw.decode(),
+            }
+        )
+        outcomes.append(Outcome(candidate.object_id, version))
+        stamp += 1
+    if rows:
+        _insert_versions(session, collection_id, rows, latest)
+        session.execute(
+            update(Collection)
+            .where(col(Collection.id) == collection_id)
+            .values(last_date_added=stamp - 1)
+        )
+    return outcomes
+
+
+def _insert_versions(
+    session: Session,
+    collection_id: str,
+    rows: list[dict[str, Any]],
+    latest: dict[str, tuple[str, str]],
+) -> None:
+    newest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        current = newest.get(row["object_id"])
+        if current is None or row["version"] > current["version"]:
+            newest[row["object_id"]] = row
+    superseded = []
+    for object_id, row in newest.items():
+        previous = latest.get(object_id)
+        if previous is None or row["version"] > previous[0]:
+            row["is_latest"] = True
+            if previous is not None:
+                superseded.append(object_id)
+    connection = session.connection()
+    for chunk in _chunks(superseded):
+        connection.execute(
+            update(_objects)
+            .where(
+                _objects.c.collection_id == collection_id,
+                _objects.c.is_latest == true(),
+                _objects.c.object_id.in_(chunk),
+            )
+            .values(is_latest=False)
+        )
+    connection.execute(insert(_objects), rows)
+
+
+def delete_versions(session: Session, collection_id: str, object_id: str, filters: Filters) -> int:
+    """Delete the matching versions of one object and re-mark its newest remaining version as
+    latest. Returns how many versions were deleted. Call inside `Store.writing()`."""
+    _lock_collection(session, collection_id)
+    connection = session.connection()
+    doomed = select(_objects.c.row).where(*_where(collection_id, filters, object_id))
+    deleted = connection.execute(delete(_objects).where(_objects.c.row.in_(doomed))).rowcount
+    if deleted:
+        remaining = select(func.max(_objects.c.version)).where(
+            _objects.c.collection_id == collection_id, _objects.c.object_id == object_id
+        )
+        newest = connection.execute(remaining).scalar()
+        if newest is not None:
+            connection.execute(
+                update(_objects)
+                .where(
+                    _objects.c.collection_id == collection_id,
+                    _objects.c.object_id == object_id,
+                    _objects.c.version == newest,
+                )
+                .values(is_latest=True)
+            )
+    return int(deleted)
+
+
+# --- statuses --------------------------------------------------------------------------------
+
+
+def save_status(session: Session, record: StatusRecord, *, expired_before: int) -> None:
+    session.execute(
+        delete(StatusRecord).where(col(StatusRecord.request_timestamp) < expired_before)
+    )
+    session.add(record)
+
+
+def load_status(
+    session: Session, status_id: str, organisation_id: str, *, expired_before: int
+) -> StatusRecord | None:
+    """A status the organisation created and that has not expired; None otherwise, so that
+    another caller's status is indistinguishable from a missing one."""
+    record = session.get(StatusRecord, status_id)
+    if (
+        record is None
+        or record.organisation_id != organisation_id
+        or record.request_timestamp < expired_before
+    ):
+        return None
+    return record

@@ -1,0 +1,133 @@
+"""SQLModel tables. Times are integer microseconds since the epoch (UTC), the same unit as
+TAXII `date_added`, so every timestamp formats one way and compares exactly on every backend.
+
+Invariants kept by feed.store:
+- within a collection, `date_added` is unique and increases in commit order;
+- exactly one version of each object in a collection has `is_latest` set: the greatest
+  `version` (ties impossible: (collection, object, version) is unique);
+- `body` is the object's JSON exactly as received.
+"""
+
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, Enum, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL needs 64 bits at scale.
+_ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Role(StrEnum):
+    WATCHDOG = "watchdog"
+    EXCHANGE = "exchange"
+    ADMIN = "admin"
+
+
+class CollectionKind(StrEnum):
+    FEED = "feed"
+    REPORTS = "reports"
+
+
+def _enum_column(enum: type[StrEnum]) -> Enum:
+    """Stored as its values in a plain VARCHAR, so new members need no database type change."""
+    return Enum(
+        enum,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisation"
+
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(unique=True, max_length=200)
+    role: Role = Field(sa_type=_enum_column(Role))
+    # The organisation's STIX identity (JSON); its id is identity--<organisation id>.
+    identity: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+    @property
+    def identity_id(self) -> str:
+        return f"identity--{self.id}"
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+
+    id: str = Field(primary_key=True, max_length=40)
+    organisation_id: str = Field(foreign_key="organisation.id", index=True, max_length=36)
+    secret_hash: str = Field(max_length=64)
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revoked_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class Collection(SQLModel, table=True):
+    __tablename__ = "collection"
+
+    id: str = Field(primary_key=True, max_length=36)
+    title: str = Field(max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    alias: str | None = Field(default=None, unique=True, max_length=100)
+    kind: CollectionKind = Field(sa_type=_enum_column(CollectionKind))
+    owner_id: str = Field(foreign_key="organisation.id", index=True, max_length=36)
+    feed_id: str | None = Field(default=None, foreign_key="collection.id", max_length=36)
+    # The greatest date_added handed out; read and advanced only under the collection's lock.
+    last_date_added: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class Grant(SQLModel, table=True):
+    __tablename__ = "grant"
+
+    collection_id: str = Field(foreign_key="collection.id", primary_key=True, max_length=36)
+    organisation_id: str = Field(foreign_key="organisation.id", primary_key=True, max_length=36)
+    can_read: bool
+    can_write: bool
+
+
+class ObjectVersion(SQLModel, table=True):
+    __tablename__ = "object_version"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "date_added", name="uq_object_version_date_added"),
+        UniqueConstraint("collection_id", "object_id", "version", name="uq_object_version_version"),
+        Index("ix_object_version_latest", "collection_id", "is_latest", "date_added"),
+    )
+
+    row: int | None = Field(
+        default=None, sa_column=Column(_ROW_ID, primary_key=True, autoincrement=True)
+    )
+    collection_id: str = Field(foreign_key="collection.id", max_length=36)
+    object_id: str = Field(max_length=300)
+    type: str = Field(max_length=250)
+    spec_version: str = Field(max_length=8)
+    # Fixed-width YYYY-MM-DDTHH:MM:SS.ffffffZ, so text order is time order.
+    version: str = Field(max_length=27)
+    date_added: int = Field(sa_column=Column(BigInteger, nullable=False))
+    is_latest: bool
+    body: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class StatusRecord(SQLModel, table=True):
+    __tablename__ = "status"
+
+    id: str = Field(primary_key=True, max_length=36)
+    collection_id: str = Field(foreign_key="collection.id", max_length=36)
+    organisation_id: str = Field(foreign_key="organisation.id", max_length=36)
+    request_timestamp: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    total_count: int
+    success_count: int
+    failure_count: int
+    pending_count: int
+    # JSON: {"successes": [...], "failures": [...]} as TAXII status details.
+    details: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ServerKey(SQLModel, table=True):
+    """Secrets shared by every server process over one database (e.g. the cursor key)."""
+
+    __tablename__ = "server_key"
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: str = Field(max_length=128)
