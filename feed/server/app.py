@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -139,7 +140,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.add_middleware(AccessLog)
 
-    @app.get("/healthz", tags=["operations"], summary="Liveness and database reachability")
+    @app.get(
+        "/healthz",
+        response_class=JSONResponse,
+        tags=["operations"],
+        summary="Liveness and database reachability",
+    )
     def healthz(request: Request) -> dict[str, Any]:
         store: Store = request.app.state.store
         with store.reading() as session:

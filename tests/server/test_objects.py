@@ -61,7 +61,8 @@ def test_exact_duplicate_succeeds_and_changed_same_version_fails(
     first = indicator(world.watchdog.identity, number=1)
     post(client, world.watchdog, world.feed, envelope(first))
     again = post(client, world.watchdog, world.feed, envelope(first, first))
-    assert again["success_count"] == 2 and again["failure_count"] == 0
+    assert again["success_count"] == 2
+    assert again["failure_count"] == 0
     changed = {**first, "name": "changed without a new modified"}
     refused = post(client, world.watchdog, world.feed, envelope(changed))
     assert refused["failure_count"] == 1
@@ -158,7 +159,8 @@ def test_malformed_parameters_are_400(
     response = client.get(objects_url(world.feed), params=params, headers=world.watchdog.headers)
     assert response.status_code == 400
     body = response.json()
-    assert body["http_status"] == "400" and body["title"]
+    assert body["http_status"] == "400"
+    assert body["title"]
     assert fragment in body["description"]
 
 
@@ -187,7 +189,8 @@ def test_paging_with_next_and_added_after(client: TestClient, world: World) -> N
 
     manifest = client.get(world_manifest(world), params={"limit": "10"}, headers=headers).json()
     stamps = [record["date_added"] for record in manifest["objects"]]
-    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    assert stamps == sorted(stamps)
+    assert len(set(stamps)) == len(stamps)
     after = client.get(url, params={"added_after": stamps[5]}, headers=headers).json()
     assert after["objects"][0]["id"] == manifest["objects"][6]["id"]
 

@@ -1,0 +1,211 @@
+"""Protocol rules every endpoint keeps: media types, error bodies, authentication, access."""
+
+import base64
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from feed.taxii import TAXII_MEDIA_TYPE
+from tests.conftest import World
+from tests.stix_objects import envelope, indicator
+
+
+def test_every_response_is_taxii_including_errors(client: TestClient, world: World) -> None:
+    headers = world.watchdog.headers
+    for path in (
+        "/taxii2/",
+        "/api/",
+        "/api/collections/",
+        "/api/nowhere/",
+        f"/api/collections/{world.feed}/",
+    ):
+        response = client.get(path, headers=headers)
+        assert response.headers["content-type"] == TAXII_MEDIA_TYPE, path
+    missing = client.get("/api/nowhere/", headers=headers)
+    assert missing.status_code == 404
+    assert missing.json()["http_status"] == "404"
+
+
+@pytest.mark.parametrize(
+    ("accept", "status"),
+    [
+        (TAXII_MEDIA_TYPE, 200),
+        ("application/taxii+json", 200),
+        ("application/taxii+json; version=2.1", 200),
+        ("text/html, application/taxii+json;version=2.1;q=0.9", 200),
+        ("application/taxii+json;version=2.0", 406),
+        ("application/json", 406),
+        ("*/*", 406),
+        (None, 406),
+    ],
+)
+def test_accept_header(client: TestClient, world: World, accept: str | None, status: int) -> None:
+    headers = {"Authorization": f"Bearer {world.watchdog.bearer}"}
+    if accept is not None:
+        headers["Accept"] = accept
+    response = client.get("/api/collections/", headers=headers)
+    assert response.status_code == status
+    assert response.headers["content-type"] == TAXII_MEDIA_TYPE
+    if status == 406:
+        assert response.json()["http_status"] == "406"
+
+
+def test_post_with_another_content_type_is_415(client: TestClient, world: World) -> None:
+    body = json.dumps(envelope(indicator(world.watchdog.identity)))
+    for content_type in ("application/json", "application/taxii+json;version=2.0", None):
+        headers = dict(world.watchdog.headers)
+        if content_type:
+            headers["Content-Type"] = content_type
+        response = client.post(
+            f"/api/collections/{world.feed}/objects/", content=body, headers=headers
+        )
+        assert response.status_code == 415
+        assert response.json()["http_status"] == "415"
+
+
+def test_body_over_max_content_length_is_413_and_never_under(
+    client: TestClient, world: World
+) -> None:
+    limit = client.get("/api/", headers=world.watchdog.headers).json()["max_content_length"]
+    headers = {**world.watchdog.headers, "Content-Type": TAXII_MEDIA_TYPE}
+    url = f"/api/collections/{world.feed}/objects/"
+
+    def body_of_size(size: int) -> bytes:
+        obj = indicator(world.watchdog.identity, description="")
+        skeleton = json.dumps(envelope(obj)).encode()
+        obj["description"] = "x" * (size - len(skeleton))
+        raw = json.dumps(envelope(obj)).encode()
+        assert len(raw) == size
+        return raw
+
+    exactly = client.post(url, content=body_of_size(limit), headers=headers)
+    assert exactly.status_code == 202
+    over = client.post(url, content=body_of_size(limit + 1), headers=headers)
+    assert over.status_code == 413
+    assert over.json()["http_status"] == "413"
+
+    def chunked() -> object:
+        raw = body_of_size(limit + 1)
+        yield raw[: limit // 2]
+        yield raw[limit // 2 :]
+
+    streamed = client.post(url, content=chunked(), headers=headers)  # type: ignore[arg-type]
+    assert streamed.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[]", b'{"objects": []}', b'{"objects": {}}', b'"objects"'],
+)
+def test_malformed_envelope_is_400(client: TestClient, world: World, body: bytes) -> None:
+    headers = {**world.watchdog.headers, "Content-Type": TAXII_MEDIA_TYPE}
+    response = client.post(f"/api/collections/{world.feed}/objects/", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["description"]
+
+
+def test_non_object_elements_fail_alone(client: TestClient, world: World) -> None:
+    good = indicator(world.watchdog.identity)
+    body = json.dumps({"objects": [5, good, "text"]}).encode()
+    headers = {**world.watchdog.headers, "Content-Type": TAXII_MEDIA_TYPE}
+    status = client.post(
+        f"/api/collections/{world.feed}/objects/", content=body, headers=headers
+    ).json()
+    assert status["success_count"] == 1
+    assert [f["id"] for f in status["failures"]] == ["objects[0]", "objects[2]"]
+
+
+def test_authentication(client: TestClient, world: World) -> None:
+    accept = {"Accept": TAXII_MEDIA_TYPE}
+    assert client.get("/api/collections/", headers=accept).status_code == 401
+    secret = world.watchdog.bearer.split(".", 1)[1]
+    basic = base64.b64encode(f"{world.watchdog.key_id}:{secret}".encode()).decode()
+    assert (
+        client.get(
+            "/api/collections/", headers={**accept, "Authorization": f"Basic {basic}"}
+        ).status_code
+        == 200
+    )
+    wrong = base64.b64encode(f"{world.watchdog.key_id}:wrong".encode()).decode()
+    for authorization in (
+        f"Basic {wrong}",
+        "Basic !!!",
+        "Bearer nodot",
+        "Token abc",
+        f"Bearer {world.watchdog.key_id}.x",
+    ):
+        response = client.get(
+            "/api/collections/", headers={**accept, "Authorization": authorization}
+        )
+        assert response.status_code == 401, authorization
+        assert response.json()["http_status"] == "401"
+        assert "WWW-Authenticate" in response.headers
+
+
+def test_revoked_key_stops_working(client: TestClient, world: World) -> None:
+    from feed import accounts
+
+    store = client.app.state.store  # type: ignore[attr-defined]
+    with store.writing() as session:
+        accounts.revoke_key(session, world.exchange.key_id)
+    assert client.get("/api/collections/", headers=world.exchange.headers).status_code == 401
+
+
+def test_collections_visible_by_grant(client: TestClient, world: World) -> None:
+    def listed(member_headers: dict[str, str]) -> dict[str, tuple[bool, bool]]:
+        body = client.get("/api/collections/", headers=member_headers).json()
+        return {c["id"]: (c["can_read"], c["can_write"]) for c in body.get("collections", [])}
+
+    assert listed(world.watchdog.headers) == {
+        world.feed: (True, True),
+        world.reports: (True, False),
+    }
+    assert listed(world.exchange.headers) == {
+        world.feed: (True, False),
+        world.reports: (False, True),
+    }
+    assert listed(world.outsider.headers) == {}
+    assert client.get("/api/collections/", headers=world.outsider.headers).json() == {}
+    assert set(listed(world.admin.headers)) >= {world.feed, world.reports, world.other_feed}
+
+
+@pytest.mark.parametrize(
+    ("who", "collection", "method", "expected"),
+    [
+        ("exchange", "feed", "GET", 200),
+        ("exchange", "feed", "POST", 403),
+        ("exchange", "reports", "GET", 403),
+        ("exchange", "reports", "POST", 202),
+        ("outsider", "feed", "GET", 404),
+        ("outsider", "feed", "POST", 404),
+        ("other_watchdog", "feed", "GET", 404),
+        ("watchdog", "reports", "GET", 200),
+        ("watchdog", "reports", "POST", 403),
+        ("watchdog", "other_feed", "GET", 404),
+        ("admin", "feed", "GET", 200),
+        ("admin", "feed", "POST", 403),
+    ],
+)
+def test_access_to_objects(
+    client: TestClient, world: World, who: str, collection: str, method: str, expected: int
+) -> None:
+    member = getattr(world, who)
+    url = f"/api/collections/{getattr(world, collection)}/objects/"
+    if method == "GET":
+        response = client.get(url, headers=member.headers)
+    else:
+        body = json.dumps(envelope(indicator(member.identity)))
+        response = client.post(
+            url, content=body, headers={**member.headers, "Content-Type": TAXII_MEDIA_TYPE}
+        )
+    assert response.status_code == expected
+    if expected >= 400:
+        assert "objects" not in response.json()
+        assert response.json()["http_status"] == str(expected)
+
+
+def test_healthz_needs_no_credentials(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
