@@ -217,3 +217,7 @@ def grant(feed: str, exchange: str) -> None:
         target = accounts.find_feed(session, feed)
         accounts.grant_feed(session, target, accounts.find_organisation(session, exchange))
     click.echo(f"{exchange} may read {feed}")
+
+
+if __name__ == "__main__":
+    main()

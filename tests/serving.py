@@ -1,0 +1,70 @@
+"""A real `feed serve` process on 127.0.0.1, for tests that drive the server over a socket."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx2
+
+from feed.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serving(settings: Settings, *, workers: int = 1) -> Iterator[str]:
+    """Start `feed serve` with these settings, yield its base URL, and stop it afterwards."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "FEED_DATABASE_URL": settings.database_url,
+        "FEED_PAGE_LIMIT_MAX": str(settings.page_limit_max),
+        "FEED_MAX_CONTENT_LENGTH": str(settings.max_content_length),
+        "FEED_LOG_LEVEL": "warning",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "feed.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"feed serve exited: {process.stderr.read().decode() if process.stderr else ''}"
+                )
+            try:
+                if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx2.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("feed serve did not become healthy in 30 s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
