@@ -100,11 +100,13 @@ def test_callers_without_rights(base_url: str, world: World) -> None:
             },
             **kwargs,
         )
+        call = (
+            collection.get_objects
+            if action == "read"
+            else lambda: collection.add_objects(envelope(indicator(world.outsider.identity)))
+        )
         with pytest.raises(HTTPError) as refused:
-            if action == "read":
-                collection.get_objects()
-            else:
-                collection.add_objects(envelope(indicator(world.outsider.identity)))
+            call()
         code: int = refused.value.response.status_code
         return code
 

@@ -1,0 +1,60 @@
+"""Incoming envelopes keep each object's exact bytes; outgoing pages never carry empty lists."""
+
+import json
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from feed.envelope import page, parse_envelope
+from feed.errors import BadRequest
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@given(
+    st.lists(st.dictionaries(st.text(), json_values, max_size=4), min_size=1, max_size=5),
+    st.booleans(),
+)
+def test_each_object_keeps_its_bytes(objects: list[dict[str, object]], pretty: bool) -> None:
+    raw = json.dumps({"more": False, "objects": objects}, indent=2 if pretty else None).encode()
+    items = parse_envelope(raw)
+    assert [item.value for item in items] == objects
+    for item in items:
+        assert orjson.loads(item.raw) == item.value
+        assert item.raw in raw
+
+
+def test_strings_that_look_like_structure() -> None:
+    raw = b'{"x": "objects", "objects": [{"a": "]},{\\"["}, {"objects": [{"b": 1}]}]}'
+    assert [item.raw for item in parse_envelope(raw)] == [
+        b'{"a": "]},{\\"["}',
+        b'{"objects": [{"b": 1}]}',
+    ]
+
+
+def test_repeated_key_takes_the_last_list_like_the_parser() -> None:
+    raw = b'{"objects": [{"a": 1}], "objects": [{"b": 2}]}'
+    assert [item.raw for item in parse_envelope(raw)] == [b'{"b": 2}']
+
+
+@pytest.mark.parametrize("raw", [b"", b"[", b"{}", b'{"objects": 3}', b'{"objects": []}'])
+def test_not_an_envelope(raw: bytes) -> None:
+    with pytest.raises(BadRequest):
+        parse_envelope(raw)
+
+
+def test_pages() -> None:
+    assert page([], key="objects", more=False, next_token=None) == b'{"more":false}'
+    assert json.loads(page([b'{"a":1}'], key="objects", more=True, next_token="t")) == {
+        "more": True,
+        "next": "t",
+        "objects": [{"a": 1}],
+    }

@@ -1,0 +1,34 @@
+"""The dependency direction of DESIGN.md, checked from the imports: pure modules import
+nothing of ours above them, and nothing imports the edges (server/, cli)."""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "feed"
+PURE = {"errors": set(), "taxii": {"errors"}, "envelope": {"errors"}, "stix": {"errors", "taxii"}}
+EDGES = ("feed.server", "feed.cli")
+
+
+def our_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("feed"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("feed"))
+    return found
+
+
+def test_pure_modules_import_only_what_is_below_them() -> None:
+    for module, allowed in PURE.items():
+        imported = {name.removeprefix("feed.") for name in our_imports(PACKAGE / f"{module}.py")}
+        assert imported <= allowed, module
+
+
+def test_nothing_imports_the_edges() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(relative.parts)
+        if name.startswith(EDGES):
+            continue
+        assert not {i for i in our_imports(path) if i.startswith(EDGES)}, name
