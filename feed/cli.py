@@ -1,5 +1,6 @@
 """The `feed` command. An edge: it wires settings, the store and the server together."""
 
+import copy
 import json
 import os
 import sys
@@ -82,6 +83,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         migrate(engine)
     finally:
         engine.dispose()
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["feed"] = {"handlers": ["default"], "level": settings.log_level.upper()}
     uvicorn.run(
         "feed.server.app:create_app",
         factory=True,
@@ -89,6 +92,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
+        log_config=log_config,
         access_log=False,  # feed.access logs each request with its organisation
     )
 

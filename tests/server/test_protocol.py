@@ -209,3 +209,22 @@ def test_healthz_needs_no_credentials(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_request_log_names_organisation_endpoint_status_and_duration(
+    client: TestClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="feed.access"):
+        client.get(
+            f"/api/collections/{world.feed}/objects/?limit=1", headers=world.exchange.headers
+        )
+        client.get("/api/collections/", headers={"Accept": TAXII_MEDIA_TYPE})
+    served, refused = (
+        record.getMessage() for record in caplog.records if record.name == "feed.access"
+    )
+    assert served.startswith(
+        f"org={world.exchange.name} GET /api/collections/{world.feed}/objects/ status=200"
+    )
+    assert "duration_ms=" in served
+    assert refused.startswith("org=- GET /api/collections/ status=401")
+    assert world.exchange.bearer.split(".")[1] not in caplog.text
