@@ -280,3 +280,27 @@ def test_status_without_slash_and_only_for_its_creator(client: TestClient, world
     )
     assert client.get(status_url(status["id"]), headers=world.exchange.headers).status_code == 404
     assert client.get(status_url("nope"), headers=world.watchdog.headers).status_code == 404
+
+
+def test_status_is_kept_24_hours_then_404(client: TestClient, world: World) -> None:
+    from sqlmodel import col, update
+
+    from feed.tables import StatusRecord
+    from feed.taxii import now_micros
+
+    status = post(client, world.watchdog, world.feed, envelope(indicator(world.watchdog.identity)))
+    store = client.app.state.store  # type: ignore[attr-defined]
+    hour = 3600 * 1_000_000
+
+    def age_to(hours: float) -> int:
+        with store.writing() as session:
+            session.execute(
+                update(StatusRecord)
+                .where(col(StatusRecord.id) == status["id"])
+                .values(request_timestamp=now_micros() - int(hours * hour))
+            )
+        code: int = client.get(status_url(status["id"]), headers=world.watchdog.headers).status_code
+        return code
+
+    assert age_to(23.9) == 200
+    assert age_to(24.1) == 404
