@@ -5,8 +5,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import col, update
 
-from feed.taxii import TAXII_MEDIA_TYPE, parse_timestamp
+from feed.tables import StatusRecord
+from feed.taxii import TAXII_MEDIA_TYPE, now_micros, parse_timestamp
 from tests.conftest import Member, World
 from tests.stix_objects import envelope, indicator
 
@@ -283,11 +285,6 @@ def test_status_without_slash_and_only_for_its_creator(client: TestClient, world
 
 
 def test_status_is_kept_24_hours_then_404(client: TestClient, world: World) -> None:
-    from sqlmodel import col, update
-
-    from feed.tables import StatusRecord
-    from feed.taxii import now_micros
-
     status = post(client, world.watchdog, world.feed, envelope(indicator(world.watchdog.identity)))
     store = client.app.state.store  # type: ignore[attr-defined]
     hour = 3600 * 1_000_000

@@ -6,6 +6,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from feed import accounts
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World
 from tests.stix_objects import envelope, indicator
@@ -144,8 +145,6 @@ def test_authentication(client: TestClient, world: World) -> None:
 
 
 def test_revoked_key_stops_working(client: TestClient, world: World) -> None:
-    from feed import accounts
-
     store = client.app.state.store  # type: ignore[attr-defined]
     with store.writing() as session:
         accounts.revoke_key(session, world.exchange.key_id)
