@@ -83,17 +83,19 @@ def test_stored_json_is_served_byte_for_byte(client: TestClient, world: World) -
     assert raw_object.encode() in response.content
 
 
-def test_latest_version_by_default_and_version_filters(client: TestClient, world: World) -> None:
+def post_versions(client: TestClient, world: World, versions: list[str]) -> str:
+    """Post one indicator in each of these versions, one POST each, and return its id."""
     author = world.watchdog.identity
-    versions = [f"2025-0{month}-01T00:00:00.000Z" for month in (1, 3, 2)]
-    object_id = indicator(author)["id"]
+    object_id: str = indicator(author)["id"]
     for modified in versions:
-        post(
-            client,
-            world.watchdog,
-            world.feed,
-            envelope(indicator(author, object_id=object_id, modified=modified)),
-        )
+        one = indicator(author, object_id=object_id, modified=modified)
+        post(client, world.watchdog, world.feed, envelope(one))
+    return object_id
+
+
+def test_latest_version_by_default_and_version_filters(client: TestClient, world: World) -> None:
+    versions = [f"2025-0{month}-01T00:00:00.000Z" for month in (1, 3, 2)]
+    object_id = post_versions(client, world, versions)
     url = objects_url(world.feed) + object_id + "/"
     headers = world.watchdog.headers
 
@@ -245,15 +247,7 @@ def test_manifest_records(client: TestClient, world: World) -> None:
 
 
 def test_delete_object_and_versions(client: TestClient, world: World) -> None:
-    author = world.watchdog.identity
-    object_id = indicator(author)["id"]
-    for modified in ("2025-01-01T00:00:00Z", "2025-02-01T00:00:00Z"):
-        post(
-            client,
-            world.watchdog,
-            world.feed,
-            envelope(indicator(author, object_id=object_id, modified=modified)),
-        )
+    object_id = post_versions(client, world, ["2025-01-01T00:00:00Z", "2025-02-01T00:00:00Z"])
     url = objects_url(world.feed) + object_id + "/"
     headers = world.watchdog.headers
     deleted = client.delete(url, params={"match[version]": "2025-02-01T00:00:00Z"}, headers=headers)
