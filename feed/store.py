@@ -33,6 +33,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from feed.config import Settings
+from feed.errors import ConfigurationError
 from feed.tables import Collection, ObjectVersion, ServerKey, StatusRecord
 from feed.taxii import Filters, Page, format_timestamp, now_micros
 
@@ -97,7 +98,7 @@ class Store:
         with self.reading() as session:
             key = session.get(ServerKey, "cursor")
             if key is None:
-                raise RuntimeError("the database has no cursor key: run `feed db upgrade`")
+                raise ConfigurationError("the database has no cursor key: run `feed db upgrade`")
             return bytes.fromhex(key.value)
 
 
