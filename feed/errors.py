@@ -34,6 +34,16 @@ class BadRequest(FeedError):
     title = "Bad request"
 
 
+class InvalidAddress(BadRequest):
+    """An address that is not valid on its chain; `problem` names the kind of fault."""
+
+    title = "Invalid address"
+
+    def __init__(self, problem: str, description: str) -> None:
+        super().__init__(description, details={"problem": problem})
+        self.problem = problem
+
+
 class Unauthorized(FeedError):
     http_status = 401
     title = "Authentication required"

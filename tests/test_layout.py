@@ -5,7 +5,14 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "feed"
-PURE = {"errors": set(), "taxii": {"errors"}, "envelope": {"errors"}, "stix": {"errors", "taxii"}}
+PURE = {
+    "errors": set(),
+    "encodings": set(),
+    "addresses": {"errors", "encodings"},
+    "taxii": {"errors"},
+    "envelope": {"errors"},
+    "stix": {"errors", "taxii", "addresses", "encodings"},
+}
 EDGES = ("feed.server", "feed.cli")
 
 

@@ -1,0 +1,221 @@
+"""The byte encodings that cryptocurrency addresses use, each checked by its own checksum:
+base58check (Bitcoin and its forks, Tron, XRP), Monero's block base58, bech32 and bech32m
+segwit (BIP-173, BIP-350), CashAddr, and EIP-55 mixed-case hex. Pure; every failure is an
+EncodingError whose `problem` says what kind of damage was found."""
+
+import hashlib
+from collections.abc import Sequence
+from enum import StrEnum
+
+import base58
+from bech32 import CHARSET as BECH32_CHARSET
+from bech32 import bech32_hrp_expand, bech32_polymod, convertbits
+from Crypto.Hash import keccak
+
+BITCOIN_ALPHABET = base58.BITCOIN_ALPHABET.decode()
+RIPPLE_ALPHABET = base58.RIPPLE_ALPHABET.decode()
+BECH32M_CONSTANT = 0x2BC830A3
+CASHADDR_GENERATORS = (0x98F2BC8E61, 0x79B76D99E2, 0xF33E5FB3C4, 0xAE2EABE2A8, 0x1E4F43E470)
+MONERO_BLOCK_CHARS = 11
+# Characters that encode a block of n bytes, at index n (Monero's base58).
+MONERO_PARTIAL_CHARS = (0, 2, 3, 5, 6, 7, 9, 10, 11)
+
+
+class Problem(StrEnum):
+    UNKNOWN_CHAIN = "unknown-chain"
+    UNKNOWN_PREFIX = "unknown-prefix"
+    BAD_CHARACTER = "bad-character"
+    BAD_LENGTH = "bad-length"
+    BAD_CHECKSUM = "bad-checksum"
+    BAD_CASE = "bad-case"
+    WRONG_NETWORK = "wrong-network"
+    AMBIGUOUS = "ambiguous"
+    UNSUPPORTED = "unsupported"
+
+
+class EncodingError(ValueError):
+    def __init__(self, problem: Problem, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.message = message
+
+
+def keccak256(data: bytes) -> bytes:
+    return keccak.new(digest_bits=256, data=data).digest()
+
+
+def _check_alphabet(text: str, alphabet: str, name: str) -> None:
+    for position, character in enumerate(text, start=1):
+        if character not in alphabet:
+            raise EncodingError(
+                Problem.BAD_CHARACTER,
+                f"character {character!r} at position {position} is not {name}",
+            )
+
+
+def base58check_decode(text: str, size: int, alphabet: str = BITCOIN_ALPHABET) -> bytes:
+    """The payload (version bytes and hash, without the 4-byte checksum) of a base58check
+    string whose payload must be `size` bytes."""
+    _check_alphabet(text, alphabet, "base58")
+    raw = base58.b58decode(text, alphabet=alphabet.encode())
+    if len(raw) != size + 4:
+        raise EncodingError(Problem.BAD_LENGTH, f"decodes to {len(raw)} bytes; {size + 4} expected")
+    payload, checksum = raw[:-4], raw[-4:]
+    if hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4] != checksum:
+        raise EncodingError(Problem.BAD_CHECKSUM, "base58check checksum does not match")
+    return payload
+
+
+def base58check_encode(payload: bytes, alphabet: str = BITCOIN_ALPHABET) -> str:
+    checksum = hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
+    return base58.b58encode(payload + checksum, alphabet=alphabet.encode()).decode()
+
+
+def base58_decode(text: str, size: int) -> bytes:
+    """Plain base58 without a checksum (Solana): only the alphabet and length can be checked."""
+    _check_alphabet(text, BITCOIN_ALPHABET, "base58")
+    raw = base58.b58decode(text)
+    if len(raw) != size:
+        raise EncodingError(Problem.BAD_LENGTH, f"decodes to {len(raw)} bytes; {size} expected")
+    return raw
+
+
+def monero_base58_decode(text: str) -> bytes:
+    """Monero's base58: 8-byte blocks of 11 characters each, the last block shorter."""
+    _check_alphabet(text, BITCOIN_ALPHABET, "base58")
+    if len(text) % MONERO_BLOCK_CHARS not in MONERO_PARTIAL_CHARS:
+        raise EncodingError(Problem.BAD_LENGTH, f"{len(text)} characters is no Monero length")
+    decoded = bytearray()
+    for start in range(0, len(text), MONERO_BLOCK_CHARS):
+        block = text[start : start + MONERO_BLOCK_CHARS]
+        size = MONERO_PARTIAL_CHARS.index(len(block))
+        number = 0
+        for character in block:
+            number = number * 58 + BITCOIN_ALPHABET.index(character)
+        if number >> (8 * size):
+            raise EncodingError(Problem.BAD_CHARACTER, f"block at {start + 1} overflows")
+        decoded += number.to_bytes(size, "big")
+    return bytes(decoded)
+
+
+def monero_checked(data: bytes) -> bytes:
+    """`data` without its 4-byte Keccak checksum, once the checksum matches."""
+    if keccak256(data[:-4])[:4] != data[-4:]:
+        raise EncodingError(Problem.BAD_CHECKSUM, "Keccak checksum does not match")
+    return data[:-4]
+
+
+def _split_bech32(text: str, max_length: int) -> tuple[str, list[int]]:
+    """The human-readable part and the 5-bit values (checksum included) of a bech32 string."""
+    if text.lower() != text and text.upper() != text:
+        raise EncodingError(Problem.BAD_CASE, "mixes upper and lower case")
+    text = text.lower()
+    separator = text.rfind("1")
+    if separator < 1 or len(text) > max_length:
+        raise EncodingError(Problem.BAD_LENGTH, f"{len(text)} characters; at most {max_length}")
+    data_part = text[separator + 1 :]
+    _check_alphabet(data_part, BECH32_CHARSET, "bech32")
+    if len(data_part) < 6:
+        raise EncodingError(Problem.BAD_LENGTH, "data part shorter than its checksum")
+    return text[:separator], [BECH32_CHARSET.index(c) for c in data_part]
+
+
+def _possible_segwit_lengths() -> frozenset[int]:
+    """Data-part lengths (version, program, checksum) of every valid segwit program size."""
+    return frozenset(1 + -(-8 * size // 5) + 6 for size in range(2, 41))
+
+
+SEGWIT_LENGTHS = _possible_segwit_lengths()
+SEGWIT_V0_LENGTHS = frozenset({1 + 32 + 6, 1 + 52 + 6})
+
+
+def segwit_decode(text: str) -> tuple[str, int, bytes]:
+    """(human-readable part, witness version, witness program) of a segwit address."""
+    hrp, values = _split_bech32(text, 90)
+    if len(values) < 7:
+        raise EncodingError(Problem.BAD_LENGTH, "no witness version before the checksum")
+    plausible = SEGWIT_V0_LENGTHS if values[0] == 0 else SEGWIT_LENGTHS
+    constant = bech32_polymod(bech32_hrp_expand(hrp) + values)
+    if constant not in (1, BECH32M_CONSTANT):
+        if len(values) not in plausible:
+            raise EncodingError(Problem.BAD_LENGTH, f"{len(text)} characters is no segwit length")
+        raise EncodingError(Problem.BAD_CHECKSUM, "bech32 checksum does not match")
+    version = values[0]
+    if version > 16:
+        raise EncodingError(Problem.UNKNOWN_PREFIX, f"witness version {version} does not exist")
+    expected = 1 if version == 0 else BECH32M_CONSTANT
+    if constant != expected:
+        wanted = "bech32" if version == 0 else "bech32m"
+        raise EncodingError(
+            Problem.BAD_CHECKSUM, f"witness version {version} needs a {wanted} checksum"
+        )
+    program = convertbits(values[1:-6], 5, 8, False)
+    if program is None or not 2 <= len(program) <= 40:
+        raise EncodingError(Problem.BAD_LENGTH, "witness program has an invalid length")
+    if version == 0 and len(program) not in (20, 32):
+        raise EncodingError(
+            Problem.BAD_LENGTH, f"version 0 program of {len(program)} bytes; 20 or 32 expected"
+        )
+    return hrp, version, bytes(program)
+
+
+def bech32_plain_decode(text: str) -> tuple[str, bytes]:
+    """(human-readable part, payload) of plain bech32 without a witness version (BNB Beacon)."""
+    hrp, values = _split_bech32(text, 90)
+    if bech32_polymod(bech32_hrp_expand(hrp) + values) != 1:
+        raise EncodingError(Problem.BAD_CHECKSUM, "bech32 checksum does not match")
+    payload = convertbits(values[:-6], 5, 8, False)
+    if payload is None:
+        raise EncodingError(Problem.BAD_LENGTH, "payload has an invalid length")
+    return hrp, bytes(payload)
+
+
+def _cashaddr_polymod(values: Sequence[int]) -> int:
+    checksum = 1
+    for value in values:
+        top = checksum >> 35
+        checksum = ((checksum & 0x07FFFFFFFF) << 5) ^ value
+        for bit, generator in enumerate(CASHADDR_GENERATORS):
+            if top >> bit & 1:
+                checksum ^= generator
+    return checksum ^ 1
+
+
+def _cashaddr_prefix_values(prefix: str) -> list[int]:
+    return [ord(character) & 0x1F for character in prefix] + [0]
+
+
+def cashaddr_decode(prefix: str, payload_text: str) -> tuple[int, bytes]:
+    """(version byte, hash) of the part after `prefix:` of a CashAddr address."""
+    if payload_text.lower() != payload_text and payload_text.upper() != payload_text:
+        raise EncodingError(Problem.BAD_CASE, "mixes upper and lower case")
+    payload_text = payload_text.lower()
+    _check_alphabet(payload_text, BECH32_CHARSET, "CashAddr base32")
+    if len(payload_text) != 42:  # 160-bit hashes: 34 data characters and 8 of checksum
+        raise EncodingError(
+            Problem.BAD_LENGTH, f"{len(payload_text)} characters after the prefix; 42 expected"
+        )
+    values = [BECH32_CHARSET.index(character) for character in payload_text]
+    if _cashaddr_polymod(_cashaddr_prefix_values(prefix) + values) != 0:
+        raise EncodingError(Problem.BAD_CHECKSUM, "CashAddr checksum does not match")
+    decoded = convertbits(values[:-8], 5, 8, False)
+    if decoded is None or len(decoded) != 21 or decoded[0] & 0x07:
+        raise EncodingError(Problem.BAD_LENGTH, "CashAddr payload is not a 160-bit hash")
+    return decoded[0], bytes(decoded[1:])
+
+
+def cashaddr_encode(prefix: str, version: int, hash160: bytes) -> str:
+    values = convertbits([version, *hash160], 8, 5, True)
+    assert values is not None
+    checksum = _cashaddr_polymod(_cashaddr_prefix_values(prefix) + values + [0] * 8)
+    values += [(checksum >> 5 * (7 - i)) & 0x1F for i in range(8)]
+    return prefix + ":" + "".join(BECH32_CHARSET[value] for value in values)
+
+
+def eip55(hex_digits: str) -> str:
+    """The EIP-55 mixed-case checksum form of 40 lower-case hex digits, with 0x."""
+    digest = keccak256(hex_digits.encode()).hex()
+    return "0x" + "".join(
+        c.upper() if c.isalpha() and int(h, 16) >= 8 else c
+        for c, h in zip(hex_digits, digest, strict=False)
+    )

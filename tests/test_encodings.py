@@ -1,0 +1,124 @@
+"""The encodings against their specifications' own test vectors: BIP-173 and BIP-350 (segwit),
+the CashAddr specification, EIP-55."""
+
+import pytest
+
+from feed.encodings import (
+    EncodingError,
+    Problem,
+    base58check_decode,
+    base58check_encode,
+    cashaddr_decode,
+    cashaddr_encode,
+    eip55,
+    monero_base58_decode,
+    segwit_decode,
+)
+
+VALID_SEGWIT = [
+    ("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", "bc", 0, 20),
+    ("tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7", "tb", 0, 32),
+    ("bc1pw508d6qejxtdg4y5r3zarvary0c5xw7kw508d6qejxtdg4y5r3zarvary0c5xw7kt5nd6y", "bc", 1, 40),
+    ("BC1SW50QGDZ25J", "bc", 16, 2),
+    ("bc1zw508d6qejxtdg4y5r3zarvaryvaxxpcs", "bc", 2, 16),
+    ("tb1pqqqqp399et2xygdj5xreqhjjvcmzhxw4aywxecjdzew6hylgvsesf3hn0c", "tb", 1, 32),
+    ("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0", "bc", 1, 32),
+]
+
+INVALID_SEGWIT = [
+    # bech32 checksum where bech32m is required, and the reverse
+    ("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqh2y7hd", Problem.BAD_CHECKSUM),
+    ("tb1z0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqglt7rf", Problem.BAD_CHECKSUM),
+    ("BC1S0XLXVLHEMJA6C4DQV22UAPCTQUPFHLXM9H8Z3K2E72Q4K9HCZ7VQ54WELL", Problem.BAD_CHECKSUM),
+    ("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kemeawh", Problem.BAD_CHECKSUM),
+    ("tb1q0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vq24jc47", Problem.BAD_CHECKSUM),
+    ("bc1p38j9r5y49hruaue7wxjce0updqjuyyx0kh56v8s25huc6995vvpql3jow4", Problem.BAD_CHARACTER),
+    ("BC130XLXVLHEMJA6C4DQV22UAPCTQUPFHLXM9H8Z3K2E72Q4K9HCZ7VQ7ZWS8R", Problem.UNKNOWN_PREFIX),
+    ("bc1pw5dgrnzv", Problem.BAD_LENGTH),
+    (
+        "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7v8n0nx0muaewav253zgeav",
+        Problem.BAD_LENGTH,
+    ),
+    ("BC1QR508D6QEJXTDG4Y5R3ZARVARYV98GJ9P", Problem.BAD_LENGTH),
+    ("tb1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vq47Zagq", Problem.BAD_CASE),
+    ("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7v07qwwzcrf", Problem.BAD_LENGTH),
+    ("tb1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vpggkg4j", Problem.BAD_LENGTH),
+    ("bc1gmk9yu", Problem.BAD_LENGTH),
+]
+
+# The CashAddr specification's table: one hash as a legacy and as a CashAddr (bitcoincash:)
+# address.
+CASHADDR_PAIRS = [
+    ("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdx6a"),
+    ("1KXrWXciRDZUpQwQmuM1DbwsKDLYAYsVLR", "qr95sy3j9xwd2ap32xkykttr4cvcu7as4y0qverfuy"),
+    ("16w1D5WRVKJuZUsSRzdLp9w3YGcgoxDXb", "qqq3728yw0y47sqn6l2na30mcw6zm78dzqre909m2r"),
+    ("3CWFddi6m4ndiGyKqzYvsFYagqDLPVMTzC", "ppm2qsznhks23z7629mms6s4cwef74vcwvn0h829pq"),
+    ("3LDsS579y7sruadqu11beEJoTjdFiFCdX4", "pr95sy3j9xwd2ap32xkykttr4cvcu7as4yc93ky28e"),
+    ("31nwvkZwyPdgzjBJZXfDmSWsC4ZLKpYyUw", "pqq3728yw0y47sqn6l2na30mcw6zm78dzq5ucqzc37"),
+]
+
+EIP55_EXAMPLES = [
+    "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+    "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+    "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
+    "0xD1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
+]
+
+
+@pytest.mark.parametrize(("address", "hrp", "version", "size"), VALID_SEGWIT)
+def test_valid_segwit_vectors_decode(address: str, hrp: str, version: int, size: int) -> None:
+    assert segwit_decode(address)[0] == hrp
+    assert segwit_decode(address)[1] == version
+    assert len(segwit_decode(address)[2]) == size
+
+
+@pytest.mark.parametrize(("address", "problem"), INVALID_SEGWIT)
+def test_invalid_segwit_vectors_are_refused_for_the_right_reason(
+    address: str, problem: Problem
+) -> None:
+    with pytest.raises(EncodingError) as caught:
+        segwit_decode(address)
+    assert caught.value.problem is problem
+
+
+@pytest.mark.parametrize(("legacy", "cashaddr"), CASHADDR_PAIRS)
+def test_cashaddr_carries_the_same_hash_as_the_legacy_address(legacy: str, cashaddr: str) -> None:
+    payload = base58check_decode(legacy, 21)
+    version = 0 if payload[0] == 0 else 8
+    assert cashaddr_encode("bitcoincash", version, payload[1:]) == "bitcoincash:" + cashaddr
+    assert cashaddr_decode("bitcoincash", cashaddr.upper()) == (version, payload[1:])
+
+
+def test_cashaddr_checksum_covers_the_prefix() -> None:
+    with pytest.raises(EncodingError) as caught:
+        cashaddr_decode("bchtest", CASHADDR_PAIRS[0][1])
+    assert caught.value.problem is Problem.BAD_CHECKSUM
+
+
+@pytest.mark.parametrize("address", EIP55_EXAMPLES)
+def test_eip55_examples(address: str) -> None:
+    assert eip55(address[2:].lower()) == address
+
+
+def test_base58check_round_trip_and_damage() -> None:
+    address = base58check_encode(bytes(range(21)))
+    assert base58check_decode(address, 21) == bytes(range(21))
+    with pytest.raises(EncodingError) as caught:
+        base58check_decode(address[:-1], 21)
+    assert caught.value.problem is Problem.BAD_LENGTH
+    with pytest.raises(EncodingError) as caught:
+        base58check_decode(address.replace(address[5], "0"), 21)
+    assert caught.value.problem is Problem.BAD_CHARACTER
+    assert "position 6" in str(caught.value)
+
+
+def test_monero_base58_blocks() -> None:
+    # 1 byte encodes in 2 characters, 8 bytes in 11: "11" is the zero byte.
+    assert monero_base58_decode("11") == b"\x00"
+    assert monero_base58_decode("1" * 11) == bytes(8)
+    with pytest.raises(EncodingError) as caught:
+        monero_base58_decode("1" * 12)
+    assert caught.value.problem is Problem.BAD_LENGTH
+    with pytest.raises(EncodingError) as caught:
+        monero_base58_decode("zz")  # 58 * 58 - 1 does not fit in one byte
+    assert caught.value.problem is Problem.BAD_CHARACTER
