@@ -18,7 +18,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from feed.errors import BadRequest, NotFound
-from feed.stix import SPEC_VERSION, object_version, organisation_identity
+from feed.stix import SPEC_VERSION, definitions, object_version, organisation_identity
 from feed.store import Candidate, add_objects
 from feed.tables import ApiKey, Collection, CollectionKind, Grant, Organisation, Role
 from feed.taxii import now_micros
@@ -107,18 +107,22 @@ def authenticate(session: Session, key_id: str, secret: str) -> Organisation | N
     return row[1]
 
 
-def _publish_identity(session: Session, collection_id: str, organisation: Organisation) -> None:
-    """Put an organisation's identity in a collection, so readers can resolve its refs."""
-    value = orjson.loads(organisation.identity)
-    candidate = Candidate(
-        object_id=organisation.identity_id,
-        type="identity",
-        spec_version=SPEC_VERSION,
-        version=object_version(value),
-        value=value,
-        raw=organisation.identity.encode(),
-    )
-    add_objects(session, collection_id, [candidate])
+def _publish(session: Session, collection_id: str, objects: list[bytes]) -> None:
+    """Put objects (identities, definitions) in a collection, so readers can resolve refs."""
+    candidates = []
+    for raw in objects:
+        value = orjson.loads(raw)
+        candidates.append(
+            Candidate(
+                object_id=value["id"],
+                type=value["type"],
+                spec_version=SPEC_VERSION,
+                version=object_version(value),
+                value=value,
+                raw=raw,
+            )
+        )
+    add_objects(session, collection_id, candidates)
 
 
 def _grant(
@@ -174,7 +178,7 @@ def create_feed(
     session.flush()
     _grant(session, feed.id, owner.id, read=True, write=True)
     _grant(session, reports.id, owner.id, read=True, write=False)
-    _publish_identity(session, feed.id, owner)
+    _publish(session, feed.id, [orjson.dumps(o) for o in definitions()] + [owner.identity.encode()])
     return feed, reports
 
 
@@ -196,7 +200,7 @@ def grant_feed(session: Session, feed: Collection, exchange: Organisation) -> No
     reports = session.exec(select(Collection).where(col(Collection.feed_id) == feed.id)).one()
     _grant(session, feed.id, exchange.id, read=True, write=False)
     _grant(session, reports.id, exchange.id, read=False, write=True)
-    _publish_identity(session, reports.id, exchange)
+    _publish(session, reports.id, [exchange.identity.encode()])
 
 
 def _access(

@@ -1,18 +1,122 @@
-"""STIX 2.1 objects: the organisations' identities and the checks every posted object passes.
-The one module that imports stix2; pure (no I/O)."""
+"""STIX 2.1 objects: identities, flagged-address indicators and their versions, TLP 2.0
+markings, our property extension, and the checks every posted object passes. The one module
+that imports stix2; pure (no I/O).
 
+A flagged address is an indicator whose id is derived from (publisher, chain, address key), so
+publishing an address again makes a new version of the same indicator, never a duplicate. Its
+structured fields ride in the flagged-address property extension; consumers that do not know it
+still match the pattern."""
+
+import uuid
 import warnings
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import stix2
 from stix2.exceptions import STIXError
 from stix2.utils import is_marking, is_sco
 
-from feed.errors import FeedError, InvalidObject
+from feed.addresses import Address, parse_address, resolve_chains
+from feed.errors import FeedError, InvalidAddress, InvalidObject
 from feed.taxii import normalise_version
 
 SPEC_VERSION = "2.1"
+EXTENSION_ID = "extension-definition--59c9d44e-ea9a-479c-a94f-fdeefc13128c"
+PROJECT_IDENTITY_ID = "identity--b895d481-ecdf-4e86-83d3-cfb4198af7c8"
+INDICATOR_NAMESPACE = uuid.UUID("d88980c2-450d-4bcd-9c02-7485ded93b31")
+DEFINITIONS_CREATED = "2026-11-01T00:00:00.000Z"
+TLP2_EXTENSION_ID = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
+# Not part of an indicator's content: what changes from one version to the next by itself.
+VERSION_FIELDS = frozenset({"type", "spec_version", "id", "created", "modified", "revoked"})
+
+
+class Category(StrEnum):
+    CSAM = "csam"
+    SANCTIONS = "sanctions"
+    RANSOMWARE = "ransomware"
+    SCAM = "scam"
+    THEFT = "theft"
+    DARKNET_MARKET = "darknet-market"
+    TERRORIST_FINANCING = "terrorist-financing"
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class Policy:
+    validity: timedelta | None
+    confidence: int
+
+
+# A listing stays in force until delisted; addresses found in the wild go stale and are
+# re-flagged while they are still seen.
+POLICIES = {
+    Category.SANCTIONS: Policy(None, 100),
+    Category.TERRORIST_FINANCING: Policy(None, 100),
+    Category.CSAM: Policy(timedelta(days=365), 90),
+    Category.RANSOMWARE: Policy(timedelta(days=2 * 365), 90),
+    Category.DARKNET_MARKET: Policy(timedelta(days=365), 80),
+    Category.THEFT: Policy(timedelta(days=365), 80),
+    Category.SCAM: Policy(timedelta(days=180), 70),
+    Category.OTHER: Policy(timedelta(days=180), 50),
+}
+
+
+class Tlp(StrEnum):
+    CLEAR = "clear"
+    GREEN = "green"
+    AMBER = "amber"
+    AMBER_STRICT = "amber+strict"
+    RED = "red"
+
+
+# The TLP 2.0 marking definitions published by the OASIS CTI TC (cti-stix-common-objects).
+TLP_MARKINGS = {
+    Tlp.CLEAR: "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
+    Tlp.GREEN: "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
+    Tlp.AMBER: "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+    Tlp.AMBER_STRICT: "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
+    Tlp.RED: "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
+}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """What a watchdog says about one address."""
+
+    address: Address
+    category: Category
+    confidence: int | None = None
+    valid_until: datetime | None = None
+    description: str | None = None
+    reference: str | None = None
+    tlp: Tlp = Tlp.AMBER_STRICT
+    asset: str | None = None
+    source: str | None = None
+
+
+def stix_timestamp(moment: datetime) -> str:
+    """Millisecond precision, as stix2 writes `created` and `modified`."""
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+
+
+def parse_stix_timestamp(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def wallet_pattern(address: Address) -> str:
+    return f"[cryptocurrency-wallet:value = '{address.canonical}']"
+
+
+def indicator_id(author_identity: str, address: Address, generation: int = 0) -> str:
+    """Deterministic: the same publisher flagging the same address gets the same indicator.
+    A revoked indicator cannot take new versions, so flagging it again starts a generation."""
+    name = f"{author_identity}|{address.chain.caip2}|{address.key}"
+    if generation:
+        name += f"|{generation}"
+    return f"indicator--{uuid.uuid5(INDICATOR_NAMESPACE, name)}"
 
 
 def organisation_identity(organisation_id: str, name: str, created: datetime) -> str:
@@ -70,6 +174,8 @@ def check_object(value: Any, author_identity: str) -> None:
         raise InvalidObject(str(error)) from None
     except Exception as error:  # stix2 raises plain ValueError, TypeError... on bad input
         raise InvalidObject(f"{type(error).__name__}: {error}") from None
+    if object_type == "indicator":
+        flagged_address(value)
     _check_author(value, object_type, object_id, author_identity, sco=sco)
 
 
@@ -85,3 +191,168 @@ def _check_author(
         raise InvalidObject(f"has no created_by_ref; objects you publish need {author}")
     if created_by != author:
         raise InvalidObject(f"created_by_ref {created_by} is not your identity {author}")
+
+
+def _extension(flag: Flag) -> dict[str, Any]:
+    extension: dict[str, Any] = {
+        "extension_type": "property-extension",
+        "chain": flag.address.chain.caip2,
+        "address": flag.address.canonical,
+        "category": str(flag.category),
+    }
+    if flag.asset:
+        extension["asset"] = flag.asset
+    if flag.source:
+        extension["source"] = flag.source
+    return extension
+
+
+def _external_references(flag: Flag) -> list[dict[str, str]]:
+    if not flag.reference:
+        return []
+    reference = {"source_name": flag.source or "reference"}
+    key = "url" if flag.reference.startswith(("https://", "http://")) else "external_id"
+    reference[key] = flag.reference
+    return [reference]
+
+
+def build_indicator(
+    flag: Flag,
+    author_identity: str,
+    now: datetime,
+    previous: dict[str, Any] | None = None,
+    generation: int = 0,
+) -> dict[str, Any] | None:
+    """The indicator for `flag`: a first version, the next version of `previous`, or None when
+    `previous` already says the same. An expired `previous` is renewed from `now`."""
+    address, policy = flag.address, POLICIES[flag.category]
+    valid_from = now
+    if previous is not None:
+        previous_until = previous.get("valid_until")
+        expired = previous_until is not None and parse_stix_timestamp(previous_until) <= now
+        if not expired:
+            valid_from = parse_stix_timestamp(previous["valid_from"])
+    valid_until = flag.valid_until
+    if valid_until is None and policy.validity is not None:
+        valid_until = valid_from + policy.validity
+    if valid_until is not None and valid_until <= valid_from:
+        raise InvalidObject(
+            f"valid_until {stix_timestamp(valid_until)} is not after valid_from "
+            f"{stix_timestamp(valid_from)}"
+        )
+    indicator: dict[str, Any] = {
+        "type": "indicator",
+        "spec_version": SPEC_VERSION,
+        "id": previous["id"] if previous else indicator_id(author_identity, address, generation),
+        "created_by_ref": author_identity,
+        "created": previous["created"] if previous else stix_timestamp(now),
+        "modified": stix_timestamp(now),
+        "name": f"{flag.category} {address.chain.name} address {address.canonical}",
+        "indicator_types": ["malicious-activity"],
+        "pattern": wallet_pattern(address),
+        "pattern_type": "stix",
+        "pattern_version": SPEC_VERSION,
+        "valid_from": stix_timestamp(valid_from),
+        "confidence": policy.confidence if flag.confidence is None else flag.confidence,
+        "labels": [str(flag.category)],
+        "object_marking_refs": [TLP_MARKINGS[flag.tlp]],
+        "extensions": {EXTENSION_ID: _extension(flag)},
+    }
+    if valid_until is not None:
+        indicator["valid_until"] = stix_timestamp(valid_until)
+    if flag.description:
+        indicator["description"] = flag.description
+    if references := _external_references(flag):
+        indicator["external_references"] = references
+    if previous is not None:
+        if content(previous) == content(indicator):
+            return None
+        indicator["modified"] = next_modified(previous, now)
+    return indicator
+
+
+def content(indicator: dict[str, Any]) -> dict[str, Any]:
+    """What an indicator says, without what makes it a particular version."""
+    return {key: value for key, value in indicator.items() if key not in VERSION_FIELDS}
+
+
+def next_modified(previous: dict[str, Any], now: datetime) -> str:
+    """`now`, or just after the previous version when clocks disagree: versions must grow."""
+    after = parse_stix_timestamp(previous["modified"]) + timedelta(milliseconds=1)
+    return stix_timestamp(max(now, after))
+
+
+def revoke_indicator(previous: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The final version of an indicator: same content, `revoked` true."""
+    return {**previous, "modified": next_modified(previous, now), "revoked": True}
+
+
+def flagged_address(indicator: dict[str, Any]) -> Address | None:
+    """The address an indicator flags, read from our extension; None if it has none."""
+    extension = indicator.get("extensions", {}).get(EXTENSION_ID)
+    if not isinstance(extension, dict):
+        return None
+    chain, text = extension.get("chain"), extension.get("address")
+    if not isinstance(chain, str) or not isinstance(text, str):
+        raise InvalidObject(f"{EXTENSION_ID} needs string `chain` and `address`")
+    try:
+        address = parse_address(text, resolve_chains(chain)[0].caip2)
+    except InvalidAddress as error:
+        raise InvalidObject(f"extension address: {error.description}") from None
+    if address.canonical != text:
+        raise InvalidObject(f"extension address {text} is not canonical: {address.canonical}")
+    if extension.get("category") not in set(Category):
+        raise InvalidObject(f"extension category {extension.get('category')!r} is unknown")
+    if indicator.get("pattern") != wallet_pattern(address):
+        raise InvalidObject(f"pattern does not match the extension: {wallet_pattern(address)}")
+    return address
+
+
+def tlp_marking(level: Tlp) -> dict[str, Any]:
+    return {
+        "type": "marking-definition",
+        "spec_version": SPEC_VERSION,
+        "id": TLP_MARKINGS[level],
+        "created": "2022-10-01T00:00:00.000Z",
+        "name": f"TLP:{str(level).upper()}",
+        "extensions": {
+            TLP2_EXTENSION_ID: {"extension_type": "property-extension", "tlp_2_0": str(level)}
+        },
+    }
+
+
+def project_identity() -> dict[str, Any]:
+    return {
+        "type": "identity",
+        "spec_version": SPEC_VERSION,
+        "id": PROJECT_IDENTITY_ID,
+        "created": DEFINITIONS_CREATED,
+        "modified": DEFINITIONS_CREATED,
+        "name": "Flagged-address feed",
+        "identity_class": "system",
+        "description": "Defines the flagged-address extension for cryptocurrency indicators.",
+    }
+
+
+def extension_definition() -> dict[str, Any]:
+    return {
+        "type": "extension-definition",
+        "spec_version": SPEC_VERSION,
+        "id": EXTENSION_ID,
+        "created_by_ref": PROJECT_IDENTITY_ID,
+        "created": DEFINITIONS_CREATED,
+        "modified": DEFINITIONS_CREATED,
+        "name": "flagged-address",
+        "description": (
+            "The cryptocurrency address an indicator flags, as structured fields: the chain "
+            "(CAIP-2), the canonical address, why it is flagged, and where the listing came from."
+        ),
+        "schema": "schemas/flagged-address-extension.json",
+        "version": "1.0.0",
+        "extension_types": ["property-extension"],
+    }
+
+
+def definitions() -> list[dict[str, Any]]:
+    """The objects every feed carries so that its indicators' references resolve."""
+    return [project_identity(), extension_definition(), *(tlp_marking(level) for level in Tlp)]

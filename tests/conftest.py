@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from feed import accounts
 from feed.config import Settings
 from feed.server.app import create_app
+from feed.stix import definitions
 from feed.store import Store, create_engine_for, migrate
 from feed.tables import Role
 from feed.taxii import TAXII_MEDIA_TYPE
@@ -84,6 +85,11 @@ class World:
     feed: str
     reports: str
     other_feed: str
+
+    @property
+    def feed_seed(self) -> list[str]:
+        """Ids of what a new feed holds: the shared definitions, then its owner's identity."""
+        return [value["id"] for value in definitions()] + [self.watchdog.identity]
 
 
 def _member(store: Store, name: str, role: Role) -> Member:

@@ -45,7 +45,7 @@ def test_publish_and_poll_with_taxii2_client(base_url: str, world: World) -> Non
     pages = list(as_pages(poller.get_objects, per_request=50))
     assert len(pages) == 3
     ids = [o["id"] for page in pages for o in page["objects"]]
-    assert ids == [author] + [p["id"] for p in posted]
+    assert ids == world.feed_seed + [p["id"] for p in posted]
 
     manifest = as_pages(poller.get_manifest, per_request=50)
     stamps = [record["date_added"] for page in manifest for record in page["objects"]]

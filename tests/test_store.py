@@ -55,7 +55,7 @@ def test_concurrent_writers_get_distinct_increasing_stamps(store: Store, world: 
             .order_by(col(ObjectVersion.row))
         ).all()
     stamps = [date_added for _, date_added in rows]
-    assert len(stamps) == 1 + 3 * 5 * 5
+    assert len(stamps) == len(world.feed_seed) + 3 * 5 * 5
     assert stamps == sorted(stamps)  # insert order is commit order is stamp order
     assert len(set(stamps)) == len(stamps)
 

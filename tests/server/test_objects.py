@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, update
 
+from feed.stix import PROJECT_IDENTITY_ID
 from feed.tables import StatusRecord
 from feed.taxii import TAXII_MEDIA_TYPE, now_micros, parse_timestamp
 from tests.conftest import Member, World
@@ -133,7 +134,7 @@ def test_filters_by_id_type_and_spec_version(client: TestClient, world: World) -
         return [o["id"] for o in page.get("objects", [])]
 
     assert ids({"match[id]": f"{first['id']},{second['id']}"}) == [first["id"], second["id"]]
-    assert ids({"match[type]": "identity"}) == [author]
+    assert ids({"match[type]": "identity"}) == [PROJECT_IDENTITY_ID, author]
     assert ids({"match[type]": "indicator", "match[id]": second["id"]}) == [second["id"]]
     assert ids({"match[spec_version]": "2.0"}) == []
     assert client.get(url, params={"match[type]": "malware"}, headers=headers).json() == {
@@ -189,7 +190,7 @@ def test_paging_with_next_and_added_after(client: TestClient, world: World) -> N
             assert "next" not in page
             break
         params = {"limit": "1000", "next": page["next"]}
-    assert seen == [author] + [p["id"] for p in posted]
+    assert seen == world.feed_seed + [p["id"] for p in posted]
 
     manifest = client.get(world_manifest(world), params={"limit": "10"}, headers=headers).json()
     stamps = [record["date_added"] for record in manifest["objects"]]

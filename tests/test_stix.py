@@ -1,0 +1,160 @@
+"""Flagged-address indicators: what they say, how they version, and that the STIX validator,
+stix2 and our JSON Schemas accept everything we make."""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import stix2
+import stix2validator
+
+from feed.addresses import parse_address
+from feed.errors import InvalidObject
+from feed.stix import (
+    EXTENSION_ID,
+    TLP_MARKINGS,
+    Category,
+    Flag,
+    Tlp,
+    build_indicator,
+    check_object,
+    definitions,
+    revoke_indicator,
+)
+from tests.test_addresses import GOOD
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+AUTHOR = "identity--0b6d7d0c-3f0e-4c1e-9d64-0c8f2d4b9a11"
+NOW = datetime(2026, 11, 22, 12, 0, 0, 123456, tzinfo=UTC)
+ETH = parse_address("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "ETH")
+
+
+def validator_errors(value: dict[str, Any]) -> list[str]:
+    options = stix2validator.ValidationOptions(version="2.1")
+    return [str(error) for error in stix2validator.validate_instance(value, options).errors]
+
+
+def extension_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads((SCHEMAS / "flagged-address-extension.json").read_text())
+    return schema
+
+
+def flag(**changes: Any) -> Flag:
+    return Flag(**{"address": ETH, "category": Category.RANSOMWARE, **changes})
+
+
+def built(value: Flag, previous: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    indicator = build_indicator(value, AUTHOR, kwargs.pop("now", NOW), previous, **kwargs)
+    assert indicator is not None
+    return indicator
+
+
+@pytest.mark.parametrize(("chain", "text", "canonical", "kind"), GOOD)
+def test_every_chains_indicator_is_valid_stix(
+    chain: str, text: str, canonical: str | None, kind: str
+) -> None:
+    indicator = built(flag(address=parse_address(text, chain), reference="https://example.org/1"))
+    assert validator_errors(indicator) == []
+    stix2.parse(indicator, allow_custom=True, version="2.1")
+    check_object(indicator, AUTHOR)
+    jsonschema.validate(indicator["extensions"][EXTENSION_ID], extension_schema())
+    assert indicator["pattern"] == f"[cryptocurrency-wallet:value = '{canonical or text}']"
+
+
+def test_definitions_are_valid_and_match_the_published_file() -> None:
+    for value in definitions():
+        assert validator_errors(value) == [], value["id"]
+    published = json.loads((SCHEMAS / "flagged-address-extension-definition.json").read_text())
+    assert published["objects"] == definitions()[:2]
+    assert {value["id"] for value in definitions()} >= set(TLP_MARKINGS.values())
+
+
+def test_id_is_the_same_for_the_same_publisher_and_address() -> None:
+    lower = parse_address(ETH.canonical.lower(), "eip155:1")
+    assert built(flag(address=lower))["id"] == built(flag())["id"]
+    assert built(flag(), generation=1)["id"] != built(flag())["id"]
+    other = build_indicator(flag(), "identity--5d2c1b6e-8a7f-4e3d-9c2b-1a0f9e8d7c6b", NOW)
+    assert other is not None
+    assert other["id"] != built(flag())["id"]
+
+
+def test_defaults_by_category() -> None:
+    sanctions = built(flag(category=Category.SANCTIONS))
+    assert "valid_until" not in sanctions
+    assert sanctions["confidence"] == 100
+    scam = built(flag(category=Category.SCAM, confidence=40, tlp=Tlp.GREEN))
+    assert scam["valid_until"] == "2027-05-21T12:00:00.123Z"
+    assert scam["confidence"] == 40
+    assert scam["object_marking_refs"] == [TLP_MARKINGS[Tlp.GREEN]]
+    assert built(flag())["object_marking_refs"] == [TLP_MARKINGS[Tlp.AMBER_STRICT]]
+    given = built(flag(valid_until=NOW + timedelta(days=3)))
+    assert given["valid_until"] == "2026-11-25T12:00:00.123Z"
+    with pytest.raises(InvalidObject, match="is not after valid_from"):
+        built(flag(valid_until=NOW - timedelta(days=3)))
+
+
+def test_versions() -> None:
+    first = built(flag())
+    later = NOW + timedelta(hours=1)
+    assert build_indicator(flag(), AUTHOR, later, first) is None
+    updated = built(flag(confidence=10), first, now=later)
+    assert (updated["id"], updated["created"]) == (first["id"], first["created"])
+    assert updated["valid_from"] == first["valid_from"]
+    assert updated["modified"] > first["modified"]
+    # A clock behind the last version still moves the version forward.
+    behind = built(flag(confidence=20), updated, now=NOW - timedelta(days=1))
+    assert behind["modified"] > updated["modified"]
+    revoked = revoke_indicator(behind, later)
+    assert revoked["revoked"] is True
+    assert revoked["modified"] > behind["modified"]
+    assert validator_errors(revoked) == []
+    renewed = built(flag(), first, now=NOW + timedelta(days=800))
+    assert renewed["valid_from"] > first["valid_until"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"address": "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"}, "not canonical"),
+        ({"address": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"}, "EIP-55"),
+        ({"chain": "eip155:1", "category": "gossip"}, "category 'gossip' is unknown"),
+        ({"chain": "bip122:000000000019d6689c085ae165831e93"}, "Bitcoin"),
+        ({"chain": "nowhere:1"}, "unknown chain"),
+    ],
+)
+def test_the_server_refuses_an_extension_that_disagrees(
+    change: dict[str, str], message: str
+) -> None:
+    indicator = built(flag())
+    indicator["extensions"][EXTENSION_ID].update(change)
+    with pytest.raises(InvalidObject, match=message):
+        check_object(indicator, AUTHOR)
+
+
+def test_the_server_refuses_a_pattern_that_disagrees_with_the_extension() -> None:
+    indicator = built(flag())
+    indicator["pattern"] = (
+        "[cryptocurrency-wallet:value = '0x0000000000000000000000000000000000000000']"
+    )
+    with pytest.raises(InvalidObject, match="pattern does not match"):
+        check_object(indicator, AUTHOR)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"extension_type": "property-extension", "chain": "eip155:1", "address": ETH.canonical},
+        {"extension_type": "toplevel-property-extension", "chain": "eip155:1",
+         "address": ETH.canonical, "category": "scam"},
+        {"extension_type": "property-extension", "chain": "Ethereum", "address": ETH.canonical,
+         "category": "scam"},
+        {"extension_type": "property-extension", "chain": "eip155:1", "address": ETH.canonical,
+         "category": "scam", "colour": "red"},
+    ],
+)  # fmt: skip
+def test_the_extension_schema_refuses_malformed_extensions(bad: dict[str, str]) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, extension_schema())
