@@ -4,17 +4,20 @@ import copy
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import wraps
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
 from sqlmodel import Session
 
-from feed import accounts
+from feed import accounts, publisher
+from feed.client import FeedClient
 from feed.config import Settings
 from feed.errors import FeedError
+from feed.publisher import NumberedRow, Summary
 from feed.store import Store, create_engine_for, migrate
 from feed.tables import Role
 
@@ -221,6 +224,66 @@ def grant(feed: str, exchange: str) -> None:
         target = accounts.find_feed(session, feed)
         accounts.grant_feed(session, target, accounts.find_organisation(session, exchange))
     click.echo(f"{exchange} may read {feed}")
+
+
+url_option = click.option(
+    "--url",
+    envvar="FEED_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="The server [FEED_URL].",
+)
+key_option = click.option(
+    "--key", envvar="FEED_KEY", required=True, help="Your API key, <id>.<secret> [FEED_KEY]."
+)
+feed_option = click.option("--feed", "feed_name", required=True, help="The feed's id or alias.")
+
+
+def _publish(
+    client: FeedClient, rows: Iterable[NumberedRow], replace_source: str | None
+) -> Summary:
+    prepared = publisher.prepare(client, rows, replace_source)
+    with click.progressbar(length=len(prepared.to_post), label="posting", file=sys.stderr) as bar:
+        return publisher.send(client, prepared, bar.update)
+
+
+def _report(summary: Summary, as_json: bool) -> None:
+    """Print the summary; exit status 3 when some rows were rejected (the rest are posted)."""
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        counts = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
+        click.echo(f"{summary.feed}: {counts}, {len(summary.rejected)} rejected")
+        for rejection in summary.rejected:
+            where = f"line {rejection.line}" if rejection.line else "delisting"
+            click.echo(f"  {where}: {rejection.address}: {rejection.reason}")
+    if summary.rejected:
+        sys.exit(3)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@url_option
+@key_option
+@feed_option
+@click.option(
+    "--replace-source",
+    metavar="SOURCE",
+    help="FILE is the whole SOURCE list: revoke its indicators that FILE no longer names.",
+)
+@json_option
+@_reports_errors
+def publish(
+    file: Path, url: str, key: str, feed_name: str, replace_source: str | None, as_json: bool
+) -> None:
+    """Publish flagged addresses from a CSV or JSON Lines FILE (as a watchdog).
+
+    Columns: address, and optionally chain, category, confidence, valid_until, description,
+    reference, tlp, action (flag or revoke), asset, source. Publishing the same file again
+    changes nothing. Exit status 3: some rows were rejected, the others were published."""
+    with FeedClient(url, key, feed_name) as client:
+        summary = _publish(client, publisher.read_rows(file), replace_source)
+    _report(summary, as_json)
 
 
 if __name__ == "__main__":

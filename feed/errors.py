@@ -94,6 +94,16 @@ class Unavailable(FeedError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class RemoteError(FeedError):
+    """A TAXII server refused a request or could not be reached; the message says which."""
+
+    title = "Remote server error"
+
+    def __init__(self, description: str, *, status: int | None = None) -> None:
+        super().__init__(description)
+        self.status = status
+
+
 class ConfigurationError(FeedError):
     """A command-line or setup mistake, reported to the operator without a traceback."""
 

@@ -17,6 +17,7 @@ from feed.stix import definitions
 from feed.store import Store, create_engine_for, migrate
 from feed.tables import Role
 from feed.taxii import TAXII_MEDIA_TYPE
+from tests.serving import serving
 
 POSTGRES_URL = os.environ.get("FEED_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 
@@ -121,3 +122,10 @@ def world(store: Store) -> World:
 def client(settings: Settings, world: World) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def base_url(settings: Settings, world: World) -> Iterator[str]:
+    """A real `feed serve` process over the test world's database."""
+    with serving(settings) as url:
+        yield url

@@ -1,22 +1,12 @@
 """taxii2-client against a real `feed serve` process: what an exchange or a watchdog using the
 reference client sees, end to end."""
 
-from collections.abc import Iterator
-
 import pytest
 from requests import HTTPError
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 
-from feed.config import Settings
 from tests.conftest import Member, World
-from tests.serving import serving
 from tests.stix_objects import envelope, indicator
-
-
-@pytest.fixture
-def base_url(settings: Settings, world: World) -> Iterator[str]:
-    with serving(settings) as url:
-        yield url
 
 
 def credentials(member: Member) -> dict[str, str]:

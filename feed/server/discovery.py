@@ -34,3 +34,13 @@ def api_root(settings: SettingsDep, _caller: Caller) -> TaxiiResponse:
             max_content_length=settings.max_content_length,
         )
     )
+
+
+@router.get(
+    API_ROOT + "identity/",
+    summary="Your organisation's STIX identity (extension)",
+    description="The identity your objects must name as `created_by_ref`: indicators a "
+    "watchdog publishes, sightings an exchange reports.",
+)
+def identity(caller: Caller) -> TaxiiResponse:
+    return TaxiiResponse(caller.identity.encode())

@@ -1,0 +1,179 @@
+"""The TAXII client side of a feed, over taxii2-client (the one module that imports it): find a
+feed, read it page by page with `next`, post envelopes that fit the server's limit, and call
+our extension endpoints.
+
+What a server asks to be retried (429 and 503, after Retry-After) and what a dropped connection
+interrupted is retried with backoff. Posting is idempotent (exact duplicates succeed), so a
+retried POST cannot duplicate anything."""
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from taxii2client.common import _HTTPConnection
+from taxii2client.exceptions import TAXIIServiceException
+from taxii2client.v21 import ApiRoot, Collection, Server
+
+from feed.errors import ConfigurationError, RemoteError
+
+T = TypeVar("T")
+RETRIED_STATUSES = frozenset({429, 502, 503, 504})
+PAGE_SIZE = 1000
+ENVELOPE_OVERHEAD = len(b'{"objects":[]}')
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the server said of one posted object: `failure` is None when it was stored."""
+
+    object_id: str
+    version: str | None
+    failure: str | None
+
+
+def split_key(key: str) -> tuple[str, str]:
+    key_id, separator, secret = key.strip().partition(".")
+    if not separator or not key_id or not secret:
+        raise ConfigurationError("an API key has the form <key id>.<secret>")
+    return key_id, secret
+
+
+def _describe(error: requests.HTTPError) -> str:
+    response = error.response
+    if response is None:
+        return str(error)
+    try:
+        body = response.json()
+        detail = f"{body.get('title', '')}: {body.get('description', '')}".strip(": ")
+    except ValueError:
+        detail = response.text[:200]
+    return f"{response.status_code} from {response.url}: {detail}"
+
+
+class FeedClient:
+    """One feed (a TAXII collection, by id or alias) on one server, as one organisation."""
+
+    def __init__(
+        self,
+        url: str,
+        key: str,
+        feed: str,
+        *,
+        retries: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        user, password = split_key(key)
+        # taxii2-client hands API roots the user and password, not a shared connection; our
+        # extension endpoints get a connection of their own.
+        self._connection = _HTTPConnection(user, password, version="2.1")
+        self._retries = retries
+        self._sleep = sleep
+        server = Server(url.rstrip("/") + "/taxii2/", user=user, password=password)
+        self._server = server
+        roots: list[ApiRoot] = self._call(lambda: server.api_roots)
+        for root in roots:
+            for collection in self._call(getattr, root, "collections"):
+                if feed in (collection.id, collection.alias):
+                    self.api_root: ApiRoot = root
+                    self.collection: Collection = collection
+                    return
+        raise ConfigurationError(f"{url} has no collection {feed!r} that this key may use")
+
+    @property
+    def max_content_length(self) -> int:
+        return int(self._call(lambda: self.api_root.max_content_length))
+
+    def identity(self) -> dict[str, Any]:
+        """This organisation's STIX identity, which its objects name as `created_by_ref`."""
+        url = self.api_root.url + "identity/"
+        identity: dict[str, Any] = self._call(lambda: self._connection.get(url))
+        return identity
+
+    def objects(self, **filters: str) -> Iterator[dict[str, Any]]:
+        """Every object the filters select (latest versions unless told otherwise), oldest
+        first, one page at a time."""
+        token: str | None = None
+        while True:
+            query = dict(filters, limit=str(PAGE_SIZE))
+            if token is not None:
+                query["next"] = token
+            page = self._call(self.collection.get_objects, **query)
+            yield from page.get("objects", [])
+            if not page.get("more"):
+                return
+            token = page["next"]
+
+    def post(
+        self, objects: list[bytes], progress: Callable[[int], None] | None = None
+    ) -> list[Outcome]:
+        """Post serialised objects in envelopes that fit `max_content_length`; `progress` is
+        told how many objects each envelope carried."""
+        outcomes: list[Outcome] = []
+        for envelope, count in envelopes(objects, self.max_content_length):
+            status = self._call(self.collection.add_objects, envelope)
+            if progress is not None:
+                progress(count)
+            for record in status.successes:
+                outcomes.append(Outcome(record["id"], record.get("version"), None))
+            for record in status.failures:
+                outcomes.append(
+                    Outcome(record["id"], record.get("version"), record.get("message", "failed"))
+                )
+        return outcomes
+
+    def _call(self, request: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        delay = 1.0
+        for attempt in range(self._retries + 1):
+            try:
+                return request(*args, **kwargs)
+            except requests.HTTPError as error:
+                response = error.response
+                status = None if response is None else response.status_code
+                if response is None or status not in RETRIED_STATUSES or attempt == self._retries:
+                    raise RemoteError(_describe(error), status=status) from None
+                retry_after = response.headers.get("Retry-After", "")
+                wait = float(retry_after) if retry_after.isdigit() else delay
+            except requests.ConnectionError as error:
+                if attempt == self._retries:
+                    raise RemoteError(f"cannot reach the server: {error}") from None
+                wait = delay
+            except TAXIIServiceException as error:
+                raise RemoteError(str(error)) from None
+            self._sleep(min(wait, 60.0))
+            delay = min(delay * 2, 30.0)
+        raise AssertionError("the loop returns or raises")
+
+    def close(self) -> None:
+        for root in self._server.api_roots:
+            root.close()
+        self._server.close()
+        self._connection.close()
+
+    def __enter__(self) -> "FeedClient":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def envelopes(objects: list[bytes], max_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """Envelopes of whole objects, each at most `max_bytes` long, with how many objects each
+    holds. An object that cannot fit even alone is an error: a server would refuse it (413)."""
+    batch: list[bytes] = []
+    size = ENVELOPE_OVERHEAD
+    for item in objects:
+        if ENVELOPE_OVERHEAD + len(item) > max_bytes:
+            object_id = json.loads(item).get("id")
+            raise ConfigurationError(
+                f"{object_id} is {len(item)} bytes; the server takes at most {max_bytes}"
+            )
+        if batch and size + len(item) + 1 > max_bytes:
+            yield b'{"objects":[' + b",".join(batch) + b"]}", len(batch)
+            batch, size = [], ENVELOPE_OVERHEAD
+        size += len(item) + (1 if batch else 0)
+        batch.append(item)
+    if batch:
+        yield b'{"objects":[' + b",".join(batch) + b"]}", len(batch)

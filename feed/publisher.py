@@ -1,0 +1,312 @@
+"""The watchdog's side: rows of flagged addresses -> indicators -> TAXII POST.
+
+Each row is validated on its own; a bad row is reported with its line number and never stops
+the others. The plan compares every row with what the feed already holds, so publishing the
+same rows again posts nothing, and only real changes become new versions. A publisher that
+replaces a whole list (`replace_source`) revokes that source's indicators the list no longer
+names."""
+
+import csv
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from feed.addresses import Address, parse_address
+from feed.client import ENVELOPE_OVERHEAD, FeedClient
+from feed.errors import ConfigurationError, FeedError
+from feed.stix import (
+    Category,
+    Flag,
+    Tlp,
+    build_indicator,
+    flagged_address,
+    revoke_indicator,
+)
+
+
+class Action(StrEnum):
+    FLAG = "flag"
+    REVOKE = "revoke"
+
+
+class Row(BaseModel):
+    """One line of a publisher's CSV or JSON Lines file."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    address: str = Field(min_length=1, description="The address, in any accepted form.")
+    chain: str | None = Field(
+        None, description="Ticker, chain name or CAIP-2 id; detected from the address if absent."
+    )
+    category: Category | None = Field(None, description="Why it is flagged; needed to flag.")
+    confidence: int | None = Field(None, ge=0, le=100, description="Default: by category.")
+    valid_until: AwareDatetime | None = Field(
+        None, description="When the flag lapses; default: by category (sanctions never)."
+    )
+    description: str | None = Field(None, max_length=10_000)
+    reference: str | None = Field(None, max_length=2_000, description="A URL or an identifier.")
+    tlp: Tlp = Field(Tlp.AMBER_STRICT, description="TLP 2.0 level.")
+    action: Action = Field(Action.FLAG, description="flag (or update) or revoke.")
+    asset: str | None = Field(None, max_length=32, description="The ticker the source used.")
+    source: str | None = Field(None, max_length=64, description="The list the flag comes from.")
+
+
+COLUMNS = frozenset(Row.model_fields)
+# A row as read: its line number, and its fields or why the line is not a row.
+NumberedRow = tuple[int, dict[str, Any] | str]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int
+    address: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A new version to post, and the line that asked for it (0: a list replacement)."""
+
+    line: int
+    kind: str
+    address: str
+    indicator: dict[str, Any]
+
+
+@dataclass
+class Plan:
+    versions: list[Planned] = field(default_factory=list)
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("new", "updated", "unchanged", "revoked"), 0)
+    )
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def read_rows(path: Path) -> Iterator[NumberedRow]:
+    """(line number, fields) per row of a CSV (with a header) or JSON Lines file, or
+    (line number, reason) for a line that is not a row at all."""
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        yield from _json_lines(path)
+    elif path.suffix.lower() == ".csv":
+        yield from _csv_rows(path)
+    else:
+        raise ConfigurationError(f"{path}: give a .csv or a .jsonl (JSON Lines) file")
+
+
+def _json_lines(path: Path) -> Iterator[NumberedRow]:
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as error:
+                yield number, f"not JSON: {error}"
+                continue
+            yield number, value if isinstance(value, dict) else "not a JSON object"
+
+
+def _csv_rows(path: Path) -> Iterator[NumberedRow]:
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.DictReader(handle)
+        header = [name.strip() for name in reader.fieldnames or []]
+        unknown = sorted(set(header) - COLUMNS)
+        if unknown or "address" not in header:
+            raise ConfigurationError(
+                f"{path}, line 1: the header needs an address column and may name only "
+                f"{', '.join(sorted(COLUMNS))}; unknown: {', '.join(unknown) or 'none'}"
+            )
+        reader.fieldnames = header
+        for row in reader:
+            if None in row:
+                yield reader.line_num, "more cells than the header has columns"
+                continue
+            yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
+
+
+def _reason(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in e['loc']) or 'row'}: {e['msg']}" for e in error.errors()
+    )
+
+
+@dataclass
+class _Known:
+    """The publisher's indicators of one (chain, address): the live one, and how many there
+    have been (a revoked indicator is final, so flagging again starts a new generation)."""
+
+    live: dict[str, Any] | None = None
+    generations: int = 0
+    line: int | None = None
+
+
+def plan(
+    rows: Iterable[NumberedRow],
+    existing: Iterable[dict[str, Any]],
+    author: str,
+    now: datetime | None = None,
+    replace_source: str | None = None,
+) -> Plan:
+    """What to post so that the feed says what `rows` say, given its current `existing`
+    indicators (latest versions) by `author`."""
+    now = now or datetime.now(UTC)
+    known: dict[tuple[str, str], _Known] = {}
+    for indicator in existing:
+        address = flagged_address(indicator) if indicator.get("created_by_ref") == author else None
+        if address is not None:
+            entry = known.setdefault((address.chain.caip2, address.key), _Known())
+            entry.generations += 1
+            if not indicator.get("revoked"):
+                entry.live = indicator
+    result = Plan()
+    for line, fields in rows:
+        try:
+            _plan_row(result, known, line, fields, author, now)
+        except FeedError as error:
+            text = str(fields.get("address", "")) if isinstance(fields, dict) else ""
+            reason = error.description.removeprefix(f"{text.strip()}: ")
+            result.rejected.append(Rejection(line, text, reason))
+    if replace_source is not None:
+        for entry in known.values():
+            live = entry.live
+            listed = entry.line is not None
+            if live is not None and not listed and _source(live) == replace_source:
+                _add(result, 0, "revoked", revoke_indicator(live, now))
+    return result
+
+
+def _add(result: Plan, line: int, kind: str, indicator: dict[str, Any]) -> None:
+    address = indicator["pattern"].split("'")[1]
+    result.versions.append(Planned(line, kind, address, indicator))
+    result.counts[kind] += 1
+
+
+def _source(indicator: dict[str, Any]) -> str | None:
+    extensions = indicator.get("extensions", {})
+    return next((e.get("source") for e in extensions.values() if "source" in e), None)
+
+
+def _plan_row(
+    result: Plan,
+    known: dict[tuple[str, str], _Known],
+    line: int,
+    fields: dict[str, Any] | str,
+    author: str,
+    now: datetime,
+) -> None:
+    if isinstance(fields, str):
+        raise ConfigurationError(fields)
+    try:
+        row = Row.model_validate(fields)
+    except ValidationError as error:
+        raise ConfigurationError(_reason(error)) from None
+    address = parse_address(row.address, row.chain)
+    entry = known.setdefault((address.chain.caip2, address.key), _Known())
+    if entry.line is not None:
+        raise ConfigurationError(f"{address.canonical} is already on line {entry.line}")
+    _apply(result, entry, line, row, address, author, now)
+    entry.line = line  # only a row that was accepted claims its address
+
+
+def _apply(
+    result: Plan,
+    entry: _Known,
+    line: int,
+    row: Row,
+    address: Address,
+    author: str,
+    now: datetime,
+) -> None:
+    if row.action is Action.REVOKE:
+        if entry.live is None:
+            if not entry.generations:
+                raise ConfigurationError(f"{address.canonical} is not flagged in this feed")
+            result.counts["unchanged"] += 1
+            return
+        _add(result, line, "revoked", revoke_indicator(entry.live, now))
+        return
+    if row.category is None:
+        raise ConfigurationError("category: needed to flag an address")
+    flag = Flag(
+        address=address,
+        category=row.category,
+        confidence=row.confidence,
+        valid_until=row.valid_until,
+        description=row.description,
+        reference=row.reference,
+        tlp=row.tlp,
+        asset=row.asset,
+        source=row.source,
+    )
+    indicator = build_indicator(flag, author, now, entry.live, generation=entry.generations)
+    if indicator is None:
+        result.counts["unchanged"] += 1
+        return
+    _add(result, line, "updated" if entry.live else "new", indicator)
+
+
+@dataclass(frozen=True)
+class Summary:
+    feed: str
+    counts: dict[str, int]
+    rejected: list[Rejection]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "feed": self.feed,
+            **self.counts,
+            "rejected": [vars(rejection) for rejection in self.rejected],
+        }
+
+
+@dataclass
+class Prepared:
+    """A plan checked against the server's limits: what to post, and what was already refused."""
+
+    plan: Plan
+    to_post: dict[str, Planned]
+
+
+def prepare(
+    client: FeedClient,
+    rows: Iterable[NumberedRow],
+    replace_source: str | None = None,
+) -> Prepared:
+    """Plan `rows` against the feed's current indicators by this organisation."""
+    author = client.identity()["id"]
+    result = plan(rows, client.objects(type="indicator"), author, replace_source=replace_source)
+    limit = client.max_content_length
+    to_post: dict[str, Planned] = {}
+    for planned in result.versions:
+        size = len(orjson.dumps(planned.indicator))
+        if ENVELOPE_OVERHEAD + size > limit:
+            _reject(result, planned, f"its indicator is {size} bytes; the server takes {limit}")
+        else:
+            to_post[planned.indicator["id"]] = planned
+    return Prepared(result, to_post)
+
+
+def send(
+    client: FeedClient, prepared: Prepared, progress: Callable[[int], None] | None = None
+) -> Summary:
+    """Post the planned versions and account for every row: what the server refused moves
+    from its count to the rejected list."""
+    result, to_post = prepared.plan, prepared.to_post
+    serialised = [orjson.dumps(planned.indicator) for planned in to_post.values()]
+    for outcome in client.post(serialised, progress=progress) if serialised else []:
+        if outcome.failure is not None and outcome.object_id in to_post:
+            _reject(result, to_post[outcome.object_id], f"server: {outcome.failure}")
+    result.rejected.sort(key=lambda rejection: rejection.line)
+    return Summary(client.collection.alias or client.collection.id, result.counts, result.rejected)
+
+
+def _reject(result: Plan, planned: Planned, reason: str) -> None:
+    result.counts[planned.kind] -= 1
+    result.rejected.append(Rejection(planned.line, planned.address, reason))

@@ -1,0 +1,236 @@
+"""The publisher: rows planned against what a feed holds (pure), then `feed publish` against a
+real server, as a watchdog uses it."""
+
+import csv
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from feed.client import FeedClient, envelopes
+from feed.errors import ConfigurationError
+from feed.publisher import NumberedRow, Plan, Row, plan, read_rows
+from feed.stix import EXTENSION_ID
+from tests.conftest import World
+from tests.stix_objects import indicator
+from tests.test_addresses import RANSOMWARE
+
+AUTHOR = "identity--0b6d7d0c-3f0e-4c1e-9d64-0c8f2d4b9a11"
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+BTC = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
+ETH = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+
+
+def rows(*fields: dict[str, Any] | str) -> list[NumberedRow]:
+    return list(enumerate(fields, start=2))
+
+
+def posted(result: Plan) -> list[dict[str, Any]]:
+    return [planned.indicator for planned in result.versions]
+
+
+def counts(result: Plan) -> dict[str, int]:
+    return {name: count for name, count in result.counts.items() if count}
+
+
+def test_first_publication_then_nothing_to_do() -> None:
+    given = rows(
+        {"address": BTC, "chain": "BTC", "category": "csam"},
+        {"address": ETH.lower(), "chain": "ETH", "category": "scam", "confidence": "40"},
+    )
+    first = plan(given, [], AUTHOR, NOW)
+    assert counts(first) == {"new": 2}
+    assert first.rejected == []
+    again = plan(given, posted(first), AUTHOR, NOW + timedelta(hours=1))
+    assert counts(again) == {"unchanged": 2}
+    assert again.versions == []
+
+
+def test_changes_become_new_versions_of_the_same_indicator() -> None:
+    first = posted(plan(rows({"address": BTC, "chain": "BTC", "category": "csam"}), [], AUTHOR))
+    changed = {"address": BTC, "chain": "BTC", "category": "csam", "confidence": 10}
+    later = plan(rows(changed), first, AUTHOR)
+    assert counts(later) == {"updated": 1}
+    (version,) = posted(later)
+    assert version["id"] == first[0]["id"]
+    assert version["confidence"] == 10
+    assert version["modified"] > first[0]["modified"]
+
+
+def test_revoking_and_flagging_again() -> None:
+    flagged = posted(plan(rows({"address": BTC, "chain": "BTC", "category": "csam"}), [], AUTHOR))
+    revoke = rows({"address": BTC, "chain": "BTC", "action": "revoke"})
+    revoked = plan(revoke, flagged, AUTHOR)
+    assert counts(revoked) == {"revoked": 1}
+    assert posted(revoked)[0]["revoked"] is True
+    assert counts(plan(revoke, posted(revoked), AUTHOR)) == {"unchanged": 1}
+    # A revoked indicator takes no new versions: flagging again starts a new indicator.
+    again = plan(
+        rows({"address": BTC, "chain": "BTC", "category": "scam"}), posted(revoked), AUTHOR
+    )
+    assert counts(again) == {"new": 1}
+    assert posted(again)[0]["id"] != flagged[0]["id"]
+    never = plan(rows({"address": ETH, "chain": "ETH", "action": "revoke"}), [], AUTHOR)
+    assert [r.reason for r in never.rejected] == [f"{ETH} is not flagged in this feed"]
+
+
+def test_replacing_a_source_revokes_what_it_no_longer_lists() -> None:
+    listed = rows(
+        {"address": BTC, "chain": "BTC", "category": "sanctions", "source": "list"},
+        {"address": ETH, "chain": "ETH", "category": "sanctions", "source": "list"},
+        {"address": "TAYhjpL8pPs8T84FSM329nffQpc6jD8GBM", "category": "scam", "source": "other"},
+    )
+    before = posted(plan(listed, [], AUTHOR))
+    newer = plan(listed[:1], before, AUTHOR, replace_source="list")
+    assert counts(newer) == {"unchanged": 1, "revoked": 1}
+    (revocation,) = newer.versions
+    assert (revocation.line, revocation.address) == (0, ETH)
+
+
+def test_bad_rows_are_rejected_with_their_line_and_never_stop_good_ones() -> None:
+    result = plan(
+        rows(
+            "not JSON: Expecting value",
+            {"address": BTC, "chain": "BTC"},
+            {"address": BTC, "chain": "BTC", "category": "csam", "colour": "red"},
+            {"address": BTC, "chain": "BTC", "category": "csam", "tlp": "purple"},
+            {"address": BTC, "chain": "BTC", "category": "csam", "valid_until": "2030-01-01"},
+            {"address": "TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq", "chain": "XBT", "category": "csam"},
+            {"address": ETH, "chain": "ETH", "category": "csam"},
+            {"address": ETH.lower(), "chain": "eip155:1", "category": "theft"},
+            {"address": BTC, "chain": "BTC", "category": "csam"},
+        ),
+        [],
+        AUTHOR,
+    )
+    reasons = {r.line: r.reason for r in result.rejected}
+    assert reasons[2] == "not JSON: Expecting value"
+    assert reasons[3] == "category: needed to flag an address"
+    assert reasons[4].startswith("colour: Extra inputs are not permitted")
+    assert reasons[5].startswith("tlp: Input should be")
+    assert reasons[6].startswith("valid_until: Input should have timezone info")
+    assert "reads as a Tron address" in reasons[7]
+    assert reasons[9] == f"{ETH} is already on line 8"
+    assert len(reasons) == 7
+    assert [p.line for p in result.versions] == [8, 10]
+
+
+def test_indicators_of_other_authors_are_not_ours_to_version() -> None:
+    theirs = posted(plan(rows({"address": BTC, "chain": "BTC", "category": "csam"}), [], AUTHOR))
+    result = plan(rows({"address": BTC, "chain": "BTC", "category": "csam"}), theirs, "identity--x")
+    assert counts(result) == {"new": 1}
+
+
+def test_reading_csv_and_json_lines(tmp_path: Path) -> None:
+    table = tmp_path / "rows.csv"
+    table.write_text(
+        f"\ufeffaddress, chain ,category\n{BTC},BTC,csam\n{ETH},,scam,extra\n{ETH},ETH,\n",
+        encoding="utf-8",
+    )
+    assert list(read_rows(table)) == [
+        (2, {"address": BTC, "chain": "BTC", "category": "csam"}),
+        (3, "more cells than the header has columns"),
+        (4, {"address": ETH, "chain": "ETH"}),
+    ]
+    lines = tmp_path / "rows.jsonl"
+    lines.write_text(f'{{"address": "{BTC}"}}\n\n[1]\n{{"address": \n')
+    read = list(read_rows(lines))
+    assert read[:2] == [(1, {"address": BTC}), (3, "not a JSON object")]
+    assert read[2][0] == 4
+    assert str(read[2][1]).startswith("not JSON")
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("address,wallet_owner\n")
+    with pytest.raises(ConfigurationError, match="unknown: wallet_owner"):
+        list(read_rows(unknown))
+    with pytest.raises(ConfigurationError, match=r"give a \.csv or a \.jsonl"):
+        list(read_rows(tmp_path / "rows.xlsx"))
+
+
+def test_row_schema_is_the_rows_model() -> None:
+    published = json.loads((SCHEMAS / "publisher-row.json").read_text())
+    generated = Row.model_json_schema()
+    assert {k: v for k, v in published.items() if not k.startswith("$schema")} == {
+        "$id": "publisher-row.json",
+        **generated,
+    }, "regenerate schemas/publisher-row.json from feed.publisher.Row.model_json_schema()"
+    good = {"address": BTC, "chain": "BTC", "category": "csam", "confidence": 80, "tlp": "red"}
+    jsonschema.validate(good, published)
+    Row.model_validate(good)
+    for bad in ({"chain": "BTC"}, {**good, "confidence": 101}, {**good, "colour": "red"}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, published)
+
+
+def test_envelopes_fit_the_limit() -> None:
+    objects = [json.dumps({"id": f"x--{n}", "pad": "p" * n}).encode() for n in range(100)]
+    batches = list(envelopes(objects, 1000))
+    assert sum(count for _, count in batches) == 100
+    assert all(len(envelope) <= 1000 for envelope, _ in batches)
+    assert [o["id"] for e, _ in batches for o in json.loads(e)["objects"]] == [
+        f"x--{n}" for n in range(100)
+    ]
+    with pytest.raises(ConfigurationError, match="takes at most 100"):
+        list(envelopes(objects[-1:], 100))
+
+
+def publish_command(
+    base_url: str, world: World, path: Path, *extra: str
+) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "feed.cli", "publish", str(path), "--url", base_url,
+         "--key", world.watchdog.bearer, "--feed", world.feed, "--json", *extra],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode in (0, 3), done.stderr
+    summary: dict[str, Any] = json.loads(done.stdout)
+    return done.returncode, summary
+
+
+def test_feed_publish_end_to_end(base_url: str, world: World, tmp_path: Path) -> None:
+    source = tmp_path / "ransomware.csv"
+    with RANSOMWARE.open() as given, source.open("w", newline="") as written:
+        table = csv.writer(written)
+        table.writerow(["chain", "address", "category", "reference"])
+        for row in csv.DictReader(given):
+            table.writerow(["BTC", row["address"], "ransomware", "ransomware-receipts-2024"])
+        table.writerow(["BTC", "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggX", "ransomware", ""])
+    status, summary = publish_command(base_url, world, source)
+    assert status == 3
+    assert (summary["new"], summary["unchanged"]) == (1013, 0)
+    assert [(r["line"], r["address"]) for r in summary["rejected"]] == [
+        (1015, "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggX")
+    ]
+    assert "checksum" in summary["rejected"][0]["reason"]
+
+    status, again = publish_command(base_url, world, source)
+    assert (again["new"], again["updated"], again["unchanged"]) == (0, 0, 1013)
+
+    revocation = tmp_path / "revoke.jsonl"
+    with RANSOMWARE.open() as given:
+        first = next(csv.DictReader(given))["address"]
+    revocation.write_text(json.dumps({"address": first, "chain": "BTC", "action": "revoke"}) + "\n")
+    status, revoked = publish_command(base_url, world, revocation)
+    assert (status, revoked["revoked"], revoked["rejected"]) == (0, 1, [])
+
+    with FeedClient(base_url, world.exchange.bearer, world.feed) as reader:
+        seen = list(reader.objects(type="indicator"))
+    assert len(seen) == 1013
+    assert sum(bool(o.get("revoked")) for o in seen) == 1
+    assert {o["extensions"][EXTENSION_ID]["category"] for o in seen} == {"ransomware"}
+    assert all(o["created_by_ref"] == world.watchdog.identity for o in seen)
+
+
+def test_the_server_refusal_of_an_object_reaches_the_publisher(base_url: str, world: World) -> None:
+    forged = indicator(world.other_watchdog.identity)
+    with FeedClient(base_url, world.watchdog.bearer, world.feed) as client:
+        assert client.identity()["id"] == world.watchdog.identity
+        (outcome,) = client.post([json.dumps(forged).encode()])
+    assert outcome.object_id == forged["id"]
+    assert outcome.failure is not None
+    assert "is not your identity" in outcome.failure
