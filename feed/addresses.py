@@ -183,10 +183,9 @@ def resolve_chains(name: str) -> tuple[Chain, ...]:
         return tuple(BY_KEY[key] for key in TICKERS[folded])
     if token := TOKEN_ON_CHAIN.match(text):
         return resolve_chains(token.group(1))
-    known = ", ".join(chain.key for chain in CHAINS if not chain.testnet)
     raise InvalidAddress(
         Problem.UNKNOWN_CHAIN,
-        f"unknown chain {name!r}: not a supported ticker, chain or CAIP-2 id ({known})",
+        f"unknown chain {name!r}: not a supported ticker, chain or CAIP-2 id (see `feed chains`)",
     )
 
 

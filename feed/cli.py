@@ -13,7 +13,8 @@ from typing import Any, ParamSpec, TypeVar
 import click
 from sqlmodel import Session
 
-from feed import accounts, publisher
+from feed import accounts, ofac, publisher
+from feed.addresses import CHAINS, TICKERS
 from feed.client import FeedClient
 from feed.config import Settings
 from feed.errors import FeedError
@@ -226,6 +227,26 @@ def grant(feed: str, exchange: str) -> None:
     click.echo(f"{exchange} may read {feed}")
 
 
+@main.command()
+@json_option
+def chains(as_json: bool) -> None:
+    """List the chains whose addresses are validated, with their CAIP-2 ids and tickers."""
+    rows = [
+        {
+            "key": chain.key,
+            "name": chain.name,
+            "caip2": chain.caip2,
+            "tickers": sorted(t.upper() for t, keys in TICKERS.items() if chain.key in keys),
+        }
+        for chain in CHAINS
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    for row in [] if as_json else rows:
+        tickers = ", ".join(row["tickers"])
+        click.echo(f"{row['key']:<22}{row['caip2']:<48}{tickers}")
+
+
 url_option = click.option(
     "--url",
     envvar="FEED_URL",
@@ -255,8 +276,7 @@ def _report(summary: Summary, as_json: bool) -> None:
         counts = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
         click.echo(f"{summary.feed}: {counts}, {len(summary.rejected)} rejected")
         for rejection in summary.rejected:
-            where = f"line {rejection.line}" if rejection.line else "delisting"
-            click.echo(f"  {where}: {rejection.address}: {rejection.reason}")
+            click.echo(f"  {rejection.place}: {rejection.address}: {rejection.reason}")
     if summary.rejected:
         sys.exit(3)
 
@@ -284,6 +304,24 @@ def publish(
     with FeedClient(url, key, feed_name) as client:
         summary = _publish(client, publisher.read_rows(file), replace_source)
     _report(summary, as_json)
+
+
+@main.command("import-ofac")
+@click.argument("sdn_xml", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@url_option
+@key_option
+@feed_option
+@json_option
+@_reports_errors
+def import_ofac(sdn_xml: Path, url: str, key: str, feed_name: str, as_json: bool) -> None:
+    """Publish the digital-currency addresses of the OFAC SDN list (advanced XML, or .bz2).
+
+    SDN_XML is the whole list: addresses a newer list no longer names are revoked. Entries
+    that are not valid addresses of their ticker are listed with the reason (exit status 3)."""
+    rows, invalid = ofac.to_rows(ofac.read_listings(sdn_xml))
+    with FeedClient(url, key, feed_name) as client:
+        summary = _publish(client, rows, ofac.SOURCE)
+    _report(Summary(summary.feed, summary.counts, invalid + summary.rejected), as_json)
 
 
 if __name__ == "__main__":

@@ -68,6 +68,12 @@ class Rejection:
     line: int
     address: str
     reason: str
+    where: str = ""
+
+    @property
+    def place(self) -> str:
+        """Where the rejected input is: its line, or what else locates it."""
+        return self.where or (f"line {self.line}" if self.line else "delisting")
 
 
 @dataclass(frozen=True)
@@ -262,7 +268,10 @@ class Summary:
         return {
             "feed": self.feed,
             **self.counts,
-            "rejected": [vars(rejection) for rejection in self.rejected],
+            "rejected": [
+                {"where": r.place, "line": r.line, "address": r.address, "reason": r.reason}
+                for r in self.rejected
+            ],
         }
 
 

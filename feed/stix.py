@@ -247,7 +247,7 @@ def build_indicator(
         "created_by_ref": author_identity,
         "created": previous["created"] if previous else stix_timestamp(now),
         "modified": stix_timestamp(now),
-        "name": f"{flag.category} {address.chain.name} address {address.canonical}",
+        "name": f"{address.chain.name} address {address.canonical} ({flag.category})",
         "indicator_types": ["malicious-activity"],
         "pattern": wallet_pattern(address),
         "pattern_type": "stix",

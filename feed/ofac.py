@@ -1,0 +1,154 @@
+"""The OFAC SDN list (advanced XML) -> publisher rows.
+
+Each digital-currency address feature of an SDN entry is a listing: the ticker OFAC gave, the
+address, the sanctioned party and its programmes. Tickers are resolved to chains by the
+address itself (USDT names several chains; OFAC also files addresses under the wrong ticker).
+Listings of one (chain, address) become one row, naming every party that lists it. Listings
+that are not valid addresses of their ticker are returned with the reason, never dropped
+silently. The list is public, so its indicators are TLP:CLEAR."""
+
+import bz2
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from lxml import etree
+
+from feed.addresses import parse_address
+from feed.errors import ConfigurationError, InvalidAddress
+from feed.publisher import NumberedRow, Rejection
+from feed.stix import Category, Tlp
+
+SOURCE = "ofac-sdn"
+NS = "{https://sanctionslistservice.ofac.treas.gov/api/PublicationPreview/exports/ADVANCED_XML}"
+CURRENCY_FEATURE = "Digital Currency Address - "
+PROGRAM_TYPE = "Program"
+ENTRY_URL = "https://sanctionssearch.ofac.treas.gov/Details.aspx?id={}"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One digital-currency address on one SDN entry."""
+
+    entry: str
+    party: str
+    ticker: str
+    address: str
+    programs: tuple[str, ...] = ()
+
+
+def _open(path: Path) -> IO[bytes]:
+    if path.suffix == ".bz2":
+        return bz2.open(path)
+    return path.open("rb")
+
+
+def _primary_name(party: Any) -> str:
+    for alias in party.iter(NS + "Alias"):
+        if alias.get("Primary") != "true":
+            continue
+        for name in alias.iter(NS + "DocumentedName"):
+            if name.get("DocNameStatusID") == "1":  # Primary Latin
+                return " ".join(part.text or "" for part in name.iter(NS + "NamePartValue"))
+    return "(unnamed)"
+
+
+def read_listings(path: Path) -> list[Listing]:
+    """Every digital-currency address listing of an SDN advanced XML file (or .bz2)."""
+    currencies: dict[str, str] = {}
+    program_type: str | None = None
+    found: list[Listing] = []
+    programs: dict[str, tuple[str, ...]] = {}
+    tags = (NS + "FeatureType", NS + "SanctionsType", NS + "DistinctParty", NS + "SanctionsEntry")
+    try:
+        with _open(path) as stream:
+            for _, element in etree.iterparse(
+                stream, events=("end",), tag=tags, resolve_entities=False, no_network=True
+            ):
+                tag = element.tag.removeprefix(NS)
+                text = element.text or ""
+                if tag == "FeatureType" and text.startswith(CURRENCY_FEATURE):
+                    currencies[element.get("ID")] = text.removeprefix(CURRENCY_FEATURE).strip()
+                elif tag == "SanctionsType" and text == PROGRAM_TYPE:
+                    program_type = element.get("ID")
+                elif tag == "DistinctParty":
+                    found.extend(_party_listings(element, currencies))
+                elif tag == "SanctionsEntry":
+                    programs[element.get("ProfileID")] = tuple(
+                        measure.findtext(NS + "Comment") or ""
+                        for measure in element.iter(NS + "SanctionsMeasure")
+                        if measure.get("SanctionsTypeID") == program_type
+                    )
+                if tag in ("DistinctParty", "SanctionsEntry"):
+                    element.clear()  # and drop the emptied siblings: the file is 120 MB
+                    while element.getprevious() is not None:
+                        del element.getparent()[0]
+    except (etree.XMLSyntaxError, OSError, EOFError) as error:
+        raise ConfigurationError(f"{path}: not a readable SDN advanced XML file: {error}") from None
+    if not currencies:
+        raise ConfigurationError(f"{path}: no digital-currency feature types; is it SDN XML?")
+    return [
+        Listing(
+            listing.entry, listing.party, listing.ticker, listing.address,
+            programs.get(listing.entry, ()),
+        )
+        for listing in found
+    ]  # fmt: skip
+
+
+def _party_listings(party: Any, currencies: dict[str, str]) -> Iterator[Listing]:
+    name: str | None = None
+    for feature in party.iter(NS + "Feature"):
+        ticker = currencies.get(feature.get("FeatureTypeID"))
+        if ticker is None:
+            continue
+        name = name or _primary_name(party)
+        for detail in feature.iter(NS + "VersionDetail"):
+            if detail.text and detail.text.strip():
+                yield Listing(party.get("FixedRef"), name, ticker, detail.text.strip())
+
+
+@dataclass
+class _Merged:
+    first: Listing
+    tickers: set[str]
+    parties: dict[str, Listing]
+
+
+def to_rows(listings: list[Listing]) -> tuple[list[NumberedRow], list[Rejection]]:
+    """One publisher row per distinct (chain, address), and the listings that are not valid
+    addresses of their ticker."""
+    merged: dict[tuple[str, str], _Merged] = {}
+    rejected: list[Rejection] = []
+    for listing in listings:
+        try:
+            address = parse_address(listing.address, listing.ticker)
+        except InvalidAddress as error:
+            reason = error.description.removeprefix(f"{listing.address}: ")
+            where = f"SDN entry {listing.entry} ({listing.party}), {listing.ticker}"
+            rejected.append(Rejection(0, listing.address, reason, where))
+            continue
+        key = (address.chain.caip2, address.key)
+        entry = merged.setdefault(key, _Merged(listing, set(), {}))
+        entry.tickers.add(listing.ticker)
+        entry.parties.setdefault(listing.entry, listing)
+    rows: list[NumberedRow] = []
+    for number, ((chain, _), entry) in enumerate(sorted(merged.items()), start=1):
+        parties = sorted(entry.parties.values(), key=lambda listing: int(listing.entry))
+        described = "; ".join(
+            f"{p.party} [{', '.join(p.programs) or 'no programme'}] (SDN entry {p.entry})"
+            for p in parties
+        )
+        row = {
+            "chain": chain,
+            "address": entry.first.address,
+            "category": str(Category.SANCTIONS),
+            "description": f"Listed on the OFAC SDN list: {described}",
+            "reference": ENTRY_URL.format(parties[0].entry),
+            "tlp": str(Tlp.CLEAR),
+            "asset": "/".join(sorted(entry.tickers))[:32],
+            "source": SOURCE,
+        }
+        rows.append((number, row))
+    return rows, rejected

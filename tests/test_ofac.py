@@ -1,0 +1,134 @@
+"""The OFAC SDN importer: the shared SDN file read in full and cross-checked against the
+addresses derived from it independently, then `feed import-ofac` into a running server."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from feed.client import FeedClient
+from feed.errors import ConfigurationError
+from feed.ofac import SOURCE, Listing, read_listings, to_rows
+from feed.stix import EXTENSION_ID, TLP_MARKINGS, Tlp
+from tests.conftest import World
+from tests.sdn_xml import sdn_xml
+from tests.test_addresses import OFAC_ROWS
+
+SDN = OFAC_ROWS.parent / "sdn_advanced.xml.bz2"
+BTC = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
+ETH = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+
+
+@pytest.fixture(scope="module")
+def listings() -> list[Listing]:
+    return read_listings(SDN)
+
+
+def test_every_listing_of_the_sdn_file_is_read(listings: list[Listing]) -> None:
+    with OFAC_ROWS.open() as rows:
+        derived = {(r["asset"], r["address"], r["sdn_fixed_ref"]) for r in csv.DictReader(rows)}
+    assert {(x.ticker, x.address, x.entry) for x in listings} == derived
+    lazarus = [x for x in listings if x.party == "Lazarus Group"]
+    assert lazarus
+    assert all(x.programs == ("DPRK3",) for x in lazarus)
+
+
+def test_rows_are_one_per_chain_and_address(listings: list[Listing]) -> None:
+    rows, rejected = to_rows(listings)
+    assert len(rows) == 743
+    assert {(r.address, r.where.rsplit(", ", 1)[1]) for r in rejected} == {
+        ("TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq", "XBT"),
+        ("5be5543ff73456ab9f2d207887e2af87322c651ea1a873c5b25b7ffae456c320", "XMR"),
+        ("GPwg61XoHqQPNmAucFACuQ5H9sGCDv9TpS", "BTG"),
+        ("12sjrrhoFEsedNRhtgwvvRqjFTh8fZTDX9", "BSV"),
+        ("DFFJhnQNZf8rf67tYnesPu7MuGUpYtzv7Z", "XVG"),
+    }
+    tron_under_xbt = next(r for r in rejected if r.address.startswith("TUCs"))
+    assert "reads as a Tron address" in tron_under_xbt.reason
+    assert tron_under_xbt.where.startswith("SDN entry 45404 (")
+    merged = next(
+        fields
+        for _, fields in rows
+        if isinstance(fields, dict)
+        and fields["address"].lower()
+        == ETH.lower()[:0] + ("0x983a81ca6fb1e441266d2fbcb7d8e530ac2e05a2")
+    )
+    assert merged["asset"] == "ETH/USDC/USDT"
+    assert merged["chain"] == "eip155:1"
+    assert "Valerian Labs, Inc. [ILLICIT-DRUGS-EO14059] (SDN entry 45314)" in merged["description"]
+    assert merged["reference"].endswith("?id=45314")
+
+
+def test_a_file_that_is_not_sdn_xml_is_refused(tmp_path: Path) -> None:
+    broken = tmp_path / "sdn.xml"
+    broken.write_text("<Sanctions><unclosed></Sanctions>")
+    with pytest.raises(ConfigurationError, match="not a readable SDN advanced XML file"):
+        read_listings(broken)
+    other = tmp_path / "other.xml"
+    other.write_text("<catalogue/>")
+    with pytest.raises(ConfigurationError, match="no digital-currency feature types"):
+        read_listings(other)
+
+
+def import_ofac(base_url: str, world: World, path: Path) -> tuple[int, dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "feed.cli", "import-ofac", str(path), "--url", base_url,
+         "--key", world.watchdog.bearer, "--feed", world.feed, "--json"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode in (0, 3), done.stderr
+    summary: dict[str, Any] = json.loads(done.stdout)
+    return done.returncode, summary
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_import_the_shared_sdn_file(base_url: str, world: World) -> None:
+    status, summary = import_ofac(base_url, world, SDN)
+    assert status == 3
+    assert (summary["new"], summary["unchanged"], summary["revoked"]) == (743, 0, 0)
+    assert len(summary["rejected"]) == 5
+    assert all(r["where"].startswith("SDN entry ") for r in summary["rejected"])
+    with FeedClient(base_url, world.exchange.bearer, world.feed) as reader:
+        indicators = list(reader.objects(type="indicator"))
+    flagged = {
+        (i["extensions"][EXTENSION_ID]["chain"], i["extensions"][EXTENSION_ID]["address"])
+        for i in indicators
+    }
+    assert len(indicators) == len(flagged) == 743
+    assert {i["object_marking_refs"][0] for i in indicators} == {TLP_MARKINGS[Tlp.CLEAR]}
+    assert {i["extensions"][EXTENSION_ID]["source"] for i in indicators} == {SOURCE}
+    assert all("valid_until" not in i for i in indicators)
+
+
+def test_a_newer_list_revokes_what_was_delisted(
+    base_url: str, world: World, tmp_path: Path
+) -> None:
+    older = [
+        Listing("1", "ONE", "XBT", BTC, ("CYBER2",)),
+        Listing("2", "TWO", "ETH", ETH, ("DPRK3",)),
+        Listing("2", "TWO", "USDT", ETH.lower(), ("DPRK3",)),
+        Listing("3", "THREE", "TRX", "TAYhjpL8pPs8T84FSM329nffQpc6jD8GBM", ("SDNTK",)),
+    ]
+    first = tmp_path / "older.xml"
+    first.write_bytes(sdn_xml(older))
+    status, summary = import_ofac(base_url, world, first)
+    assert (status, summary["new"], summary["rejected"]) == (0, 3, [])
+
+    newer = tmp_path / "newer.xml"
+    renamed = Listing("3", "THREE (renamed)", "TRX", older[3].address, ("SDNTK",))
+    newer.write_bytes(sdn_xml([older[0], renamed]))
+    status, summary = import_ofac(base_url, world, newer)
+    counts = (summary["new"], summary["updated"], summary["unchanged"], summary["revoked"])
+    assert (status, counts) == (0, (0, 1, 1, 1))
+
+    with FeedClient(base_url, world.exchange.bearer, world.feed) as reader:
+        latest = {
+            i["extensions"][EXTENSION_ID]["address"]: i for i in reader.objects(type="indicator")
+        }
+    assert latest[ETH]["revoked"] is True
+    assert "revoked" not in latest[BTC]
+    assert "THREE (renamed)" in latest["TAYhjpL8pPs8T84FSM329nffQpc6jD8GBM"]["description"]
