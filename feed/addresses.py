@@ -69,6 +69,12 @@ class Address:
         """The form compared when screening: EVM hex without case, everything else as is."""
         return self.canonical.lower() if self.chain.family is Family.EVM else self.canonical
 
+    @property
+    def domain(self) -> str:
+        """Where the same key means the same holder: one account is one key on every EVM
+        chain, so EVM addresses are screened across them all; other chains stand alone."""
+        return "eip155" if self.chain.family is Family.EVM else self.chain.caip2
+
 
 def _utxo(
     key: str, name: str, genesis: str, coin: str, prefixes: tuple[str, ...],
@@ -364,10 +370,13 @@ def _only_reading(text: str) -> Address:
     if readings:
         names = ", ".join(address.chain.key for address in readings)
         raise InvalidAddress(Problem.AMBIGUOUS, f"{text} is valid on several chains: {names}")
-    failures = [(chain, _failure(chain, text)) for chain in CHAINS if _has_prefix(chain, text)]
-    failures = [(chain, error) for chain, error in failures if chain.prefixes] or failures
-    if not failures:
-        raise InvalidAddress(Problem.UNKNOWN_PREFIX, f"{text} matches no known chain")
+    failures = [
+        (chain, _failure(chain, text))
+        for chain in CHAINS
+        if chain.prefixes and _has_prefix(chain, text)
+    ]
+    if len({chain.coin for chain, _ in failures}) != 1:
+        raise InvalidAddress(Problem.UNKNOWN_PREFIX, f"{text} is no address of a known chain")
     return _explain(text, failures[:1])
 
 

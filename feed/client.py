@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import requests
 from taxii2client.common import _HTTPConnection
 from taxii2client.exceptions import TAXIIServiceException
-from taxii2client.v21 import ApiRoot, Collection, Server
+from taxii2client.v21 import MEDIA_TYPE_TAXII_V21, ApiRoot, Collection, Server
 
 from feed.errors import ConfigurationError, RemoteError
 
@@ -23,6 +23,17 @@ T = TypeVar("T")
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 PAGE_SIZE = 1000
 ENVELOPE_OVERHEAD = len(b'{"objects":[]}')
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of objects, with what continues it: `next` while `more`, and the date_added of
+    its last object (X-TAXII-Date-Added-Last), from which a later poll goes on."""
+
+    objects: list[dict[str, Any]]
+    more: bool
+    next: str | None
+    date_added_last: str | None
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,7 @@ class FeedClient:
         retries: int = 5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.url = url.rstrip("/")
         user, password = split_key(key)
         # taxii2-client hands API roots the user and password, not a shared connection; our
         # extension endpoints get a connection of their own.
@@ -106,6 +118,35 @@ class FeedClient:
                 return
             token = page["next"]
 
+    def page(
+        self, *, added_after: str | None = None, next_token: str | None = None, **filters: str
+    ) -> Page:
+        """One page of objects. taxii2-client returns bodies without their headers, and a poller
+        needs X-TAXII-Date-Added-Last, so this GET goes through its session directly."""
+        params = {f"match[{name}]": value for name, value in filters.items()}
+        params["limit"] = str(PAGE_SIZE)
+        if added_after is not None:
+            params["added_after"] = added_after
+        if next_token is not None:  # a cursor belongs to the query it continues: same filters
+            params["next"] = next_token
+        response = self._call(self._get, self.collection.objects_url, params)
+        body = response.json()
+        return Page(
+            objects=body.get("objects", []),
+            more=bool(body.get("more")),
+            next=body.get("next"),
+            date_added_last=response.headers.get("X-TAXII-Date-Added-Last"),
+        )
+
+    def _get(self, url: str, params: dict[str, str]) -> requests.Response:
+        session: requests.Session = self._connection.session
+        response = session.get(url, params=params, headers={"Accept": MEDIA_TYPE_TAXII_V21})
+        response.raise_for_status()
+        content_type = response.headers.get("Content-Type", "")
+        if not self._connection.valid_content_type(content_type, MEDIA_TYPE_TAXII_V21):
+            raise TAXIIServiceException(f"{url} answered with Content-Type {content_type!r}")
+        return response
+
     def post(
         self, objects: list[bytes], progress: Callable[[int], None] | None = None
     ) -> list[Outcome]:
@@ -123,6 +164,28 @@ class FeedClient:
                     Outcome(record["id"], record.get("version"), record.get("message", "failed"))
                 )
         return outcomes
+
+    def reports(self) -> Collection:
+        """The reports collection beside this feed, where sightings of its indicators go."""
+        feed = self.collection
+        for collection in self._call(getattr, self.api_root, "collections"):
+            beside = (
+                collection.alias == f"{feed.alias}-reports"
+                if feed.alias
+                else collection.title == f"{feed.title} (reports)"
+            )
+            if beside and collection.can_write:
+                return collection
+        raise ConfigurationError(f"no reports collection of {feed.alias or feed.id} to write to")
+
+    def report(self, sighting: dict[str, Any]) -> Outcome:
+        """Post a sighting to the feed's reports collection; what the server said of it."""
+        reports = self.reports()
+        envelope = json.dumps({"objects": [sighting]})
+        status = self._call(reports.add_objects, envelope)
+        for record in status.failures:
+            return Outcome(record["id"], record.get("version"), record.get("message", "failed"))
+        return Outcome(sighting["id"], sighting["modified"], None)
 
     def _call(self, request: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         delay = 1.0

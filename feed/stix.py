@@ -356,3 +356,36 @@ def extension_definition() -> dict[str, Any]:
 def definitions() -> list[dict[str, Any]]:
     """The objects every feed carries so that its indicators' references resolve."""
     return [project_identity(), extension_definition(), *(tlp_marking(level) for level in Tlp)]
+
+
+def build_sighting(
+    identity: str,
+    indicator_id: str,
+    *,
+    count: int,
+    first_seen: datetime,
+    last_seen: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """An exchange's report that it saw a flagged address: a sighting of the indicator, sighted
+    by the exchange itself. Its id is derived from the exchange, the indicator and first_seen,
+    so a later report of the same run of sightings (more seen since) is a new version of it."""
+    if not 1 <= count <= 999_999_999:
+        raise InvalidObject(f"count {count} is not between 1 and 999999999")
+    if last_seen < first_seen:
+        raise InvalidObject("last_seen is earlier than first_seen")
+    first = stix_timestamp(first_seen)
+    name = f"sighting|{identity}|{indicator_id}|{first}"
+    return {
+        "type": "sighting",
+        "spec_version": SPEC_VERSION,
+        "id": f"sighting--{uuid.uuid5(INDICATOR_NAMESPACE, name)}",
+        "created_by_ref": identity,
+        "created": stix_timestamp(now),
+        "modified": stix_timestamp(now),
+        "sighting_of_ref": indicator_id,
+        "where_sighted_refs": [identity],
+        "count": count,
+        "first_seen": first,
+        "last_seen": stix_timestamp(last_seen),
+    }

@@ -31,6 +31,7 @@ from feed.stix import SPEC_VERSION, check_object, object_version
 from feed.store import (
     Candidate,
     PageRow,
+    Store,
     add_objects,
     delete_versions,
     object_exists,
@@ -141,6 +142,22 @@ def _failure(index: int, item: Item, reason: str) -> dict[str, str]:
     }
 
 
+def _check_report(store: Store, feed_id: str, value: dict[str, Any], identity: str) -> None:
+    """A reports collection takes sightings of the feed's indicators, each sighted by its
+    poster, and the poster's own identity; nothing else."""
+    if value["id"] == identity:
+        return
+    if value["type"] != "sighting":
+        raise InvalidObject(f"a reports collection takes sightings, not {value['type']}")
+    if value.get("where_sighted_refs") != [identity]:
+        raise InvalidObject(f"where_sighted_refs must be [{identity}]: report your own sightings")
+    sighted = value.get("sighting_of_ref")
+    with store.reading() as session:
+        known = isinstance(sighted, str) and object_exists(session, feed_id, sighted)
+    if not known:
+        raise InvalidObject(f"sighting_of_ref {sighted} is not an object of the feed")
+
+
 @router.post(
     "/objects/",
     status_code=202,
@@ -158,9 +175,12 @@ def post_objects(
     items = parse_envelope(raw)
     failures: list[dict[str, str]] = []
     candidates: list[Candidate] = []
+    feed_id = access.collection.feed_id
     for index, item in enumerate(items):
         try:
             check_object(item.value, caller.identity_id)
+            if feed_id is not None:
+                _check_report(store, feed_id, item.value, caller.identity_id)
         except InvalidObject as error:
             failures.append(_failure(index, item, error.description))
             continue

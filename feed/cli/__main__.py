@@ -1,0 +1,3 @@
+from feed.cli import main
+
+main()

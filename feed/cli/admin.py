@@ -1,0 +1,118 @@
+"""`feed admin`: organisations, API keys, feeds and grants, on the server's database."""
+
+import json
+
+import click
+
+from feed import accounts
+from feed.cli.base import emit, json_option, main, reports_errors, writing
+from feed.tables import Role
+
+
+@main.group()
+def admin() -> None:
+    """Organisations, API keys, feeds and grants (run on the server's database)."""
+
+
+@admin.group()
+def org() -> None:
+    """Organisations."""
+
+
+@org.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@json_option
+@reports_errors
+def org_create(name: str, role: str, as_json: bool) -> None:
+    """Create an organisation and its STIX identity."""
+    with writing() as session:
+        organisation = accounts.create_organisation(session, name, Role(role))
+        data = {"id": organisation.id, "name": name, "role": role}
+        data["identity"] = organisation.identity_id
+    emit(data, as_json)
+
+
+@org.command("list")
+@json_option
+@reports_errors
+def org_list(as_json: bool) -> None:
+    """List organisations."""
+    with writing() as session:
+        rows = [
+            {"id": o.id, "name": o.name, "role": str(o.role), "identity": o.identity_id}
+            for o in accounts.list_organisations(session)
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    for row in [] if as_json else rows:
+        click.echo(f"{row['name']}\t{row['role']}\t{row['id']}")
+
+
+@admin.group()
+def key() -> None:
+    """API keys."""
+
+
+@key.command("create")
+@click.argument("organisation")
+@json_option
+@reports_errors
+def key_create(organisation: str, as_json: bool) -> None:
+    """Issue an API key; the secret is shown only now."""
+    with writing() as session:
+        issued = accounts.create_key(session, accounts.find_organisation(session, organisation))
+    emit(
+        {"key_id": issued.key_id, "secret": issued.secret, "bearer": issued.bearer},
+        as_json,
+    )
+
+
+@key.command("revoke")
+@click.argument("key_id")
+@reports_errors
+def key_revoke(key_id: str) -> None:
+    """Revoke an API key; it stops working on the next request."""
+    with writing() as session:
+        accounts.revoke_key(session, key_id)
+    click.echo(f"revoked {key_id}")
+
+
+@admin.group(name="feed")
+def feed_group() -> None:
+    """Feeds (a watchdog's collection plus its reports collection)."""
+
+
+@feed_group.command("create")
+@click.argument("owner")
+@click.option("--title", required=True)
+@click.option("--alias", help="A short name usable instead of the id.")
+@click.option("--description")
+@json_option
+@reports_errors
+def feed_create(
+    owner: str, title: str, alias: str | None, description: str | None, as_json: bool
+) -> None:
+    """Create a feed owned by a watchdog."""
+    with writing() as session:
+        feed, reports = accounts.create_feed(
+            session,
+            accounts.find_organisation(session, owner),
+            title,
+            alias=alias,
+            description=description,
+        )
+        data = {"feed": feed.id, "reports": reports.id, "alias": alias}
+    emit(data, as_json)
+
+
+@admin.command()
+@click.argument("feed")
+@click.argument("exchange")
+@reports_errors
+def grant(feed: str, exchange: str) -> None:
+    """Let EXCHANGE read FEED (id or alias) and report sightings to it."""
+    with writing() as session:
+        target = accounts.find_feed(session, feed)
+        accounts.grant_feed(session, target, accounts.find_organisation(session, exchange))
+    click.echo(f"{exchange} may read {feed}")

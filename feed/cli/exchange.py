@@ -1,0 +1,280 @@
+"""The exchange's commands: `feed poll` into the local mirror, `feed check` and `feed screen`
+against it, and `feed report-hit`.
+
+Exit status of check and screen: 0 no hit, 3 at least one hit, 1 an error (an address that is
+no address at all, in check)."""
+
+import csv
+import json
+import random
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from feed.cli.base import (
+    json_option,
+    key_option,
+    main,
+    mirror_option,
+    reports_errors,
+    url_option,
+)
+from feed.client import FeedClient
+from feed.errors import ConfigurationError, InvalidAddress, RemoteError
+from feed.mirror import Match, Mirror, Polled, Screener, poll
+from feed.stix import build_sighting
+
+HIT = 3
+
+
+def _progress(polled: Polled) -> None:
+    if polled.pages % 10 == 0:
+        click.echo(f"{polled.feed}: {polled.objects} objects so far", err=True)
+
+
+def _poll_round(url: str, key: str, feeds: tuple[str, ...], mirror: Mirror) -> list[Polled]:
+    results = []
+    for name in feeds:
+        with FeedClient(url, key, name) as client:
+            results.append(poll(client, mirror, _progress))
+    return results
+
+
+@main.command("poll")
+@url_option
+@key_option
+@click.option("--feed", "feeds", multiple=True, required=True, help="A feed id or alias.")
+@mirror_option
+@click.option("--follow", is_flag=True, help="Keep polling, every --interval seconds.")
+@click.option("--interval", type=click.FloatRange(min=1), default=60.0, show_default=True)
+@click.option("--jitter", type=click.FloatRange(0, 1), default=0.1, show_default=True)
+@json_option
+@reports_errors
+def poll_command(
+    url: str,
+    key: str,
+    feeds: tuple[str, ...],
+    mirror_path: Path,
+    follow: bool,
+    interval: float,
+    jitter: float,
+    as_json: bool,
+) -> None:
+    """Fetch what is new in each FEED into the local mirror (as an exchange).
+
+    Each page is applied together with the cursor after it, so an interrupted poll resumes
+    where it stopped. With --follow, errors are retried with backoff (a server's Retry-After
+    is honoured) and the poll goes on."""
+    failures = 0
+    with Mirror(mirror_path) as mirror:
+        while True:
+            try:
+                results = _poll_round(url, key, feeds, mirror)
+                failures = 0
+            except RemoteError as error:
+                if not follow:
+                    raise
+                failures += 1
+                click.echo(f"error: {error.description}", err=True)
+                time.sleep(min(interval, 2.0**failures))
+                continue
+            for result in results:
+                if as_json:
+                    click.echo(json.dumps(asdict(result)))
+                else:
+                    click.echo(
+                        f"{result.feed}: {result.objects} objects in {result.pages} pages, "
+                        f"{result.indicators} indicators applied, {result.left} left the "
+                        f"active set, {result.ignored} ignored"
+                    )
+            if not follow:
+                return
+            time.sleep(interval * random.uniform(1 - jitter, 1 + jitter))  # noqa: S311
+
+
+def _match_json(match: Match) -> dict[str, Any]:
+    return asdict(match)
+
+
+def _match_line(match: Match) -> str:
+    watchdog = match.watchdog_name or match.watchdog or "?"
+    return (
+        f"{match.feed}\t{watchdog}\t{match.category}\tconfidence {match.confidence}\t"
+        f"{match.indicator_id}@{match.version}"
+    )
+
+
+@main.command()
+@click.argument("addresses", nargs=-1, required=True)
+@click.option("--chain", help="Ticker, chain or CAIP-2 id; by default every chain that fits.")
+@mirror_option
+@json_option
+@reports_errors
+def check(addresses: tuple[str, ...], chain: str | None, mirror_path: Path, as_json: bool) -> None:
+    """Say whether each ADDRESS is flagged in the mirror, and by which indicators."""
+    with Mirror(mirror_path) as mirror:
+        screener = mirror.screener()
+    results: list[dict[str, Any]] = []
+    hit = invalid = False
+    for text in addresses:
+        try:
+            matches = screener.screen(text, chain)
+        except InvalidAddress as error:
+            invalid = True
+            results.append({"address": text, "invalid": error.description})
+            if not as_json:
+                click.echo(f"{text}\tinvalid\t{error.description}")
+            continue
+        hit = hit or bool(matches)
+        results.append({"address": text, "matches": [_match_json(m) for m in matches]})
+        for match in [] if as_json else matches:
+            click.echo(f"{text}\tHIT\t{_match_line(match)}")
+        if not matches and not as_json:
+            click.echo(f"{text}\tno hit")
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    if hit:
+        sys.exit(HIT)
+    if invalid:
+        sys.exit(1)
+
+
+def _transactions(path: Path, address_column: str, chain_column: str) -> Iterator[
+    tuple[int, str, str | None]
+]:  # fmt: skip
+    """(line, address, chain) per row of a CSV (with a header) or JSON Lines file."""
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        with path.open(encoding="utf-8", errors="replace") as lines:
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    try:
+                        row = json.loads(line)
+                    except ValueError:
+                        yield number, "", None
+                        continue
+                    if isinstance(row, dict):
+                        yield number, str(row.get(address_column, "")), row.get(chain_column)
+                    else:
+                        yield number, "", None
+        return
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.DictReader(handle)
+        if address_column not in (reader.fieldnames or []):
+            raise ConfigurationError(f"{path}, line 1: no {address_column!r} column")
+        for row in reader:
+            yield reader.line_num, row.get(address_column) or "", row.get(chain_column) or None
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--address-column", default="address", show_default=True)
+@click.option("--chain-column", default="chain", show_default=True)
+@mirror_option
+@json_option
+@reports_errors
+def screen(
+    file: Path, address_column: str, chain_column: str, mirror_path: Path, as_json: bool
+) -> None:
+    """Screen the transactions in a CSV or JSON Lines FILE: every row whose address is flagged.
+
+    Rows need an address column and may name a chain; rows whose address is invalid are listed
+    apart, and never stop the others."""
+    with Mirror(mirror_path) as mirror:
+        screener = mirror.screener()
+    screened, hits, invalid = _screen_rows(screener, file, address_column, chain_column)
+    if as_json:
+        hits_json = [{**h, "matches": [_match_json(m) for m in h["matches"]]} for h in hits]
+        summary = {"screened": screened, "hits": hits_json, "invalid": invalid}
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        for hit in hits:
+            for match in hit["matches"]:
+                click.echo(f"line {hit['line']}: {hit['address']}\tHIT\t{_match_line(match)}")
+        for bad in invalid:
+            click.echo(f"line {bad['line']}: {bad['address']}\tinvalid\t{bad['reason']}")
+        click.echo(f"{screened} rows screened: {len(hits)} hits, {len(invalid)} invalid")
+    if hits:
+        sys.exit(HIT)
+
+
+def _screen_rows(
+    screener: Screener, file: Path, address_column: str, chain_column: str
+) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
+    screened = 0
+    hits: list[dict[str, Any]] = []
+    invalid: list[dict[str, Any]] = []
+    for line, address, chain in _transactions(file, address_column, chain_column):
+        screened += 1
+        if not address.strip():
+            invalid.append({"line": line, "address": address, "reason": "no address"})
+            continue
+        try:
+            matches = screener.screen(address, chain)
+        except InvalidAddress as error:
+            invalid.append({"line": line, "address": address, "reason": error.description})
+            continue
+        if matches:
+            hits.append({"line": line, "address": address, "matches": matches})
+    return screened, hits, invalid
+
+
+def _moment(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"{value!r} needs a time zone, e.g. Z")
+    return moment
+
+
+@main.command("report-hit")
+@click.argument("indicator_id")
+@url_option
+@key_option
+@click.option("--feed", "feed_name", help="The feed of the indicator; default: from the mirror.")
+@mirror_option
+@click.option("--count", type=click.IntRange(1, 999_999_999), default=1, show_default=True)
+@click.option("--first-seen", help="ISO 8601 time of the first sighting; default now.")
+@click.option("--last-seen", help="ISO 8601 time of the last sighting; default first-seen.")
+@json_option
+@reports_errors
+def report_hit(
+    indicator_id: str,
+    url: str,
+    key: str,
+    feed_name: str | None,
+    mirror_path: Path,
+    count: int,
+    first_seen: str | None,
+    last_seen: str | None,
+    as_json: bool,
+) -> None:
+    """Tell the watchdog that INDICATOR_ID's address was seen in your traffic: a STIX sighting
+    in the feed's reports collection, which only the feed's owner reads."""
+    if feed_name is None:
+        with Mirror(mirror_path) as mirror:
+            feed_name = mirror.feed_of(indicator_id)
+    first = _moment(first_seen)
+    last = _moment(last_seen) if last_seen else first
+    with FeedClient(url, key, feed_name) as client:
+        identity = client.identity()["id"]
+        now = datetime.now(UTC)
+        sighting = build_sighting(
+            identity, indicator_id, count=count, first_seen=first, last_seen=last, now=now
+        )
+        outcome = client.report(sighting)
+    if outcome.failure is not None:
+        raise RemoteError(f"the server refused the sighting: {outcome.failure}")
+    if as_json:
+        click.echo(json.dumps(sighting, indent=2))
+    else:
+        click.echo(f"reported {sighting['id']} of {indicator_id} ({count} seen)")

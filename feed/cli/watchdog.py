@@ -1,0 +1,98 @@
+"""The watchdog's commands: `feed publish`, `feed import-ofac`, and `feed chains`."""
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+
+from feed import ofac, publisher
+from feed.addresses import CHAINS, TICKERS
+from feed.cli.base import feed_option, json_option, key_option, main, reports_errors, url_option
+from feed.client import FeedClient
+from feed.publisher import NumberedRow, Summary
+
+
+@main.command()
+@json_option
+def chains(as_json: bool) -> None:
+    """List the chains whose addresses are validated, with their CAIP-2 ids and tickers."""
+    rows = [
+        {
+            "key": chain.key,
+            "name": chain.name,
+            "caip2": chain.caip2,
+            "tickers": sorted(t.upper() for t, keys in TICKERS.items() if chain.key in keys),
+        }
+        for chain in CHAINS
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    for row in [] if as_json else rows:
+        tickers = ", ".join(row["tickers"])
+        click.echo(f"{row['key']:<22}{row['caip2']:<48}{tickers}")
+
+
+def _publish(
+    client: FeedClient, rows: Iterable[NumberedRow], replace_source: str | None
+) -> Summary:
+    prepared = publisher.prepare(client, rows, replace_source)
+    with click.progressbar(length=len(prepared.to_post), label="posting", file=sys.stderr) as bar:
+        return publisher.send(client, prepared, bar.update)
+
+
+def _report(summary: Summary, as_json: bool) -> None:
+    """Print the summary; exit status 3 when some rows were rejected (the rest are posted)."""
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        counts = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
+        click.echo(f"{summary.feed}: {counts}, {len(summary.rejected)} rejected")
+        for rejection in summary.rejected:
+            click.echo(f"  {rejection.place}: {rejection.address}: {rejection.reason}")
+    if summary.rejected:
+        sys.exit(3)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@url_option
+@key_option
+@feed_option
+@click.option(
+    "--replace-source",
+    metavar="SOURCE",
+    help="FILE is the whole SOURCE list: revoke its indicators that FILE no longer names.",
+)
+@json_option
+@reports_errors
+def publish(
+    file: Path, url: str, key: str, feed_name: str, replace_source: str | None, as_json: bool
+) -> None:
+    """Publish flagged addresses from a CSV or JSON Lines FILE (as a watchdog).
+
+    Columns: address, and optionally chain, category, confidence, valid_until, description,
+    reference, tlp, action (flag or revoke), asset, source. Publishing the same file again
+    changes nothing. Exit status 3: some rows were rejected, the others were published."""
+    with FeedClient(url, key, feed_name) as client:
+        summary = _publish(client, publisher.read_rows(file), replace_source)
+    _report(summary, as_json)
+
+
+@main.command("import-ofac")
+@click.argument("sdn_xml", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@url_option
+@key_option
+@feed_option
+@json_option
+@reports_errors
+def import_ofac(sdn_xml: Path, url: str, key: str, feed_name: str, as_json: bool) -> None:
+    """Publish the digital-currency addresses of the OFAC SDN list (advanced XML, or .bz2).
+
+    SDN_XML is the whole list: addresses a newer list no longer names are revoked. Entries
+    that are not valid addresses of their ticker are listed with the reason (exit status 3)."""
+    rows, invalid = ofac.to_rows(ofac.read_listings(sdn_xml))
+    with FeedClient(url, key, feed_name) as client:
+        summary = _publish(client, rows, ofac.SOURCE)
+    _report(Summary(summary.feed, summary.counts, invalid + summary.rejected), as_json)

@@ -1,0 +1,330 @@
+"""The exchange's local mirror of its feeds: the latest version of every flagged-address
+indicator, which of them are active, each feed's poll cursor, and screening against them.
+
+One SQLite file. A page of objects and the cursor that follows it are applied in one
+transaction, so a poller killed at any point resumes where the last commit left it: nothing is
+lost and, since only a newer version replaces an older one, nothing is applied twice.
+Indicators leave the active set when revoked or past `valid_until`, and the mirror keeps when
+and why. Timestamps are stored in TAXII's fixed 27-character form, so they compare as text."""
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from feed.addresses import Address, detect, parse_address
+from feed.client import FeedClient
+from feed.errors import ConfigurationError, InvalidObject, RemoteError
+from feed.stix import EXTENSION_ID, flagged_address
+from feed.taxii import format_timestamp, normalise_version, now_micros
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS feeds (
+    collection_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    alias TEXT,
+    watermark TEXT,          -- date_added of the last object applied
+    next_token TEXT,         -- the server's cursor while a sync is between pages
+    next_added_after TEXT,   -- the added_after that cursor belongs to
+    last_poll TEXT
+);
+CREATE TABLE IF NOT EXISTS indicators (
+    collection_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    address_key TEXT NOT NULL,
+    version TEXT NOT NULL,
+    watchdog TEXT,
+    chain TEXT,
+    address TEXT NOT NULL,
+    category TEXT,
+    confidence INTEGER,
+    valid_until TEXT,
+    active INTEGER NOT NULL,
+    left_at TEXT,
+    left_reason TEXT,
+    PRIMARY KEY (collection_id, id, domain)
+);
+CREATE INDEX IF NOT EXISTS indicators_by_address ON indicators (domain, address_key, active);
+CREATE TABLE IF NOT EXISTS identities (id TEXT PRIMARY KEY, name TEXT NOT NULL);
+"""
+WALLET_PATTERN = re.compile(r"^\[cryptocurrency-wallet:value\s*=\s*'([^'\\]+)'\]$")
+
+
+@dataclass(frozen=True)
+class Match:
+    """One active indicator that flags a screened address."""
+
+    feed: str
+    collection_id: str
+    watchdog: str | None
+    watchdog_name: str | None
+    category: str | None
+    confidence: int | None
+    indicator_id: str
+    version: str
+    chain: str | None
+    address: str
+    valid_until: str | None
+
+
+@dataclass
+class Applied:
+    """What one page changed in the mirror."""
+
+    objects: int = 0
+    indicators: int = 0
+    left: int = 0
+    ignored: int = 0
+
+
+def _readings(value: dict[str, Any]) -> list[Address]:
+    """The addresses an indicator flags: our extension's, else a plain wallet pattern's."""
+    if EXTENSION_ID in value.get("extensions", {}):
+        address = flagged_address(value)
+        return [] if address is None else [address]
+    found = WALLET_PATTERN.match(str(value.get("pattern", "")))
+    if found is None:
+        return []
+    readings = {(a.domain, a.key): a for a in detect(found.group(1))}
+    return list(readings.values())
+
+
+def _timestamp(value: Any) -> str | None:
+    return None if value is None else normalise_version(str(value))
+
+
+class Mirror:
+    def __init__(self, path: Path | str) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")  # a commit that returned is on disk
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Mirror":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def register(self, collection_id: str, url: str, title: str, alias: str | None) -> None:
+        self._db.execute(
+            "INSERT INTO feeds (collection_id, url, title, alias) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (collection_id) DO UPDATE SET url = ?, title = ?, alias = ?",
+            (collection_id, url, title, alias, url, title, alias),
+        )
+
+    def cursor(self, collection_id: str) -> tuple[str | None, str | None, str | None]:
+        """(watermark, next token, the added_after that token belongs to)."""
+        row = self._db.execute(
+            "SELECT watermark, next_token, next_added_after FROM feeds WHERE collection_id = ?",
+            (collection_id,),
+        ).fetchone()
+        return (None, None, None) if row is None else (row[0], row[1], row[2])
+
+    def apply(
+        self,
+        collection_id: str,
+        objects: list[dict[str, Any]],
+        *,
+        watermark: str | None,
+        next_token: str | None,
+        next_added_after: str | None,
+    ) -> Applied:
+        """Apply one page and move the cursor past it, in one transaction."""
+        now = format_timestamp(now_micros())
+        applied = Applied(objects=len(objects))
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for value in objects:
+                self._apply_object(collection_id, value, now, applied)
+            self._db.execute(
+                "UPDATE feeds SET watermark = coalesce(?, watermark), next_token = ?, "
+                "next_added_after = ?, last_poll = ? WHERE collection_id = ?",
+                (watermark, next_token, next_added_after, now, collection_id),
+            )
+            applied.left += self._expire(now)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return applied
+
+    def _apply_object(
+        self, collection_id: str, value: dict[str, Any], now: str, applied: Applied
+    ) -> None:
+        if value.get("type") == "identity" and isinstance(value.get("name"), str):
+            self._db.execute(
+                "INSERT OR REPLACE INTO identities (id, name) VALUES (?, ?)",
+                (value["id"], value["name"]),
+            )
+            return
+        if value.get("type") != "indicator":
+            return
+        try:
+            readings = _readings(value)
+            version = normalise_version(str(value.get("modified", value.get("created"))))
+        except (InvalidObject, ValueError):
+            applied.ignored += 1
+            return
+        if not readings:
+            applied.ignored += 1
+            return
+        held = self._db.execute(
+            "SELECT version, active FROM indicators WHERE collection_id = ? AND id = ? LIMIT 1",
+            (collection_id, value["id"]),
+        ).fetchone()
+        if held is not None and held[0] >= version:
+            return  # latest version wins; a replayed page changes nothing
+        valid_until = _timestamp(value.get("valid_until"))
+        if value.get("revoked"):
+            active, left_at, reason = 0, version, "revoked"
+        elif valid_until is not None and valid_until <= now:
+            active, left_at, reason = 0, valid_until, "expired"
+        else:
+            active, left_at, reason = 1, None, None
+        if held is not None and held[1] and not active:
+            applied.left += 1
+        self._db.execute(
+            "DELETE FROM indicators WHERE collection_id = ? AND id = ?",
+            (collection_id, value["id"]),
+        )
+        category = value.get("extensions", {}).get(EXTENSION_ID, {}).get("category")
+        self._db.executemany(
+            "INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    collection_id, value["id"], a.domain, a.key, version,
+                    value.get("created_by_ref"), a.chain.caip2, a.canonical, category,
+                    value.get("confidence"), valid_until, active, left_at, reason,
+                )
+                for a in readings
+            ],
+        )  # fmt: skip
+        applied.indicators += 1
+
+    def _expire(self, now: str) -> int:
+        return self._db.execute(
+            "UPDATE indicators SET active = 0, left_at = valid_until, left_reason = 'expired' "
+            "WHERE active = 1 AND valid_until IS NOT NULL AND valid_until <= ?",
+            (now,),
+        ).rowcount
+
+    def expire(self) -> int:
+        """Move indicators past their valid_until out of the active set; how many left."""
+        with self._db:
+            return self._expire(format_timestamp(now_micros()))
+
+    def indicators(self, *, active: bool | None = None) -> list[dict[str, Any]]:
+        """Every indicator row (one per screened domain), for reports and tests."""
+        query = "SELECT * FROM indicators"
+        if active is not None:
+            query += f" WHERE active = {int(active)}"
+        cursor = self._db.execute(query + " ORDER BY collection_id, id, domain")
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor]
+
+    def feed_of(self, indicator_id: str) -> str:
+        """The collection id of the feed an indicator came from."""
+        row = self._db.execute(
+            "SELECT collection_id FROM indicators WHERE id = ? LIMIT 1", (indicator_id,)
+        ).fetchone()
+        if row is None:
+            raise ConfigurationError(f"{indicator_id} is not in the mirror; name its --feed")
+        return str(row[0])
+
+    def screener(self) -> "Screener":
+        rows = self._db.execute(
+            "SELECT i.domain, i.address_key, coalesce(f.alias, f.title), i.collection_id, "
+            "i.watchdog, n.name, i.category, i.confidence, i.id, i.version, i.chain, i.address, "
+            "i.valid_until FROM indicators i JOIN feeds f USING (collection_id) "
+            "LEFT JOIN identities n ON n.id = i.watchdog WHERE i.active = 1"
+        )
+        return Screener((row[0], row[1], Match(*row[2:])) for row in rows)
+
+
+class Screener:
+    """The active flagged set in memory: a dict lookup per screened address."""
+
+    def __init__(self, rows: Iterable[tuple[str, str, Match]]) -> None:
+        self._index: dict[tuple[str, str], list[Match]] = {}
+        for domain, key, match in rows:
+            self._index.setdefault((domain, key), []).append(match)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def matches(self, address: Address, now: str | None = None) -> list[Match]:
+        """Active indicators flagging a canonical address, still valid at `now`."""
+        found = self._index.get((address.domain, address.key))
+        if not found:
+            return []
+        now = now or format_timestamp(now_micros())
+        return [m for m in found if m.valid_until is None or m.valid_until > now]
+
+    def screen(self, text: str, chain: str | None = None) -> list[Match]:
+        """Matches for an address as written; with no chain, every chain it may be on.
+        Raises InvalidAddress for text that is no address of the chain (or of any)."""
+        if chain is not None:
+            return self.matches(parse_address(text, chain))
+        readings = detect(text)
+        if not readings:
+            parse_address(text)  # raises, saying why
+        now = format_timestamp(now_micros())
+        unique = {(a.domain, a.key): a for a in readings}
+        return [match for a in unique.values() for match in self.matches(a, now)]
+
+
+@dataclass
+class Polled:
+    feed: str
+    pages: int = 0
+    objects: int = 0
+    indicators: int = 0
+    left: int = 0
+    ignored: int = 0
+
+
+def poll(
+    client: FeedClient, mirror: Mirror, on_page: Callable[[Polled], None] | None = None
+) -> Polled:
+    """Fetch everything new in the client's feed into the mirror, page by page, from where the
+    last poll stopped."""
+    collection = client.collection
+    mirror.register(collection.id, client.url, collection.title, collection.alias)
+    polled = Polled(collection.alias or collection.id)
+    watermark, next_token, next_added_after = mirror.cursor(collection.id)
+    while True:
+        added_after = next_added_after if next_token else watermark
+        try:
+            page = client.page(added_after=added_after, next_token=next_token)
+        except RemoteError as error:
+            if next_token is None or error.status != 400:
+                raise
+            next_token = None  # a cursor the server no longer takes: go on from the watermark
+            continue
+        more = page.more and page.next is not None
+        applied = mirror.apply(
+            collection.id,
+            page.objects,
+            watermark=page.date_added_last,
+            next_token=page.next if more else None,
+            next_added_after=added_after if more else None,
+        )
+        polled.pages += 1
+        polled.objects += applied.objects
+        polled.indicators += applied.indicators
+        polled.left += applied.left
+        polled.ignored += applied.ignored
+        if on_page is not None:
+            on_page(polled)
+        if not more:
+            return polled
+        watermark = page.date_added_last or watermark
+        next_token, next_added_after = page.next, added_after

@@ -1,0 +1,215 @@
+"""The exchange side end to end against a real server: a watchdog publishes, an exchange polls
+into its mirror, screens, and reports a hit; then the feed changes and the mirror follows."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from feed import publisher
+from feed.addresses import parse_address
+from feed.client import FeedClient
+from feed.config import Settings
+from feed.mirror import Match, Mirror, Screener, poll
+from feed.stix import build_sighting
+from tests.conftest import World
+from tests.serving import serving
+from tests.test_addresses import RANSOMWARE
+
+BTC = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
+ETH = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+TRON = "TAYhjpL8pPs8T84FSM329nffQpc6jD8GBM"
+
+
+def publish(base_url: str, world: World, *rows: dict[str, Any]) -> publisher.Summary:
+    with FeedClient(base_url, world.watchdog.bearer, world.feed) as client:
+        numbered = list(enumerate(rows, start=1))
+        summary = publisher.send(client, publisher.prepare(client, numbered))
+    assert summary.rejected == []
+    return summary
+
+
+def feed_command(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "feed.cli", *args],
+        capture_output=True, text=True, timeout=120, check=check,
+    )  # fmt: skip
+
+
+def test_publish_poll_screen_and_follow_changes(
+    base_url: str, world: World, tmp_path: Path
+) -> None:
+    soon = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    publish(
+        base_url,
+        world,
+        {"chain": "BTC", "address": BTC, "category": "csam", "confidence": 90},
+        {"chain": "ETH", "address": ETH, "category": "ransomware"},
+        {"chain": "TRX", "address": TRON, "category": "scam", "valid_until": soon},
+    )
+    mirror = Mirror(tmp_path / "mirror.db")
+    with FeedClient(base_url, world.exchange.bearer, "hotline") as client:
+        first = poll(client, mirror)
+    assert (first.indicators, first.left) == (3, 0)
+    screener = mirror.screener()
+    (hit,) = screener.screen(BTC, "BTC")
+    assert (hit.feed, hit.watchdog_name, hit.category, hit.confidence) == (
+        "hotline", "Hotline", "csam", 90,
+    )  # fmt: skip
+    # One EVM account is one key on every EVM chain: screened on BNB Smart Chain, it matches.
+    assert [m.chain for m in screener.screen(ETH.lower(), "BSC")] == ["eip155:1"]
+    assert screener.screen("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "BTC") == []
+
+    publish(
+        base_url,
+        world,
+        {"chain": "BTC", "address": BTC, "action": "revoke"},
+        {"chain": "ETH", "address": ETH, "category": "ransomware", "confidence": 55},
+    )
+    time.sleep(3)
+    with FeedClient(base_url, world.exchange.bearer, world.feed) as client:
+        second = poll(client, mirror)
+    assert (second.indicators, second.left) == (2, 2)
+    left = {row["address"]: row for row in mirror.indicators(active=False)}
+    assert (left[BTC]["left_reason"], left[TRON]["left_reason"]) == ("revoked", "expired")
+    screener = mirror.screener()
+    assert screener.screen(BTC, "BTC") == []
+    assert [m.confidence for m in screener.screen(ETH, "ETH")] == [55]
+    mirror.close()
+
+
+def test_check_screen_and_report_hit_commands(base_url: str, world: World, tmp_path: Path) -> None:
+    publish(base_url, world, {"chain": "ETH", "address": ETH, "category": "theft"})
+    mirror = str(tmp_path / "mirror.db")
+    env = ["--url", base_url, "--key", world.exchange.bearer]
+    polled = feed_command("poll", *env, "--feed", "hotline", "--mirror", mirror, "--json")
+    assert json.loads(polled.stdout)["indicators"] == 1
+
+    clean = feed_command("check", "--mirror", mirror, BTC)
+    assert (clean.returncode, clean.stdout.split("\t")[1].strip()) == (0, "no hit")
+    hit = feed_command("check", "--mirror", mirror, "--json", ETH.lower(), "not-an-address")
+    assert hit.returncode == 3
+    found, invalid = json.loads(hit.stdout)
+    assert found["matches"][0]["category"] == "theft"
+    assert "no address of a known chain" in invalid["invalid"]
+
+    transactions = tmp_path / "transactions.csv"
+    transactions.write_text(
+        f"id,wallet,chain\n1,{BTC},BTC\n2,{ETH.lower()},ETH\n3,0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD,\n"
+    )
+    screened = feed_command(
+        "screen", str(transactions), "--address-column", "wallet", "--mirror", mirror, "--json"
+    )
+    assert screened.returncode == 3
+    summary = json.loads(screened.stdout)
+    assert summary["screened"] == 3
+    assert [h["line"] for h in summary["hits"]] == [3]
+    assert [(i["line"], "EIP-55" in i["reason"]) for i in summary["invalid"]] == [(4, True)]
+
+    indicator = found["matches"][0]["indicator_id"]
+    reported = feed_command(
+        "report-hit", indicator, *env, "--mirror", mirror, "--count", "4",
+        "--first-seen", "2026-11-20T10:00:00Z", "--last-seen", "2026-11-21T10:00:00Z", "--json",
+    )  # fmt: skip
+    assert reported.returncode == 0, reported.stderr
+    sighting = json.loads(reported.stdout)
+    url = f"{base_url}/api/collections/{world.reports}/objects/"
+    owner = httpx2.get(url, headers=world.watchdog.headers, params={"match[type]": "sighting"})
+    assert [o["id"] for o in owner.json()["objects"]] == [sighting["id"]]
+    assert owner.json()["objects"][0]["count"] == 4
+    assert httpx2.get(url, headers=world.exchange.headers).status_code == 403
+    assert httpx2.get(url, headers=world.outsider.headers).status_code == 404
+
+
+def test_the_reports_collection_takes_only_own_sightings_of_the_feed(
+    base_url: str, world: World
+) -> None:
+    publish(base_url, world, {"chain": "ETH", "address": ETH, "category": "theft"})
+    now = datetime.now(UTC)
+    with FeedClient(base_url, world.exchange.bearer, world.feed) as client:
+        (indicator,) = client.objects(type="indicator")
+        me = world.exchange.identity
+
+        def refused(sighting: dict[str, Any]) -> str:
+            outcome = client.report(sighting)
+            assert outcome.failure is not None
+            return outcome.failure
+
+        unknown = "indicator--00000000-0000-4000-8000-000000000000"
+        sighting = build_sighting(me, unknown, count=1, first_seen=now, last_seen=now, now=now)
+        assert "is not an object of the feed" in refused(sighting)
+        sighting = build_sighting(me, indicator["id"], count=1, first_seen=now, last_seen=now,
+                                  now=now)  # fmt: skip
+        assert "report your own sightings" in refused(
+            {**sighting, "where_sighted_refs": [world.outsider.identity]}
+        )
+        assert "takes sightings, not indicator" in refused(
+            {**indicator, "created_by_ref": me, "id": "indicator--" + sighting["id"][10:]}
+        )
+        assert client.report(sighting).failure is None
+
+
+def test_screener_respects_valid_until_between_polls() -> None:
+    address = parse_address(BTC, "BTC")
+    match = Match("f", "c", None, None, "scam", 50, "indicator--x", "v", address.chain.caip2,
+                  BTC, "2026-01-01T00:00:00.000000Z")  # fmt: skip
+    screener = Screener([(address.domain, address.key, match)])
+    assert screener.matches(address, now="2025-12-31T23:59:59.999999Z") == [match]
+    assert screener.matches(address, now="2026-01-01T00:00:00.000000Z") == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_poller_killed_at_random_points_ends_identical_to_the_feed(
+    world: World, tmp_path: Path, database_url: str
+) -> None:
+    settings = Settings(database_url=database_url, page_limit_max=20, max_content_length=200_000)
+    with serving(settings) as base_url, RANSOMWARE.open() as given:
+        rows = [
+            {"chain": "BTC", "address": line.split(",")[0], "category": "ransomware"}
+            for line in list(given)[1:]
+        ]
+        publish(base_url, world, *rows)
+        mirror = str(tmp_path / "mirror.db")
+        command = [
+            *(sys.executable, "-m", "feed.cli", "poll", "--url", base_url),
+            *("--key", world.exchange.bearer, "--feed", world.feed, "--mirror", mirror),
+        ]
+        randomness = random.Random(20261122)
+        kills = 0
+        for attempt in range(60):
+            if attempt == 3:  # the feed moves on while the poller is down
+                publish(base_url, world, {"chain": "BTC", "address": rows[0]["address"],
+                                          "action": "revoke"})  # fmt: skip
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                process.wait(timeout=randomness.uniform(0.6, 2.0))
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+                kills += 1
+                continue
+            finally:
+                assert process.stderr is not None
+                process.stderr.close()
+            if attempt > 3 and process.returncode == 0:
+                break
+        assert kills >= 3, "the poller was never interrupted mid-sync"
+        assert process.returncode == 0
+        with FeedClient(base_url, world.exchange.bearer, world.feed) as client:
+            feed = {o["id"]: o for o in client.objects(type="indicator")}
+    with Mirror(mirror) as local:
+        held = {row["id"]: row for row in local.indicators()}
+    assert held.keys() == feed.keys()
+    assert all(row["version"][:23] == feed[i]["modified"][:23] for i, row in held.items())
+    revoked = [i for i, row in held.items() if row["left_reason"] == "revoked"]
+    assert revoked == [i for i, o in feed.items() if o.get("revoked")]
+    assert len(revoked) == 1
