@@ -343,6 +343,15 @@ def detect(text: str) -> list[Address]:
     return found
 
 
+def screening_readings(text: str) -> list[Address]:
+    """One reading of `text` per place it is screened (Address.domain): every EVM chain is one
+    place, named by the first EVM chain that reads it."""
+    distinct: dict[tuple[str, str], Address] = {}
+    for address in detect(text):
+        distinct.setdefault((address.domain, address.key), address)
+    return list(distinct.values())
+
+
 def parse_address(text: str, chain: str | None = None) -> Address:
     """The address `text` on `chain` (a name, ticker or CAIP-2 id), or on the one chain it can
     only belong to. Raises InvalidAddress saying what is wrong."""

@@ -7,17 +7,16 @@ lost and, since only a newer version replaces an older one, nothing is applied t
 Indicators leave the active set when revoked or past `valid_until`, and the mirror keeps when
 and why. Timestamps are stored in TAXII's fixed 27-character form, so they compare as text."""
 
-import re
 import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from feed.addresses import Address, detect, parse_address
+from feed.addresses import Address, parse_address, screening_readings
 from feed.client import FeedClient
 from feed.errors import ConfigurationError, InvalidObject, RemoteError
-from feed.stix import EXTENSION_ID, flagged_address
+from feed.stix import EXTENSION_ID, indicator_addresses
 from feed.taxii import format_timestamp, normalise_version, now_micros
 
 SCHEMA = """
@@ -51,7 +50,6 @@ CREATE TABLE IF NOT EXISTS indicators (
 CREATE INDEX IF NOT EXISTS indicators_by_address ON indicators (domain, address_key, active);
 CREATE TABLE IF NOT EXISTS identities (id TEXT PRIMARY KEY, name TEXT NOT NULL);
 """
-WALLET_PATTERN = re.compile(r"^\[cryptocurrency-wallet:value\s*=\s*'([^'\\]+)'\]$")
 
 
 @dataclass(frozen=True)
@@ -79,18 +77,6 @@ class Applied:
     indicators: int = 0
     left: int = 0
     ignored: int = 0
-
-
-def _readings(value: dict[str, Any]) -> list[Address]:
-    """The addresses an indicator flags: our extension's, else a plain wallet pattern's."""
-    if EXTENSION_ID in value.get("extensions", {}):
-        address = flagged_address(value)
-        return [] if address is None else [address]
-    found = WALLET_PATTERN.match(str(value.get("pattern", "")))
-    if found is None:
-        return []
-    readings = {(a.domain, a.key): a for a in detect(found.group(1))}
-    return list(readings.values())
 
 
 def _timestamp(value: Any) -> str | None:
@@ -168,7 +154,7 @@ class Mirror:
         if value.get("type") != "indicator":
             return
         try:
-            readings = _readings(value)
+            readings = indicator_addresses(value)
             version = normalise_version(str(value.get("modified", value.get("created"))))
         except (InvalidObject, ValueError):
             applied.ignored += 1
@@ -273,12 +259,11 @@ class Screener:
         Raises InvalidAddress for text that is no address of the chain (or of any)."""
         if chain is not None:
             return self.matches(parse_address(text, chain))
-        readings = detect(text)
+        readings = screening_readings(text)
         if not readings:
             parse_address(text)  # raises, saying why
         now = format_timestamp(now_micros())
-        unique = {(a.domain, a.key): a for a in readings}
-        return [match for a in unique.values() for match in self.matches(a, now)]
+        return [match for a in readings for match in self.matches(a, now)]
 
 
 @dataclass

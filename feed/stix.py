@@ -7,6 +7,7 @@ publishing an address again makes a new version of the same indicator, never a d
 structured fields ride in the flagged-address property extension; consumers that do not know it
 still match the pattern."""
 
+import re
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import stix2
 from stix2.exceptions import STIXError
 from stix2.utils import is_marking, is_sco
 
-from feed.addresses import Address, parse_address, resolve_chains
+from feed.addresses import Address, parse_address, resolve_chains, screening_readings
 from feed.errors import FeedError, InvalidAddress, InvalidObject
 from feed.taxii import normalise_version
 
@@ -306,6 +307,22 @@ def flagged_address(indicator: dict[str, Any]) -> Address | None:
     if indicator.get("pattern") != wallet_pattern(address):
         raise InvalidObject(f"pattern does not match the extension: {wallet_pattern(address)}")
     return address
+
+
+WALLET_PATTERN = re.compile(r"^\[cryptocurrency-wallet:value\s*=\s*'([^'\\]+)'\]$")
+
+
+def indicator_addresses(value: dict[str, Any]) -> list[Address]:
+    """The addresses an indicator flags: our extension's; else, for a plain wallet pattern,
+    every chain the address may be on. Raises InvalidObject for an extension that disagrees
+    with itself."""
+    if EXTENSION_ID in value.get("extensions", {}):
+        address = flagged_address(value)
+        return [] if address is None else [address]
+    found = WALLET_PATTERN.match(str(value.get("pattern", "")))
+    if found is None:
+        return []
+    return screening_readings(found.group(1))
 
 
 def tlp_marking(level: Tlp) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from sqlmodel import Session, col
 
 from feed.config import Settings
 from feed.errors import ConfigurationError
+from feed.lookup import reindex
 from feed.tables import Collection, ObjectVersion, ServerKey, StatusRecord
 from feed.taxii import Filters, Page, format_timestamp, now_micros
 
@@ -302,7 +303,16 @@ def add_objects(
         outcomes.append(Outcome(candidate.object_id, version))
         stamp += 1
     if rows:
-        _insert_versions(session, collection_id, rows, latest)
+        became_latest = _insert_versions(session, collection_id, rows, latest)
+        reindex(
+            session,
+            collection_id,
+            [
+                (row["object_id"], row["version"], seen[row["object_id"], row["version"]])
+                for row in became_latest
+                if row["type"] == "indicator"
+            ],
+        )
         session.execute(
             update(Collection)
             .where(col(Collection.id) == collection_id)
@@ -316,7 +326,9 @@ def _insert_versions(
     collection_id: str,
     rows: list[dict[str, Any]],
     latest: dict[str, tuple[str, str]],
-) -> None:
+) -> list[dict[str, Any]]:
+    """Insert the rows and move `is_latest` to the newest version of each object; the rows
+    that became latest."""
     newest: dict[str, dict[str, Any]] = {}
     for row in rows:
         current = newest.get(row["object_id"])
@@ -341,6 +353,7 @@ def _insert_versions(
             .values(is_latest=False)
         )
     connection.execute(insert(_objects), rows)
+    return [row for row in newest.values() if row["is_latest"]]
 
 
 def delete_versions(session: Session, collection_id: str, object_id: str, filters: Filters) -> int:
@@ -355,16 +368,17 @@ def delete_versions(session: Session, collection_id: str, object_id: str, filter
             _objects.c.collection_id == collection_id, _objects.c.object_id == object_id
         )
         newest = connection.execute(remaining).scalar()
+        body = None
         if newest is not None:
-            connection.execute(
-                update(_objects)
-                .where(
-                    _objects.c.collection_id == collection_id,
-                    _objects.c.object_id == object_id,
-                    _objects.c.version == newest,
-                )
-                .values(is_latest=True)
+            newest_row = (
+                _objects.c.collection_id == collection_id,
+                _objects.c.object_id == object_id,
+                _objects.c.version == newest,
             )
+            connection.execute(update(_objects).where(*newest_row).values(is_latest=True))
+            body = connection.execute(select(_objects.c.body).where(*newest_row)).scalar()
+        value = None if body is None else orjson.loads(body)
+        reindex(session, collection_id, [(object_id, newest or "", value)])
     return int(deleted)
 
 

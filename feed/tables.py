@@ -131,3 +131,23 @@ class ServerKey(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=40)
     value: str = Field(max_length=128)
+
+
+class FlaggedAddress(SQLModel, table=True):
+    """The addresses flagged by the latest, unrevoked version of each indicator, for the
+    lookup endpoint. One row per domain an address is screened in (see Address.domain)."""
+
+    __tablename__ = "flagged_address"
+    __table_args__ = (Index("ix_flagged_address_key", "domain", "address_key"),)
+
+    collection_id: str = Field(foreign_key="collection.id", max_length=36, primary_key=True)
+    object_id: str = Field(max_length=300, primary_key=True)
+    domain: str = Field(max_length=64, primary_key=True)
+    address_key: str = Field(max_length=128)
+    chain: str = Field(max_length=64)
+    address: str = Field(max_length=128)
+    version: str = Field(max_length=27)
+    category: str | None = Field(default=None, max_length=32)
+    confidence: int | None = None
+    valid_until: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    created_by_ref: str | None = Field(default=None, max_length=300)

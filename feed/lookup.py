@@ -1,0 +1,94 @@
+"""The server's index of flagged addresses: kept in step with the latest version of every
+indicator as it is stored or deleted, and queried by the lookup endpoint for exchanges that
+keep no mirror. An indicator flags its address while its latest version is not revoked and
+`valid_until` has not passed (checked when asked, so expiry needs no job)."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, or_, tuple_
+from sqlmodel import Session, col, select
+
+from feed.addresses import Address
+from feed.errors import InvalidObject
+from feed.stix import EXTENSION_ID, indicator_addresses
+from feed.tables import FlaggedAddress
+from feed.taxii import parse_timestamp
+
+_flags = FlaggedAddress.__table__  # type: ignore[attr-defined]
+_CHUNK = 500
+
+
+def flag_rows(collection_id: str, version: str, value: dict[str, Any]) -> list[dict[str, Any]]:
+    """The index rows of one indicator version: none if it is revoked or flags nothing."""
+    if value.get("type") != "indicator" or value.get("revoked"):
+        return []
+    try:
+        readings = indicator_addresses(value)
+    except InvalidObject:
+        return []
+    until = value.get("valid_until")
+    extension = value.get("extensions", {}).get(EXTENSION_ID, {})
+    return [
+        {
+            "collection_id": collection_id,
+            "object_id": value["id"],
+            "domain": address.domain,
+            "address_key": address.key,
+            "chain": address.chain.caip2,
+            "address": address.canonical,
+            "version": version,
+            "category": extension.get("category"),
+            "confidence": value.get("confidence"),
+            "valid_until": None if until is None else parse_timestamp(str(until)),
+            "created_by_ref": value.get("created_by_ref"),
+        }
+        for address in readings
+    ]
+
+
+def reindex(
+    session: Session, collection_id: str, latest: Iterable[tuple[str, str, dict[str, Any] | None]]
+) -> None:
+    """Replace the index rows of objects whose latest version changed: (object id, version,
+    value), the value None when no version is left."""
+    changed = list(latest)
+    connection = session.connection()
+    ids = [object_id for object_id, _, _ in changed]
+    for start in range(0, len(ids), _CHUNK):
+        connection.execute(
+            delete(_flags).where(
+                _flags.c.collection_id == collection_id,
+                _flags.c.object_id.in_(ids[start : start + _CHUNK]),
+            )
+        )
+    rows = [
+        row
+        for _, version, value in changed
+        if value is not None
+        for row in flag_rows(collection_id, version, value)
+    ]
+    if rows:
+        connection.execute(insert(_flags), rows)
+
+
+def find_flagged(
+    session: Session, addresses: Sequence[Address], collection_ids: Sequence[str], now: int
+) -> list[FlaggedAddress]:
+    """Index rows flagging any of `addresses` in the given collections, valid at `now`."""
+    if not addresses or not collection_ids:
+        return []
+    keys = list({(a.domain, a.key) for a in addresses})
+    query = (
+        select(FlaggedAddress)
+        .where(
+            tuple_(col(FlaggedAddress.domain), col(FlaggedAddress.address_key)).in_(keys),
+            col(FlaggedAddress.collection_id).in_(collection_ids),
+            or_(
+                col(FlaggedAddress.valid_until).is_(None),
+                col(FlaggedAddress.valid_until) > now,
+            ),
+        )
+        .order_by(col(FlaggedAddress.collection_id), col(FlaggedAddress.object_id))
+    )
+    return list(session.exec(query))
