@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import requests
@@ -18,6 +19,7 @@ from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import MEDIA_TYPE_TAXII_V21, ApiRoot, Collection, Server
 
 from feed.errors import ConfigurationError, RemoteError
+from feed.stix import build_sighting
 
 T = TypeVar("T")
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
@@ -186,6 +188,31 @@ class FeedClient:
         for record in status.failures:
             return Outcome(record["id"], record.get("version"), record.get("message", "failed"))
         return Outcome(sighting["id"], sighting["modified"], None)
+
+    def report_hit(
+        self,
+        indicator_id: str,
+        *,
+        count: int = 1,
+        first_seen: datetime | None = None,
+        last_seen: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Report that an indicator's address was seen in your traffic: a sighting in the
+        feed's reports collection. Returns the sighting; raises RemoteError if refused."""
+        now = datetime.now(UTC)
+        first = first_seen or now
+        sighting = build_sighting(
+            self.identity()["id"],
+            indicator_id,
+            count=count,
+            first_seen=first,
+            last_seen=last_seen or first,
+            now=now,
+        )
+        outcome = self.report(sighting)
+        if outcome.failure is not None:
+            raise RemoteError(f"the server refused the sighting: {outcome.failure}")
+        return sighting
 
     def _call(self, request: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         delay = 1.0

@@ -28,7 +28,6 @@ from feed.cli.base import (
 from feed.client import FeedClient
 from feed.errors import ConfigurationError, InvalidAddress, RemoteError
 from feed.mirror import Match, Mirror, Polled, Screener, poll
-from feed.stix import build_sighting
 
 HIT = 3
 
@@ -266,14 +265,7 @@ def report_hit(
     first = _moment(first_seen)
     last = _moment(last_seen) if last_seen else first
     with FeedClient(url, key, feed_name) as client:
-        identity = client.identity()["id"]
-        now = datetime.now(UTC)
-        sighting = build_sighting(
-            identity, indicator_id, count=count, first_seen=first, last_seen=last, now=now
-        )
-        outcome = client.report(sighting)
-    if outcome.failure is not None:
-        raise RemoteError(f"the server refused the sighting: {outcome.failure}")
+        sighting = client.report_hit(indicator_id, count=count, first_seen=first, last_seen=last)
     if as_json:
         click.echo(json.dumps(sighting, indent=2))
     else:
