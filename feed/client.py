@@ -140,6 +140,33 @@ class FeedClient:
             date_added_last=response.headers.get("X-TAXII-Date-Added-Last"),
         )
 
+    def acknowledge(
+        self, through: str, outcomes: list[dict[str, str]] | None = None
+    ) -> dict[str, Any]:
+        """Tell the server every object up to date_added `through` is durably applied (with
+        optional per-object outcomes); returns this organisation's state."""
+        body = json.dumps({"through": through, "outcomes": outcomes or []})
+        url = self.collection.url + "acknowledgements/"
+        response = self._call(self._send, "POST", url, body)
+        state: dict[str, Any] = response.json()
+        return state
+
+    def acknowledgements(self, object_id: str | None = None) -> dict[str, Any]:
+        """The acknowledgement state this organisation may see: every subscriber's for the
+        feed's owner, its own otherwise; with `object_id`, that object's receipts."""
+        url = self.collection.url + "acknowledgements/" + (f"{object_id}/" if object_id else "")
+        state: dict[str, Any] = self._call(self._send, "GET", url, None).json()
+        return state
+
+    def _send(self, method: str, url: str, body: str | None) -> requests.Response:
+        session: requests.Session = self._connection.session
+        headers = {"Accept": MEDIA_TYPE_TAXII_V21}
+        if body is not None:
+            headers["Content-Type"] = MEDIA_TYPE_TAXII_V21
+        response = session.request(method, url, data=body, headers=headers)
+        response.raise_for_status()
+        return response
+
     def _get(self, url: str, params: dict[str, str]) -> requests.Response:
         session: requests.Session = self._connection.session
         response = session.get(url, params=params, headers={"Accept": MEDIA_TYPE_TAXII_V21})

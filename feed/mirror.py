@@ -9,13 +9,13 @@ and why. Timestamps are stored in TAXII's fixed 27-character form, so they compa
 
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from feed.addresses import Address, parse_address, screening_readings
 from feed.client import FeedClient
-from feed.errors import ConfigurationError, InvalidObject, RemoteError
+from feed.errors import ConfigurationError, FeedError, InvalidObject, RemoteError
 from feed.stix import EXTENSION_ID, indicator_addresses
 from feed.taxii import format_timestamp, normalise_version, now_micros
 
@@ -71,12 +71,13 @@ class Match:
 
 @dataclass
 class Applied:
-    """What one page changed in the mirror."""
+    """What one page changed in the mirror, and the objects it could not take, with why."""
 
     objects: int = 0
     indicators: int = 0
     left: int = 0
     ignored: int = 0
+    rejected: list[dict[str, str]] = field(default_factory=list)
 
 
 def _timestamp(value: Any) -> str | None:
@@ -154,10 +155,18 @@ class Mirror:
         if value.get("type") != "indicator":
             return
         try:
-            readings = indicator_addresses(value)
             version = normalise_version(str(value.get("modified", value.get("created"))))
-        except (InvalidObject, ValueError):
+        except FeedError:
             applied.ignored += 1
+            return
+        try:
+            readings = indicator_addresses(value)
+        except InvalidObject as error:
+            applied.ignored += 1
+            applied.rejected.append(
+                {"id": value["id"], "version": version, "outcome": "rejected",
+                 "reason": error.description}
+            )  # fmt: skip
             return
         if not readings:
             applied.ignored += 1
@@ -277,10 +286,15 @@ class Polled:
 
 
 def poll(
-    client: FeedClient, mirror: Mirror, on_page: Callable[[Polled], None] | None = None
+    client: FeedClient,
+    mirror: Mirror,
+    on_page: Callable[[Polled], None] | None = None,
+    *,
+    acknowledge: bool = True,
 ) -> Polled:
     """Fetch everything new in the client's feed into the mirror, page by page, from where the
-    last poll stopped."""
+    last poll stopped; after each page is durably applied, acknowledge it (with the objects
+    the mirror rejected, and why), unless told not to."""
     collection = client.collection
     mirror.register(collection.id, client.url, collection.title, collection.alias)
     polled = Polled(collection.alias or collection.id)
@@ -302,6 +316,10 @@ def poll(
             next_token=page.next if more else None,
             next_added_after=added_after if more else None,
         )
+        if acknowledge and (page.date_added_last or watermark):
+            through = page.date_added_last or watermark
+            assert through is not None
+            client.acknowledge(through, applied.rejected)
         polled.pages += 1
         polled.objects += applied.objects
         polled.indicators += applied.indicators

@@ -322,7 +322,10 @@ def indicator_addresses(value: dict[str, Any]) -> list[Address]:
     found = WALLET_PATTERN.match(str(value.get("pattern", "")))
     if found is None:
         return []
-    return screening_readings(found.group(1))
+    readings = screening_readings(found.group(1))
+    if not readings:
+        raise InvalidObject(f"the pattern's wallet {found.group(1)!r} is no address we know")
+    return readings
 
 
 def tlp_marking(level: Tlp) -> dict[str, Any]:

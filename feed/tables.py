@@ -151,3 +151,31 @@ class FlaggedAddress(SQLModel, table=True):
     confidence: int | None = None
     valid_until: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     created_by_ref: str | None = Field(default=None, max_length=300)
+
+
+class Delivery(SQLModel, table=True):
+    """How far one organisation has been served a collection and has acknowledged it: a
+    watermark, not a row per object. Times are date_added values or instants, in microseconds."""
+
+    __tablename__ = "delivery"
+
+    collection_id: str = Field(foreign_key="collection.id", primary_key=True, max_length=36)
+    organisation_id: str = Field(foreign_key="organisation.id", primary_key=True, max_length=36)
+    last_poll: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    served_through: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    acknowledged_through: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    acknowledged_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class ObjectOutcome(SQLModel, table=True):
+    """What an organisation said of one object version it received, kept only when sent."""
+
+    __tablename__ = "object_outcome"
+
+    collection_id: str = Field(foreign_key="collection.id", primary_key=True, max_length=36)
+    organisation_id: str = Field(foreign_key="organisation.id", primary_key=True, max_length=36)
+    object_id: str = Field(primary_key=True, max_length=300)
+    version: str = Field(primary_key=True, max_length=27)
+    outcome: str = Field(max_length=16)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    recorded_at: int = Field(sa_column=Column(BigInteger, nullable=False))

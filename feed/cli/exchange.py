@@ -37,11 +37,13 @@ def _progress(polled: Polled) -> None:
         click.echo(f"{polled.feed}: {polled.objects} objects so far", err=True)
 
 
-def _poll_round(url: str, key: str, feeds: tuple[str, ...], mirror: Mirror) -> list[Polled]:
+def _poll_round(
+    url: str, key: str, feeds: tuple[str, ...], mirror: Mirror, acknowledge: bool
+) -> list[Polled]:
     results = []
     for name in feeds:
         with FeedClient(url, key, name) as client:
-            results.append(poll(client, mirror, _progress))
+            results.append(poll(client, mirror, _progress, acknowledge=acknowledge))
     return results
 
 
@@ -53,6 +55,9 @@ def _poll_round(url: str, key: str, feeds: tuple[str, ...], mirror: Mirror) -> l
 @click.option("--follow", is_flag=True, help="Keep polling, every --interval seconds.")
 @click.option("--interval", type=click.FloatRange(min=1), default=60.0, show_default=True)
 @click.option("--jitter", type=click.FloatRange(0, 1), default=0.1, show_default=True)
+@click.option(
+    "--ack/--no-ack", default=True, show_default=True, help="Acknowledge each applied page."
+)
 @json_option
 @reports_errors
 def poll_command(
@@ -63,18 +68,19 @@ def poll_command(
     follow: bool,
     interval: float,
     jitter: float,
+    ack: bool,
     as_json: bool,
 ) -> None:
     """Fetch what is new in each FEED into the local mirror (as an exchange).
 
     Each page is applied together with the cursor after it, so an interrupted poll resumes
-    where it stopped. With --follow, errors are retried with backoff (a server's Retry-After
-    is honoured) and the poll goes on."""
+    where it stopped, and then acknowledged to the server (unless --no-ack). With --follow,
+    errors are retried with backoff (a server's Retry-After is honoured) and polling goes on."""
     failures = 0
     with Mirror(mirror_path) as mirror:
         while True:
             try:
-                results = _poll_round(url, key, feeds, mirror)
+                results = _poll_round(url, key, feeds, mirror, ack)
                 failures = 0
             except RemoteError as error:
                 if not follow:

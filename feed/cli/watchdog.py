@@ -96,3 +96,47 @@ def import_ofac(sdn_xml: Path, url: str, key: str, feed_name: str, as_json: bool
     with FeedClient(url, key, feed_name) as client:
         summary = _publish(client, rows, ofac.SOURCE)
     _report(Summary(summary.feed, summary.counts, invalid + summary.rejected), as_json)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+@main.command()
+@click.argument("feed_name", metavar="FEED")
+@url_option
+@key_option
+@click.option("--object", "object_id", help="One object: who received and acknowledged it.")
+@json_option
+@reports_errors
+def acks(feed_name: str, url: str, key: str, object_id: str | None, as_json: bool) -> None:
+    """Show who has received and acknowledged FEED: each subscriber's last poll, how far it
+    has acknowledged, how many objects are pending and for how long."""
+    with FeedClient(url, key, feed_name) as client:
+        state = client.acknowledgements(object_id)
+    if as_json:
+        click.echo(json.dumps(state, indent=2))
+    elif object_id:
+        for subscriber in state["subscribers"]:
+            for version in subscriber["versions"]:
+                said = version.get("outcome", "")
+                if version.get("reason"):
+                    said += f" ({version['reason']})"
+                click.echo(
+                    f"{subscriber['organisation']}\t{version['version']}\t"
+                    f"received={'yes' if version['received'] else 'no'}\t"
+                    f"acknowledged={'yes' if version['acknowledged'] else 'no'}\t{said}"
+                )
+    else:
+        click.echo("subscriber\tlast poll\tacknowledged through\tpending\toldest pending\trejected")
+        for s in state["subscribers"]:
+            click.echo(
+                f"{s['organisation']}\t{s.get('last_poll', 'never')}\t"
+                f"{s.get('acknowledged_through', '-')}\t{s['pending']}\t"
+                f"{_age(s.get('oldest_pending_age_seconds'))}\t{s['rejected']}"
+            )

@@ -24,7 +24,7 @@ from feed.errors import (
     NotFound,
     Unavailable,
 )
-from feed.server import collections, discovery, lookup, objects, status
+from feed.server import acks, collections, discovery, lookup, objects, status
 from feed.server.deps import require_taxii_accept
 from feed.server.responses import TaxiiResponse, taxii_json
 from feed.store import Store, create_engine_for
@@ -137,7 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     taxii = [Depends(require_taxii_accept)]
     for module in (discovery, collections, objects, status):
         app.include_router(module.router, dependencies=taxii, tags=["TAXII 2.1"])
-    app.include_router(lookup.router, dependencies=taxii, tags=["Extensions"])
+    for module in (acks, lookup):
+        app.include_router(module.router, dependencies=taxii, tags=["Extensions"])
     _install_error_handlers(app)
     app.add_middleware(AccessLog)
 

@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Path
 
 from feed.config import Settings
+from feed.deliveries import poll_record_due, record_served
 from feed.envelope import Item, parse_envelope
 from feed.errors import InvalidObject, NotFound
 from feed.server.deps import (
@@ -38,7 +39,7 @@ from feed.store import (
     read_page,
     save_status,
 )
-from feed.tables import StatusRecord
+from feed.tables import Role, StatusRecord
 from feed.taxii import (
     STIX_MEDIA_TYPE,
     Filters,
@@ -118,8 +119,15 @@ def get_objects(
         settings=settings,
         cursor_key=cursor_key,
     )
+    subscriber = caller.id != access.collection.owner_id and caller.role != Role.ADMIN
+    now = now_micros()
     with store.reading() as session:
         rows, more = read_page(session, collection_id, filters, page)
+        through = _date_added(rows[-1]) if rows else None
+        due = subscriber and poll_record_due(session, collection_id, caller.id, through, now)
+    if due:
+        with store.writing() as session:
+            record_served(session, collection_id, caller.id, through, now)
     return paged(
         rows,
         more=more,
@@ -360,8 +368,15 @@ def get_manifest(
         settings=settings,
         cursor_key=cursor_key,
     )
+    subscriber = caller.id != access.collection.owner_id and caller.role != Role.ADMIN
+    now = now_micros()
     with store.reading() as session:
         rows, more = read_page(session, collection_id, filters, page)
+        through = _date_added(rows[-1]) if rows else None
+        due = subscriber and poll_record_due(session, collection_id, caller.id, through, now)
+    if due:
+        with store.writing() as session:
+            record_served(session, collection_id, caller.id, through, now)
     return paged(
         rows,
         more=more,

@@ -1,0 +1,76 @@
+"""Acknowledgements (extension): exchanges confirm what they durably applied; a feed's owner
+sees, per subscriber, how far it was served and has acknowledged, and per object who received
+and acknowledged which version. Everyone else sees only its own state."""
+
+from fastapi import APIRouter
+from pydantic import ValidationError
+
+from feed.deliveries import (
+    AcknowledgementIn,
+    AcknowledgementState,
+    ObjectAcknowledgements,
+    SubscriberState,
+    acknowledge,
+    object_receipts,
+    states,
+)
+from feed.errors import BadRequest, Forbidden
+from feed.server.deps import Caller, EnvelopeBody, ReadableCollection, StoreDep
+from feed.server.responses import TaxiiResponse, taxii_json
+from feed.taxii import now_micros
+
+router = APIRouter(prefix="/api/collections/{collection_id}/acknowledgements")
+
+
+@router.post(
+    "/",
+    responses={200: {"model": SubscriberState}},
+    summary="Acknowledge what you applied (extension)",
+    description="Body (TAXII media type): `through`, a date_added up to which every object of "
+    "the collection is durably applied, and optionally per-object `outcomes` (applied, or "
+    "rejected with a reason). Acknowledgements only move forward; acknowledging past what you "
+    "were served is refused. Answers with your state. Schema: "
+    "schemas/acknowledgement-request.json.",
+)
+def post_acknowledgement(
+    access: ReadableCollection, caller: Caller, raw: EnvelopeBody, store: StoreDep
+) -> TaxiiResponse:
+    if caller.id == access.collection.owner_id:
+        raise Forbidden("the owner of a collection does not acknowledge it; its subscribers do")
+    try:
+        request = AcknowledgementIn.model_validate_json(raw)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
+        )
+        raise BadRequest(f"not an acknowledgement: {problems}") from None
+    with store.writing() as session:
+        state = acknowledge(session, access.collection.id, caller, request, now_micros())
+    return taxii_json(state)
+
+
+@router.get(
+    "/",
+    responses={200: {"model": AcknowledgementState}},
+    summary="Subscribers' delivery and acknowledgement state (extension)",
+    description="For the collection's owner: every subscriber's last poll, served-through, "
+    "acknowledged-through, pending count and the age of its oldest unacknowledged object. "
+    "For a subscriber: its own.",
+)
+def get_acknowledgements(
+    access: ReadableCollection, caller: Caller, store: StoreDep
+) -> TaxiiResponse:
+    with store.reading() as session:
+        return taxii_json(states(session, access.collection, caller, now_micros()))
+
+
+@router.get(
+    "/{object_id}/",
+    responses={200: {"model": ObjectAcknowledgements}},
+    summary="Who received and acknowledged one object (extension)",
+)
+def get_object_acknowledgements(
+    object_id: str, access: ReadableCollection, caller: Caller, store: StoreDep
+) -> TaxiiResponse:
+    with store.reading() as session:
+        return taxii_json(object_receipts(session, access.collection, object_id, caller))
