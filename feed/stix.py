@@ -19,7 +19,8 @@ import stix2
 from stix2.exceptions import STIXError
 from stix2.utils import is_marking, is_sco
 
-from feed.addresses import Address, parse_address, resolve_chains, screening_readings
+from feed.addresses import Address, parse_address, screening_readings
+from feed.chains import resolve_chains
 from feed.errors import FeedError, InvalidAddress, InvalidObject
 from feed.taxii import normalise_version
 

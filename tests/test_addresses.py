@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from feed.addresses import CHAINS, Address, parse_address, resolve_chains
+from feed.addresses import Address, parse_address
 from feed.encodings import Problem, base58check_decode, base58check_encode
 from feed.errors import InvalidAddress
 
@@ -146,18 +146,6 @@ def test_evm_key_ignores_case_and_canonical_shows_eip55() -> None:
     assert parse_address(lower.canonical, "eip155:100").chain.caip2 == "eip155:100"
 
 
-def test_chains_by_ticker_name_caip2_and_token() -> None:
-    assert [c.key for c in resolve_chains("USDT")] == ["tron", "ethereum", "bitcoin"]
-    for name in ("USDT-TRC20", "usdt_trc20", "USDT@tron", "USDT on Tron", "USDT (Tron)", "TRX",
-                 "Tron", "tron:0x2b6653dc"):  # fmt: skip
-        assert [c.key for c in resolve_chains(name)] == ["tron"], name
-    assert resolve_chains("XBT") == resolve_chains("bip122:000000000019d6689c085ae165831e93")
-    with pytest.raises(InvalidAddress) as caught:
-        resolve_chains("BTG")
-    assert caught.value.problem == Problem.UNKNOWN_CHAIN
-    assert "'BTG'" in caught.value.description
-
-
 def test_the_address_picks_the_chain_among_a_tickers_chains() -> None:
     assert parse_address("TA3941uFAvmVibSkQ6fMJXxmaSNovX86mz", "USDT").chain.key == "tron"
     assert parse_address("0x04DBA1194ee10112fE6C3207C0687DEf0e78baCf", "USDT").chain.key == (
@@ -179,11 +167,6 @@ def test_detection_without_a_chain() -> None:
         parse_address("LNf2JDiuunBz7GMDKFYHN4rq5meXWxiwfc")
     assert caught.value.problem == Problem.BAD_CHECKSUM
     assert "Litecoin" in caught.value.description
-
-
-def test_every_chain_has_a_distinct_key_and_caip2() -> None:
-    assert len({chain.key for chain in CHAINS}) == len(CHAINS)
-    assert len({chain.caip2 for chain in CHAINS}) == len(CHAINS)
 
 
 def test_ofac_addresses_parse_except_the_known_dirt() -> None:

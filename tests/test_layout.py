@@ -8,10 +8,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "feed"
 PURE = {
     "errors": set(),
     "encodings": set(),
-    "addresses": {"errors", "encodings"},
+    "chains": {"errors", "encodings"},
+    "addresses": {"errors", "encodings", "chains"},
     "taxii": {"errors"},
     "envelope": {"errors"},
-    "stix": {"errors", "taxii", "addresses", "encodings"},
+    "stix": {"errors", "taxii", "addresses", "chains", "encodings"},
 }
 EDGES = ("feed.server", "feed.cli")
 

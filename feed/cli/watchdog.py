@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from feed import ofac, publisher
-from feed.addresses import CHAINS, TICKERS
+from feed.chains import CHAINS, TICKERS
 from feed.cli.base import feed_option, json_option, key_option, main, reports_errors, url_option
 from feed.client import FeedClient
 from feed.publisher import NumberedRow, Summary
