@@ -55,10 +55,14 @@ def find_organisation(session: Session, name_or_id: str) -> Organisation:
     return organisation
 
 
-def create_organisation(session: Session, name: str, role: Role) -> Organisation:
+def create_organisation(
+    session: Session, name: str, role: Role, *, organisation_id: str | None = None
+) -> Organisation:
+    """A new organisation and its STIX identity; its id is random unless given (the sandbox
+    gives fixed ones, so that its data is the same on every start)."""
     if session.exec(select(Organisation).where(col(Organisation.name) == name)).first():
         raise BadRequest(f"an organisation named {name!r} already exists")
-    organisation_id = str(uuid.uuid4())
+    organisation_id = organisation_id or str(uuid.uuid4())
     now = now_micros()
     created = datetime.fromtimestamp(now // 1_000_000, UTC)
     organisation = Organisation(
@@ -73,8 +77,11 @@ def create_organisation(session: Session, name: str, role: Role) -> Organisation
     return organisation
 
 
-def create_key(session: Session, organisation: Organisation) -> IssuedKey:
-    issued = IssuedKey(key_id="k" + secrets.token_hex(8), secret=secrets.token_urlsafe(32))
+def create_key(
+    session: Session, organisation: Organisation, *, fixed: IssuedKey | None = None
+) -> IssuedKey:
+    """A new random key; or `fixed`, a published key that only the sandbox uses."""
+    issued = fixed or IssuedKey(key_id="k" + secrets.token_hex(8), secret=secrets.token_urlsafe(32))
     session.add(
         ApiKey(
             id=issued.key_id,

@@ -18,6 +18,11 @@ class Settings(BaseSettings):
     page_limit_max: int = Field(default=10000, ge=1)
     status_ttl_hours: float = Field(default=24.0, ge=24.0)
     log_level: str = "info"
+    # The sandbox: synthetic data, demo organisations and a simulated watchdog.
+    sandbox: bool = False
+    sandbox_seed: int = 1
+    sandbox_rhythm: float = Field(default=5.0, gt=0)
+    sandbox_indicators: int = Field(default=200, ge=1)
 
     @property
     def status_ttl_micros(self) -> int:

@@ -2,6 +2,7 @@
 
 import copy
 import os
+import tempfile
 
 import click
 
@@ -17,10 +18,15 @@ from feed.store import create_engine_for, migrate
 @reports_errors
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Migrate the database, then serve TAXII 2.1."""
+    _run({"FEED_HOST": host, "FEED_PORT": port, "FEED_WORKERS": workers})
+
+
+def _run(overrides: dict[str, object | None]) -> None:
+    """Migrate, then serve with uvicorn. Workers are separate processes that read their
+    settings from the environment, so the overrides go there."""
     import uvicorn
 
-    # Workers are separate processes that read their settings from the environment.
-    for name, value in (("FEED_HOST", host), ("FEED_PORT", port), ("FEED_WORKERS", workers)):
+    for name, value in overrides.items():
         if value is not None:
             os.environ[name] = str(value)
     settings = Settings()
@@ -41,6 +47,44 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         log_config=log_config,
         access_log=False,  # feed.access logs each request with its organisation
     )
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8001, show_default=True)
+@click.option(
+    "--database-url",
+    envvar="FEED_SANDBOX_DATABASE_URL",
+    help="Its own database [FEED_SANDBOX_DATABASE_URL]; default: a new SQLite file, deleted "
+    "on exit. It is wiped on start.",
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same data.")
+@click.option(
+    "--rhythm", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+    help="Seconds between the simulated watchdog's changes.",
+)  # fmt: skip
+@click.option("--indicators", type=click.IntRange(min=1), default=200, show_default=True)
+@reports_errors
+def sandbox(
+    host: str, port: int, database_url: str | None, seed: int, rhythm: float, indicators: int
+) -> None:
+    """Serve a sandbox: synthetic indicators on test networks, demo organisations with fixed
+    keys (see the integrator guide), and a simulated watchdog that adds, updates, revokes and
+    lets indicators expire. Every response carries an X-Feed-Sandbox header."""
+    with tempfile.TemporaryDirectory(prefix="feed-sandbox-") as scratch:
+        _run(
+            {
+                "FEED_SANDBOX": "true",
+                "FEED_DATABASE_URL": database_url or f"sqlite:///{scratch}/sandbox.db",
+                "FEED_HOST": host,
+                "FEED_PORT": port,
+                "FEED_WORKERS": 1,
+                "FEED_SANDBOX_SEED": seed,
+                "FEED_SANDBOX_RHYTHM": rhythm,
+                "FEED_SANDBOX_INDICATORS": indicators,
+                "FEED_TITLE": "Flagged-address feed SANDBOX",
+            }
+        )
 
 
 @main.group()

@@ -2,6 +2,7 @@
 that turns every failure into a TAXII error body, and the access log."""
 
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +25,9 @@ from feed.errors import (
     NotFound,
     Unavailable,
 )
+from feed.sandbox import HEADER, HEADER_VALUE, Sandbox
 from feed.server import acks, collections, discovery, lookup, objects, status
+from feed.server import sandbox as sandbox_routes
 from feed.server.deps import require_taxii_accept
 from feed.server.responses import TaxiiResponse, taxii_json
 from feed.store import Store, create_engine_for
@@ -113,6 +116,23 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected_error)
 
 
+class SandboxHeader:
+    """Marks every response of a sandbox, errors included, as such."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((HEADER.lower().encode(), HEADER_VALUE.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, marked if scope["type"] == "http" else send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -123,9 +143,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.store = store
         app.state.cursor_key = store.cursor_key()
+        stop = threading.Event()
+        if settings.sandbox:
+            app.state.sandbox = Sandbox(
+                store,
+                seed=settings.sandbox_seed,
+                indicators=settings.sandbox_indicators,
+                rhythm=settings.sandbox_rhythm,
+            )
+            app.state.sandbox.reset()
+            threading.Thread(target=app.state.sandbox.run, args=(stop,), daemon=True).start()
         try:
             yield
         finally:
+            stop.set()
             engine.dispose()
 
     app = FastAPI(
@@ -139,8 +170,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, dependencies=taxii, tags=["TAXII 2.1"])
     for module in (acks, lookup):
         app.include_router(module.router, dependencies=taxii, tags=["Extensions"])
+    if settings.sandbox:
+        app.include_router(sandbox_routes.router, dependencies=taxii, tags=["Sandbox"])
     _install_error_handlers(app)
     app.add_middleware(AccessLog)
+    if settings.sandbox:
+        app.add_middleware(SandboxHeader)
 
     @app.get(
         "/healthz",

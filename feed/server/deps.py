@@ -21,6 +21,7 @@ from feed.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from feed.sandbox import DEMO_KEY_IDS
 from feed.store import Store
 from feed.tables import Organisation
 from feed.taxii import TAXII_MEDIA_TYPE, accepts_taxii, is_taxii_content_type
@@ -76,8 +77,10 @@ def _credentials(header: str | None) -> tuple[str, str]:
     return key_id, secret
 
 
-def get_caller(request: Request, store: StoreDep) -> Organisation:
+def get_caller(request: Request, store: StoreDep, settings: SettingsDep) -> Organisation:
     key_id, secret = _credentials(request.headers.get("authorization"))
+    if key_id in DEMO_KEY_IDS and not settings.sandbox:
+        raise Unauthorized("sandbox demo keys work only on a sandbox server")
     with store.reading() as session:
         organisation = authenticate(session, key_id, secret)
     if organisation is None:
