@@ -33,6 +33,23 @@ def test_compose_services() -> None:
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"][1]
 
 
+def test_compose_sandbox_has_a_database_of_its_own() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    sandbox = services["sandbox"]
+    command = sandbox["command"]
+    assert command[:2] == ["feed", "sandbox"]
+    assert cli_accepts(command)
+    port = command[command.index("--port") + 1]
+    assert sandbox["ports"] == [f"{port}:{port}"]
+    assert f":{port}/healthz" in " ".join(sandbox["healthcheck"]["test"])
+    database = sandbox["environment"]["FEED_SANDBOX_DATABASE_URL"]
+    host = database.split("@")[1].split(":")[0]
+    assert host != "postgres"
+    assert host in services
+    assert sandbox["depends_on"][host]["condition"] == "service_healthy"
+    assert "FEED_DATABASE_URL" not in sandbox["environment"]
+
+
 def test_dockerfile_installs_the_package_and_serves() -> None:
     lines = (ROOT / "Dockerfile").read_text().splitlines()
     cmd = next(line for line in lines if line.startswith("CMD "))
