@@ -7,6 +7,7 @@ is (chain, key), never (ticker, address)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from feed.chains import CHAINS, Chain, Family, resolve_chains
 from feed.encodings import (
@@ -213,6 +214,13 @@ def parse_address(text: str, chain: str | None = None) -> Address:
     text = text.strip()
     if not text:
         raise InvalidAddress(Problem.BAD_LENGTH, "address is empty")
+    return _parse(text, chain)
+
+
+# Addresses recur (every version of an indicator, every screening of a busy wallet), and
+# decoding base58 and checksums in Python costs tens of microseconds; readings are immutable.
+@lru_cache(maxsize=1 << 16)
+def _parse(text: str, chain: str | None) -> Address:
     if chain is None:
         return _only_reading(text)
     chains = resolve_chains(chain)

@@ -22,6 +22,7 @@ from stix2.utils import is_marking, is_sco
 from feed.addresses import Address, parse_address, screening_readings
 from feed.chains import resolve_chains
 from feed.errors import FeedError, InvalidAddress, InvalidObject
+from feed.shapes import Unfit, common_indicator
 from feed.taxii import normalise_version
 
 SPEC_VERSION = "2.1"
@@ -155,10 +156,14 @@ def check_object(value: Any, author_identity: str) -> None:
     if spec_version != SPEC_VERSION:
         raise InvalidObject(f"spec_version is {spec_version!r}; this server stores STIX 2.1")
     try:
-        with warnings.catch_warnings():
-            # stix2 warns about custom content it cannot check; allow_custom accepts it.
-            warnings.simplefilter("ignore")
-            stix2.parse(value, allow_custom=True, version=SPEC_VERSION)
+        if not common_indicator(value, EXTENSION_ID):
+            with warnings.catch_warnings():
+                # stix2 warns about custom content it cannot check; allow_custom accepts it.
+                warnings.simplefilter("ignore")
+                stix2.parse(value, allow_custom=True, version=SPEC_VERSION)
+        confidence = value.get("confidence", 0)
+        if isinstance(confidence, int) and not 0 <= confidence <= 100:
+            raise InvalidObject(f"confidence {confidence} is not between 0 and 100")
         created = value.get("created")
         modified = value.get("modified")
         if (
@@ -170,6 +175,8 @@ def check_object(value: Any, author_identity: str) -> None:
         object_version(value)
     except InvalidObject:
         raise
+    except Unfit as error:
+        raise InvalidObject(str(error)) from None
     except FeedError as error:
         raise InvalidObject(error.description) from None
     except STIXError as error:

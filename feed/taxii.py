@@ -15,6 +15,7 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -103,6 +104,7 @@ def now_micros() -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+@lru_cache(maxsize=4096)  # the versions of one batch mostly share their timestamps
 def normalise_version(text: str, *, field: str = "version") -> str:
     """A STIX timestamp in the one fixed-width form versions are stored and compared in."""
     return format_timestamp(parse_timestamp(text, field=field))

@@ -12,7 +12,8 @@ PURE = {
     "addresses": {"errors", "encodings", "chains"},
     "taxii": {"errors"},
     "envelope": {"errors"},
-    "stix": {"errors", "taxii", "addresses", "chains", "encodings"},
+    "shapes": set(),
+    "stix": {"errors", "taxii", "addresses", "chains", "encodings", "shapes"},
 }
 EDGES = ("feed.server", "feed.cli")
 

@@ -158,3 +158,13 @@ def test_the_server_refuses_a_pattern_that_disagrees_with_the_extension() -> Non
 def test_the_extension_schema_refuses_malformed_extensions(bad: dict[str, str]) -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, extension_schema())
+
+
+@pytest.mark.parametrize("confidence", [-1, 101])
+def test_confidence_outside_0_to_100_is_refused_on_both_paths(confidence: int) -> None:
+    common = built(flag())
+    common["confidence"] = confidence
+    uncommon = {**common, "kill_chain_phases": [{"kill_chain_name": "k", "phase_name": "p"}]}
+    for value in (common, uncommon):
+        with pytest.raises(InvalidObject, match=r"not between 0 and 100|from 0 to 100"):
+            check_object(value, AUTHOR)
