@@ -47,7 +47,22 @@ _objects = ObjectVersion.__table__  # type: ignore[attr-defined]
 def create_engine_for(settings: Settings) -> Engine:
     url = settings.sqlalchemy_url
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        # An unreachable database must fail fast (the server answers 503), not hang: bounded
+        # connect and pool waits, and keepalives that notice a connection gone dead.
+        return create_engine(
+            url,
+            pool_size=8,
+            max_overflow=8,
+            pool_pre_ping=True,
+            pool_timeout=5,
+            connect_args={
+                "connect_timeout": 5,
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 2,
+            },
+        )
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
