@@ -23,7 +23,16 @@ def free_port() -> int:
 @contextmanager
 def serving(settings: Settings, *, workers: int = 1) -> Iterator[str]:
     """Start `feed serve` with these settings, yield its base URL, and stop it afterwards."""
-    port = free_port()
+    with server_process(settings, workers=workers) as (base, _):
+        yield base
+
+
+@contextmanager
+def server_process(
+    settings: Settings, *, workers: int = 1, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`feed serve` as a process the test may also kill; its base URL and the process."""
+    port = port or free_port()
     env = {
         **os.environ,
         "FEED_DATABASE_URL": settings.database_url,
@@ -58,7 +67,7 @@ def serving(settings: Settings, *, workers: int = 1) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("feed serve did not become healthy in 30 s")
             time.sleep(0.1)
-        yield base
+        yield base, process
     finally:
         process.terminate()
         try:
