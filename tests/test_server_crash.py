@@ -72,15 +72,7 @@ def test_killed_mid_post_stores_all_or_nothing_and_a_retry_converges(
         with server_process(settings, port=port) as (_, process):
             answers: list[int] = []
 
-            def post(body: bytes = body, url: str = url) -> None:
-                try:
-                    answers.append(
-                        httpx2.post(url, content=body, headers=headers, timeout=60).status_code
-                    )
-                except httpx2.TransportError:
-                    answers.append(0)
-
-            poster = threading.Thread(target=post)
+            poster = threading.Thread(target=post, args=(url, body, headers, answers))
             poster.start()
             threading.Event().wait(randomness.uniform(0.05, 0.6))
             os.kill(process.pid, signal.SIGKILL)
