@@ -14,8 +14,22 @@ import orjson
 
 from feed.errors import BadRequest
 
-# Finds where each value ends, in C; building no dicts (a pairs hook that returns nothing).
-_SCANNER = json.JSONDecoder(object_pairs_hook=lambda _pairs: None)
+
+class DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> None:
+    """Refuse an object that names a key twice: parsers disagree on which value wins, so what
+    was validated could differ from what a reader sees."""
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        repeated = next(key for key in keys if keys.count(key) > 1)
+        raise DuplicateKey(f"the key {repeated!r} appears twice in one object")
+
+
+# Finds where each value ends, in C, building no dicts, and refuses duplicate keys.
+_SCANNER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
 
 
 def _skip(text: str, index: int) -> int:
@@ -47,7 +61,10 @@ def parse_envelope(raw: bytes) -> list[Item]:
         raise BadRequest("the envelope must have an `objects` list with at least one object")
     # Valid UTF-8 (orjson checked it) decodes and re-encodes to the very same bytes.
     text = raw.decode()
-    spans = iter(_object_spans(text))
+    try:
+        spans = iter(_object_spans(text))
+    except DuplicateKey as error:
+        raise BadRequest(f"the request body is ambiguous: {error}") from None
     items = []
     for value in objects:
         start, end = next(spans)
@@ -56,15 +73,19 @@ def parse_envelope(raw: bytes) -> list[Item]:
 
 
 def _object_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of the elements of the last top-level `objects` list (the one a JSON parser keeps
-    when the key is repeated). `text` is known to be a valid JSON object."""
+    """Spans of the elements of the top-level `objects` list. `text` is known to be a valid
+    JSON object."""
     spans: list[tuple[int, int]] = []
+    seen: set[str] = set()
     index = _skip(text, 0) + 1  # past "{"
     while True:
         index = _skip(text, index)
         if text[index] == "}":
             return spans
         key, index = _SCANNER.raw_decode(text, index)
+        if key in seen:
+            raise DuplicateKey(f"the key {key!r} appears twice in the envelope")
+        seen.add(key)
         index = _skip(text, index) + 1  # past ":"
         index = _skip(text, index)
         if key == "objects" and text[index] == "[":

@@ -5,6 +5,8 @@ import csv
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feed.addresses import Address, parse_address
 from feed.encodings import Problem, base58check_decode, base58check_encode
@@ -196,3 +198,38 @@ def test_ransomware_addresses_are_all_valid_bitcoin() -> None:
             parse_address(row["address"], "BTC") for row in csv.DictReader(rows)
         ]
     assert len(addresses) == 1013
+
+
+ALPHABETS = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0OIl:x?=_ -"
+TICKERS = [None, "BTC", "ETH", "USDT", "BCH", "XMR", "XRP", "TRX", "SOL", "ZEC", "bnb", "nope"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=ALPHABETS, max_size=110), st.sampled_from(TICKERS))
+def test_any_text_is_an_address_or_a_clear_refusal(text: str, chain: str | None) -> None:
+    refusal: InvalidAddress | None = None
+    try:
+        address = parse_address(text, chain)
+    except InvalidAddress as error:
+        refusal = error
+    if refusal is not None:
+        assert Problem(refusal.problem)
+        assert refusal.description
+        return
+    assert parse_address(address.canonical, address.chain.caip2) == address
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=20, max_size=20), st.sampled_from([b"\x00", b"\x05"]), st.data())
+def test_every_single_character_change_of_a_bitcoin_address_is_caught(
+    hash160: bytes, version: bytes, data: st.DataObject
+) -> None:
+    address = base58check_encode(version + hash160)
+    assert parse_address(address, "BTC").canonical == address
+    position = data.draw(st.integers(min_value=1, max_value=len(address) - 1))
+    replacement = data.draw(
+        st.sampled_from(ALPHABETS[:58]).filter(lambda c: c != address[position])
+    )
+    damaged = address[:position] + replacement + address[position + 1 :]
+    with pytest.raises(InvalidAddress):
+        parse_address(damaged, "BTC")

@@ -10,6 +10,8 @@ import jsonschema
 import pytest
 import stix2
 import stix2validator
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feed.addresses import parse_address
 from feed.errors import InvalidObject
@@ -168,3 +170,14 @@ def test_confidence_outside_0_to_100_is_refused_on_both_paths(confidence: int) -
     for value in (common, uncommon):
         with pytest.raises(InvalidObject, match=r"not between 0 and 100|from 0 to 100"):
             check_object(value, AUTHOR)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=120), st.sampled_from(["stix", "pcre", "sigma"]))
+def test_any_pattern_is_stored_or_refused_with_a_reason(pattern: str, pattern_type: str) -> None:
+    value = {**built(flag()), "pattern": pattern, "pattern_type": pattern_type}
+    del value["extensions"]
+    try:
+        check_object(value, AUTHOR)
+    except InvalidObject as error:
+        assert error.description  # noqa: PT017 - the refusal itself is what is checked

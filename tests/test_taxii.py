@@ -93,3 +93,24 @@ def test_cursor_round_trips_and_rejects_other_scopes(date_added: int, other: byt
 def test_arbitrary_cursor_text_is_a_bad_request(token: str) -> None:
     with pytest.raises(BadRequest):
         Cursor.decode(token, b"k" * 32, b"scope")
+
+
+FILTER_NAMES = ["match[id]", "match[type]", "match[version]", "match[spec_version]",
+                "added_after", "limit", "next", "match[colour]", "match[]"]  # fmt: skip
+FILTER_VALUES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["all", "first", "last", "2.1", "indicator", "2025-01-01T00:00:00Z", ","]),
+)
+
+
+@given(st.dictionaries(st.sampled_from(FILTER_NAMES), st.lists(FILTER_VALUES, max_size=3)))
+def test_any_query_is_filters_or_a_bad_request(params: dict[str, list[str]]) -> None:
+    try:
+        filters = parse_filters(params, ("id", "type", "version", "spec_version", "added_after"))
+    except BadRequest as error:
+        refusal: BadRequest | None = error
+    else:
+        refusal = None
+        assert isinstance(filters.fingerprint(), bytes)
+    if refusal is not None:
+        assert refusal.description
