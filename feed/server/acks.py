@@ -17,6 +17,7 @@ from feed.deliveries import (
 from feed.errors import BadRequest, Forbidden
 from feed.server.deps import Caller, EnvelopeBody, ReadableCollection, StoreDep
 from feed.server.responses import TaxiiResponse, taxii_json
+from feed.tables import Role
 from feed.taxii import now_micros
 
 router = APIRouter(prefix="/api/collections/{collection_id}/acknowledgements")
@@ -35,8 +36,8 @@ router = APIRouter(prefix="/api/collections/{collection_id}/acknowledgements")
 def post_acknowledgement(
     access: ReadableCollection, caller: Caller, raw: EnvelopeBody, store: StoreDep
 ) -> TaxiiResponse:
-    if caller.id == access.collection.owner_id:
-        raise Forbidden("the owner of a collection does not acknowledge it; its subscribers do")
+    if caller.id == access.collection.owner_id or caller.role == Role.ADMIN:
+        raise Forbidden("only subscribers acknowledge a collection, not its owner or an operator")
     try:
         request = AcknowledgementIn.model_validate_json(raw)
     except ValidationError as error:
