@@ -179,3 +179,21 @@ class ObjectOutcome(SQLModel, table=True):
     outcome: str = Field(max_length=16)
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     recorded_at: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which collection, and when: publications, revocations, deletions,
+    reports, acknowledgements, and reads (recorded when a reader's served watermark moves)."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_event_at", "at"),)
+
+    row: int | None = Field(
+        default=None, sa_column=Column(_ROW_ID, primary_key=True, autoincrement=True)
+    )
+    at: int = Field(sa_column=Column(BigInteger, nullable=False))
+    organisation_id: str = Field(foreign_key="organisation.id", max_length=36, index=True)
+    action: str = Field(max_length=16)
+    collection_id: str | None = Field(default=None, max_length=36, index=True)
+    count: int = 0
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))

@@ -4,9 +4,11 @@ import json
 
 import click
 
-from feed import accounts
+from feed import accounts, audit
+from feed.audit import Action
 from feed.cli.base import emit, json_option, main, reports_errors, writing
 from feed.tables import Role
+from feed.taxii import parse_timestamp
 
 
 @main.group()
@@ -116,3 +118,40 @@ def grant(feed: str, exchange: str) -> None:
         target = accounts.find_feed(session, feed)
         accounts.grant_feed(session, target, accounts.find_organisation(session, exchange))
     click.echo(f"{exchange} may read {feed}")
+
+
+@admin.command("audit")
+@click.option("--organisation", help="Only what this organisation did.")
+@click.option("--feed", "feed_name", help="Only this feed (id or alias).")
+@click.option("--action", type=click.Choice([a.value for a in Action]))
+@click.option("--since", help="Only events at or after this time (ISO 8601, UTC).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@json_option
+@reports_errors
+def audit_log(
+    organisation: str | None,
+    feed_name: str | None,
+    action: str | None,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Who published, revoked, deleted, reported, acknowledged and read what, newest first."""
+    with writing() as session:
+        entries = audit.query(
+            session,
+            organisation_id=accounts.find_organisation(session, organisation).id
+            if organisation
+            else None,
+            collection_id=accounts.find_feed(session, feed_name).id if feed_name else None,
+            action=action,
+            since=parse_timestamp(since, field="--since") if since else None,
+            limit=limit,
+        )
+    if as_json:
+        click.echo(json.dumps([vars(entry) for entry in entries], indent=2))
+    for entry in [] if as_json else entries:
+        click.echo(
+            f"{entry.at}\t{entry.organisation}\t{entry.action}\t{entry.collection or '-'}\t"
+            f"{entry.count}\t{entry.detail}"
+        )

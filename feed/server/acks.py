@@ -5,6 +5,8 @@ and acknowledged which version. Everyone else sees only its own state."""
 from fastapi import APIRouter
 from pydantic import ValidationError
 
+from feed import audit
+from feed.audit import Action
 from feed.deliveries import (
     AcknowledgementIn,
     AcknowledgementState,
@@ -46,7 +48,13 @@ def post_acknowledgement(
         )
         raise BadRequest(f"not an acknowledgement: {problems}") from None
     with store.writing() as session:
-        state = acknowledge(session, access.collection.id, caller, request, now_micros())
+        now = now_micros()
+        state = acknowledge(session, access.collection.id, caller, request, now)
+        told = [outcome.id for outcome in request.outcomes]
+        note = f"through {request.through}"
+        audit.record(
+            session, caller.id, Action.ACKNOWLEDGE, access.collection.id, told, at=now, note=note
+        )
     return taxii_json(state)
 
 

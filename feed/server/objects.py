@@ -11,8 +11,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Path
 
+from feed import audit
+from feed.audit import Action
 from feed.config import Settings
-from feed.deliveries import poll_record_due, record_served
 from feed.envelope import Item, parse_envelope
 from feed.errors import InvalidObject, NotFound
 from feed.server.deps import (
@@ -26,6 +27,7 @@ from feed.server.deps import (
     StoreDep,
     WritableCollection,
 )
+from feed.server.ledger import audit_additions, delivery_due, note_delivery
 from feed.server.responses import TaxiiResponse, documented_query, paged, taxii_json
 from feed.server.status import status_resource
 from feed.stix import SPEC_VERSION, check_object, object_version
@@ -39,7 +41,7 @@ from feed.store import (
     read_page,
     save_status,
 )
-from feed.tables import Role, StatusRecord
+from feed.tables import StatusRecord
 from feed.taxii import (
     STIX_MEDIA_TYPE,
     Filters,
@@ -119,15 +121,11 @@ def get_objects(
         settings=settings,
         cursor_key=cursor_key,
     )
-    subscriber = caller.id != access.collection.owner_id and caller.role != Role.ADMIN
-    now = now_micros()
     with store.reading() as session:
         rows, more = read_page(session, collection_id, filters, page)
-        through = _date_added(rows[-1]) if rows else None
-        due = subscriber and poll_record_due(session, collection_id, caller.id, through, now)
+        due = delivery_due(session, access, caller, rows)
     if due:
-        with store.writing() as session:
-            record_served(session, collection_id, caller.id, through, now)
+        note_delivery(store, access, caller, rows)
     return paged(
         rows,
         more=more,
@@ -204,6 +202,7 @@ def post_objects(
             )
         )
     successes: list[dict[str, str]] = []
+    revoked = {c.object_id for c in candidates if c.value.get("revoked") is True}
     with store.writing() as session:
         for outcome in add_objects(session, access.collection.id, candidates):
             detail = {"id": outcome.object_id, "version": outcome.version}
@@ -211,6 +210,7 @@ def post_objects(
                 successes.append(detail)
             else:
                 failures.append({**detail, "message": outcome.failure})
+        audit_additions(session, caller.id, access, [s["id"] for s in successes], revoked)
         record = StatusRecord(
             id=str(uuid.uuid4()),
             collection_id=access.collection.id,
@@ -276,6 +276,7 @@ def get_object(
 def delete_object(
     object_id: ObjectId,
     access: ReadWriteCollection,
+    caller: Caller,
     params: QueryParams,
     store: StoreDep,
 ) -> TaxiiResponse:
@@ -285,6 +286,11 @@ def delete_object(
         filters = Filters(spec_versions=filters.spec_versions, version_selector=frozenset({"all"}))
     with store.writing() as session:
         deleted = delete_versions(session, access.collection.id, object_id, filters)
+        if deleted:
+            audit.record(
+                session, caller.id, Action.DELETE, access.collection.id, [object_id],
+                at=now_micros(), note=f"{deleted} versions",
+            )  # fmt: skip
     if not deleted:
         raise NotFound(
             f"there is no matching object {object_id} in collection {access.collection.id}"
@@ -368,15 +374,8 @@ def get_manifest(
         settings=settings,
         cursor_key=cursor_key,
     )
-    subscriber = caller.id != access.collection.owner_id and caller.role != Role.ADMIN
-    now = now_micros()
     with store.reading() as session:
         rows, more = read_page(session, collection_id, filters, page)
-        through = _date_added(rows[-1]) if rows else None
-        due = subscriber and poll_record_due(session, collection_id, caller.id, through, now)
-    if due:
-        with store.writing() as session:
-            record_served(session, collection_id, caller.id, through, now)
     return paged(
         rows,
         more=more,

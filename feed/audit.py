@@ -1,0 +1,88 @@
+"""The audit log: who published, revoked, deleted, reported, acknowledged and read what, for
+operators. Events are written in the transaction of what they record, so the log never claims
+what did not happen nor misses what did. Reads are recorded when a reader's served watermark
+moves (the same throttled write as deliveries), so polling stays cheap."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlmodel import Session, col, select
+
+from feed.tables import AuditEvent, Organisation
+from feed.taxii import format_timestamp
+
+# Object ids kept per event; the count says how many there were in all.
+DETAIL_IDS = 50
+
+
+class Action(StrEnum):
+    PUBLISH = "publish"
+    REVOKE = "revoke"
+    DELETE = "delete"
+    REPORT = "report"
+    ACKNOWLEDGE = "acknowledge"
+    READ = "read"
+
+
+def record(
+    session: Session,
+    organisation_id: str,
+    action: Action,
+    collection_id: str | None,
+    object_ids: Sequence[str] = (),
+    *,
+    at: int,
+    note: str = "",
+) -> None:
+    shown = ",".join(object_ids[:DETAIL_IDS])
+    more = f" (+{len(object_ids) - DETAIL_IDS} more)" if len(object_ids) > DETAIL_IDS else ""
+    detail = "; ".join(part for part in (shown + more, note) if part)
+    session.add(
+        AuditEvent(
+            at=at,
+            organisation_id=organisation_id,
+            action=action,
+            collection_id=collection_id,
+            count=len(object_ids),
+            detail=detail,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Entry:
+    at: str
+    organisation: str
+    action: str
+    collection: str | None
+    count: int
+    detail: str
+
+
+def query(
+    session: Session,
+    *,
+    organisation_id: str | None = None,
+    collection_id: str | None = None,
+    action: str | None = None,
+    since: int | None = None,
+    limit: int = 100,
+) -> list[Entry]:
+    """The newest events first, filtered."""
+    events = select(AuditEvent, Organisation.name).join(
+        Organisation, col(Organisation.id) == AuditEvent.organisation_id
+    )
+    if organisation_id is not None:
+        events = events.where(col(AuditEvent.organisation_id) == organisation_id)
+    if collection_id is not None:
+        events = events.where(col(AuditEvent.collection_id) == collection_id)
+    if action is not None:
+        events = events.where(col(AuditEvent.action) == action)
+    if since is not None:
+        events = events.where(col(AuditEvent.at) >= since)
+    rows = session.exec(events.order_by(col(AuditEvent.row).desc()).limit(limit)).all()
+    return [
+        Entry(format_timestamp(e.at), name, e.action, e.collection_id, e.count, e.detail)
+        for e, name in rows
+    ]

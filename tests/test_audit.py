@@ -1,0 +1,76 @@
+"""The audit log records who published, revoked, reported, acknowledged, read and deleted
+what, in the transactions that did it, and an operator can query it."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from feed import audit
+from feed.addresses import parse_address
+from feed.cli import main
+from feed.config import Settings
+from feed.stix import Category, Flag, build_indicator, build_sighting, revoke_indicator
+from feed.store import Store
+from feed.taxii import TAXII_MEDIA_TYPE
+from tests.conftest import World
+
+POST = {"Content-Type": TAXII_MEDIA_TYPE}
+
+
+def test_every_kind_of_event_is_recorded(
+    client: TestClient, store: Store, world: World, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    now = datetime.now(UTC)
+    flag = Flag(parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"), Category.CSAM)
+    first = build_indicator(flag, world.watchdog.identity, now)
+    assert first is not None
+    feed = f"/api/collections/{world.feed}/"
+    owner = {**world.watchdog.headers, **POST}
+    client.post(feed + "objects/", content=json.dumps({"objects": [first]}), headers=owner)
+    page = client.get(feed + "objects/", headers=world.exchange.headers)
+    client.get(feed + "objects/", headers=world.exchange.headers)  # nothing new: not recorded
+    sighting = build_sighting(world.exchange.identity, first["id"], count=2, first_seen=now,
+                              last_seen=now, now=now)  # fmt: skip
+    client.post(
+        f"/api/collections/{world.reports}/objects/",
+        content=json.dumps({"objects": [sighting]}),
+        headers={**world.exchange.headers, **POST},
+    )
+    through = page.headers["X-TAXII-Date-Added-Last"]
+    client.post(
+        feed + "acknowledgements/",
+        content=json.dumps({"through": through}),
+        headers={**world.exchange.headers, **POST},
+    )
+    revoked = revoke_indicator(first, now + timedelta(seconds=1))
+    client.post(feed + "objects/", content=json.dumps({"objects": [revoked]}), headers=owner)
+    deleted = client.delete(f"{feed}objects/{first['id']}/", headers=world.watchdog.headers)
+    assert deleted.status_code == 200
+
+    with store.reading() as session:
+        entries = audit.query(session)
+    trail = [(e.organisation, e.action, e.collection, e.count) for e in reversed(entries)]
+    assert trail == [
+        ("Hotline", "publish", world.feed, 1),
+        ("Exchange A", "read", world.feed, len(world.feed_seed) + 1),
+        ("Exchange A", "report", world.reports, 1),
+        ("Exchange A", "acknowledge", world.feed, 0),
+        ("Hotline", "revoke", world.feed, 1),
+        ("Hotline", "delete", world.feed, 1),
+    ]
+    assert first["id"] in entries[-1].detail
+    assert f"through {through}" in entries[2].detail
+    assert "2 versions" in entries[0].detail
+
+    monkeypatch.setenv("FEED_DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(
+        main, ["admin", "audit", "--organisation", "Exchange A", "--action", "read", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    (read,) = json.loads(result.output)
+    assert (read["organisation"], read["action"]) == ("Exchange A", "read")
+    assert "served through" in read["detail"]
