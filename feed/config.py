@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     page_limit_max: int = Field(default=10000, ge=1)
     status_ttl_hours: float = Field(default=24.0, ge=24.0)
     log_level: str = "info"
+    # Requests per organisation per minute, over all server processes; 0 turns the limit off.
+    rate_limit_per_minute: int = Field(default=6000, ge=0)
     # The sandbox: synthetic data, demo organisations and a simulated watchdog.
     sandbox: bool = False
     sandbox_seed: int = 1

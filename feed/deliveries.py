@@ -9,10 +9,11 @@ retried acknowledgement is harmless. Nobody may acknowledge past what it was ser
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func
+from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from feed.errors import BadRequest, FeedError
+from feed.store import upsert_statement
 from feed.tables import (
     Collection,
     Delivery,
@@ -112,13 +113,30 @@ def poll_record_due(
 def record_served(
     session: Session, collection_id: str, organisation_id: str, through: int | None, now: int
 ) -> None:
-    delivery = session.get(Delivery, (collection_id, organisation_id), with_for_update=True)
-    if delivery is None:
-        delivery = Delivery(collection_id=collection_id, organisation_id=organisation_id)
-    delivery.last_poll = now
-    if through is not None:
-        delivery.served_through = max(delivery.served_through, through)
-    session.add(delivery)
+    """Note a poll, and that objects up to `through` were served (never moving back). One
+    statement, so concurrent first polls cannot collide."""
+    served = through or 0
+    noted = (
+        upsert_statement(session, Delivery)
+        .values(
+            collection_id=collection_id,
+            organisation_id=organisation_id,
+            last_poll=now,
+            served_through=served,
+            acknowledged_through=0,
+        )
+        .on_conflict_do_update(
+            index_elements=["collection_id", "organisation_id"],
+            set_={
+                "last_poll": now,
+                "served_through": case(
+                    (col(Delivery.served_through) < served, served),
+                    else_=col(Delivery.served_through),
+                ),
+            },
+        )
+    )
+    session.execute(noted)
 
 
 def acknowledge(

@@ -82,6 +82,18 @@ class UnsupportedMediaType(FeedError):
     title = "Unsupported media type"
 
 
+class TooManyRequests(FeedError):
+    http_status = 429
+    title = "Too many requests"
+
+    def __init__(self, description: str, *, retry_after: int) -> None:
+        super().__init__(description)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class Unavailable(FeedError):
     http_status = 503
     title = "Service unavailable"

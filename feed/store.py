@@ -29,6 +29,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -83,6 +84,13 @@ def create_engine_for(settings: Settings) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
+
+
+def upsert_statement(session: Session, table: Any) -> Any:
+    """INSERT ... ON CONFLICT for the session's database (SQLite and PostgreSQL share the
+    syntax, not the SQLAlchemy construct)."""
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 def migrate(engine: Engine) -> None:

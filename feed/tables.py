@@ -197,3 +197,14 @@ class AuditEvent(SQLModel, table=True):
     collection_id: str | None = Field(default=None, max_length=36, index=True)
     count: int = 0
     detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+
+
+class RateWindow(SQLModel, table=True):
+    """Requests an organisation made in one minute, counted in the database so that every
+    server process enforces one limit."""
+
+    __tablename__ = "rate_window"
+
+    organisation_id: str = Field(foreign_key="organisation.id", primary_key=True, max_length=36)
+    minute: int = Field(sa_column=Column(BigInteger, primary_key=True))
+    count: int = 0

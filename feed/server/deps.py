@@ -21,10 +21,11 @@ from feed.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from feed.limits import count_request, refusal
 from feed.sandbox import DEMO_KEY_IDS
 from feed.store import Store
 from feed.tables import Organisation
-from feed.taxii import TAXII_MEDIA_TYPE, accepts_taxii, is_taxii_content_type
+from feed.taxii import TAXII_MEDIA_TYPE, accepts_taxii, is_taxii_content_type, now_micros
 
 
 def get_store(request: Request) -> Store:
@@ -86,6 +87,12 @@ def get_caller(request: Request, store: StoreDep, settings: SettingsDep) -> Orga
     if organisation is None:
         raise Unauthorized("the API key is unknown, revoked, or its secret is wrong")
     request.state.organisation = organisation.name
+    if settings.rate_limit_per_minute:
+        limit = settings.rate_limit_per_minute
+        with store.writing() as session:
+            retry_after = count_request(session, organisation.id, now_micros(), limit)
+        if retry_after is not None:
+            raise refusal(limit, retry_after)
     return organisation
 
 

@@ -1,0 +1,62 @@
+"""Rate limits: per organisation, shared through the database, answered with 429 and
+Retry-After; a client that honours Retry-After gets through."""
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from feed.client import FeedClient
+from feed.config import Settings
+from feed.errors import RemoteError
+from feed.server.app import create_app
+from feed.taxii import TAXII_MEDIA_TYPE
+from tests.conftest import World
+from tests.serving import serving
+
+LIMIT = 5
+
+
+@pytest.fixture
+def limited(settings: Settings) -> Settings:
+    return settings.model_copy(update={"rate_limit_per_minute": LIMIT})
+
+
+@pytest.fixture
+def limited_client(limited: Settings, world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(limited)) as client:
+        yield client
+
+
+def test_over_the_limit_gets_429_with_retry_after(limited_client: TestClient, world: World) -> None:
+    answers = [
+        limited_client.get("/api/collections/", headers=world.exchange.headers)
+        for _ in range(LIMIT + 2)
+    ]
+    assert [a.status_code for a in answers] == [200] * LIMIT + [429, 429]
+    refused = answers[-1]
+    assert refused.headers["content-type"] == TAXII_MEDIA_TYPE
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.json()["http_status"] == "429"
+    assert f"more than {LIMIT} requests in a minute" in refused.json()["description"]
+    # Another organisation has a limit of its own.
+    other = limited_client.get("/api/collections/", headers=world.watchdog.headers)
+    assert other.status_code == 200
+
+
+def exhaust(client: FeedClient) -> None:
+    for _ in range(2 * LIMIT):
+        client.acknowledgements()
+
+
+def test_the_limit_holds_across_server_processes(limited: Settings, world: World) -> None:
+    waits: list[float] = []
+    with serving(limited, workers=2) as url:
+        client = FeedClient(url, world.exchange.bearer, world.feed, retries=3, sleep=waits.append)
+        with client, pytest.raises(RemoteError) as refused:
+            exhaust(client)
+    # Requests to two processes share one count: the client is told to wait by the server's
+    # Retry-After, waits as told (here without sleeping), and gives up after its retries.
+    assert refused.value.status == 429
+    assert len(waits) == 3
+    assert all(1 <= wait <= 60 for wait in waits)
