@@ -41,32 +41,32 @@ def server_process(
         "FEED_RATE_LIMIT_PER_MINUTE": str(settings.rate_limit_per_minute),
         "FEED_LOG_LEVEL": "warning",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "feed.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-    ]
+    command = ["serve", "--port", str(port), "--workers", str(workers)]
+    with feed_process(command, port, env) as running:
+        yield running
+
+
+@contextmanager
+def feed_process(
+    arguments: list[str], port: int, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Run `feed ARGUMENTS` until it answers /healthz on `port`; stop it afterwards."""
+    command = [sys.executable, "-m", "feed.cli", *arguments]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise RuntimeError(
-                    f"feed serve exited: {process.stderr.read().decode() if process.stderr else ''}"
-                )
+                error = process.stderr.read().decode() if process.stderr else ""
+                raise RuntimeError(f"feed {arguments[0]} exited: {error}")
             try:
                 if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
             except httpx2.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("feed serve did not become healthy in 30 s")
+                raise RuntimeError(f"feed {arguments[0]} did not become healthy in 30 s")
             time.sleep(0.1)
         yield base, process
     finally:
