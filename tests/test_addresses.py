@@ -1,5 +1,6 @@
-"""Addresses of every chain: known-good ones from the shared OFAC and ransomware data and from
-the chains' specifications, and damaged copies that must be refused for the right reason."""
+"""Addresses of every chain: known-good ones from the OFAC and ransomware data in tests/data
+and from the chains' specifications, and damaged copies that must be refused for the right
+reason."""
 
 import csv
 from pathlib import Path
@@ -12,9 +13,11 @@ from feed.addresses import Address, parse_address
 from feed.encodings import Problem, base58check_decode, base58check_encode
 from feed.errors import InvalidAddress
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-OFAC_ROWS = SHARED / "ofac-sdn-2025-11-19" / "derived_addresses_with_party.csv"
-RANSOMWARE = SHARED / "ransomware-receipts-2024" / "addresses.csv"
+# Real data, dirt included: the OFAC SDN list of 2025-11-19 with the addresses derived from it,
+# and ransomware payment addresses (each folder has its licence).
+DATA = Path(__file__).resolve().parent / "data"
+OFAC_ROWS = DATA / "ofac-sdn-2025-11-19" / "derived_addresses_with_party.csv"
+RANSOMWARE = DATA / "ransomware-receipts-2024" / "addresses.csv"
 
 # A Bitcoin hash160 re-encoded under other coins' version bytes gives addresses that only
 # those coins' checksums and prefixes can tell apart.

@@ -1,4 +1,4 @@
-"""The OFAC SDN importer: the shared SDN file read in full and cross-checked against the
+"""The OFAC SDN importer: the SDN file of tests/data read in full and cross-checked against the
 addresses derived from it independently, then `feed import-ofac` into a running server."""
 
 import csv
@@ -86,7 +86,7 @@ def import_ofac(base_url: str, world: World, path: Path) -> tuple[int, dict[str,
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_import_the_shared_sdn_file(base_url: str, world: World) -> None:
+def test_import_the_sdn_file(base_url: str, world: World) -> None:
     status, summary = import_ofac(base_url, world, SDN)
     assert status == 3
     assert (summary["new"], summary["unchanged"], summary["revoked"]) == (743, 0, 0)
