@@ -25,6 +25,8 @@ T = TypeVar("T")
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 PAGE_SIZE = 1000
 ENVELOPE_OVERHEAD = len(b'{"objects":[]}')
+# TAXII advertises no object limit; this many stays well under any server's (ours: 10,000).
+ENVELOPE_OBJECTS = 1000
 
 
 @dataclass(frozen=True)
@@ -276,9 +278,12 @@ class FeedClient:
         self.close()
 
 
-def envelopes(objects: list[bytes], max_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """Envelopes of whole objects, each at most `max_bytes` long, with how many objects each
-    holds. An object that cannot fit even alone is an error: a server would refuse it (413)."""
+def envelopes(
+    objects: list[bytes], max_bytes: int, max_count: int = ENVELOPE_OBJECTS
+) -> Iterator[tuple[bytes, int]]:
+    """Envelopes of whole objects, each at most `max_bytes` long and `max_count` objects, with
+    how many objects each holds. An object that cannot fit even alone is an error: a server
+    would refuse it (413)."""
     batch: list[bytes] = []
     size = ENVELOPE_OVERHEAD
     for item in objects:
@@ -287,7 +292,7 @@ def envelopes(objects: list[bytes], max_bytes: int) -> Iterator[tuple[bytes, int
             raise ConfigurationError(
                 f"{object_id} is {len(item)} bytes; the server takes at most {max_bytes}"
             )
-        if batch and size + len(item) + 1 > max_bytes:
+        if batch and (size + len(item) + 1 > max_bytes or len(batch) == max_count):
             yield b'{"objects":[' + b",".join(batch) + b"]}", len(batch)
             batch, size = [], ENVELOPE_OVERHEAD
         size += len(item) + (1 if batch else 0)

@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     title: str = "Flagged-address feed"
     contact: str | None = None
     max_content_length: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_objects_per_request: int = Field(default=10_000, ge=1)
     page_limit_default: int = Field(default=1000, ge=1)
     page_limit_max: int = Field(default=10000, ge=1)
     status_ttl_hours: float = Field(default=24.0, ge=24.0)

@@ -177,6 +177,7 @@ def test_envelopes_fit_the_limit() -> None:
     ]
     with pytest.raises(ConfigurationError, match="takes at most 100"):
         list(envelopes(objects[-1:], 100))
+    assert [count for _, count in envelopes(objects, 10**6, max_count=30)] == [30, 30, 30, 10]
 
 
 def publish_command(

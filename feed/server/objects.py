@@ -15,7 +15,7 @@ from feed import audit
 from feed.audit import Action
 from feed.config import Settings
 from feed.envelope import Item, parse_envelope
-from feed.errors import InvalidObject, NotFound
+from feed.errors import InvalidObject, NotFound, PayloadTooLarge
 from feed.server.deps import (
     Caller,
     CursorKey,
@@ -179,6 +179,11 @@ def post_objects(
 ) -> TaxiiResponse:
     request_timestamp = now_micros()
     items = parse_envelope(raw)
+    if len(items) > settings.max_objects_per_request:
+        raise PayloadTooLarge(
+            f"the envelope holds {len(items)} objects; at most "
+            f"{settings.max_objects_per_request} per request"
+        )
     failures: list[dict[str, str]] = []
     candidates: list[Candidate] = []
     feed_id = access.collection.feed_id

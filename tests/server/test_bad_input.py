@@ -3,6 +3,7 @@
 import pytest
 from fastapi.testclient import TestClient
 
+from feed.config import Settings
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World
 from tests.server.test_objects import objects_url
@@ -95,3 +96,14 @@ def test_header_injection_in_credentials_is_refused(client: TestClient, world: W
     response = client.get("/api/collections/", headers=injected)
     assert response.status_code == 401
     assert "set-cookie" not in response.headers
+
+
+def test_too_many_objects_in_one_envelope(
+    client: TestClient, world: World, settings: Settings
+) -> None:
+    many = b'{"objects": [' + b",".join([b"{}"] * (settings.max_objects_per_request + 1)) + b"]}"
+    response = client.post(
+        objects_url(world.feed), content=many, headers={**world.watchdog.headers, **POST}
+    )
+    assert response.status_code == 413
+    assert "per request" in response.json()["description"]
