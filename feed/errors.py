@@ -1,6 +1,7 @@
 """The one exception tree. Every error the server raises maps to a TAXII 2.1 error body
 (section 3.6.1): `title` always, `http_status` as a string equal to the HTTP code."""
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 
@@ -127,3 +128,12 @@ class InvalidObject(FeedError):
 
     http_status = 422
     title = "Invalid STIX object"
+
+
+def describe_problems(problems: Iterable[Mapping[str, Any]], whole: str) -> str:
+    """Validation errors (pydantic's `errors()`) as one line, each with where it is: a dotted
+    field path, or `whole` for the input as a whole."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or whole}: {problem['msg']}"
+        for problem in problems
+    )

@@ -20,7 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from feed.addresses import Address, parse_address
 from feed.client import ENVELOPE_OVERHEAD, FeedClient
-from feed.errors import ConfigurationError, FeedError
+from feed.errors import ConfigurationError, FeedError, describe_problems
 from feed.stix import (
     Category,
     Flag,
@@ -137,12 +137,6 @@ def _csv_rows(path: Path) -> Iterator[NumberedRow]:
             yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
 
 
-def _reason(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in e['loc']) or 'row'}: {e['msg']}" for e in error.errors()
-    )
-
-
 @dataclass
 class _Known:
     """The publisher's indicators of one (chain, address): the live one, and how many there
@@ -212,7 +206,7 @@ def _plan_row(
     try:
         row = Row.model_validate(fields)
     except ValidationError as error:
-        raise ConfigurationError(_reason(error)) from None
+        raise ConfigurationError(describe_problems(error.errors(), "row")) from None
     address = parse_address(row.address, row.chain)
     entry = known.setdefault((address.chain.caip2, address.key), _Known())
     if entry.line is not None:

@@ -16,7 +16,7 @@ from feed.deliveries import (
     object_receipts,
     states,
 )
-from feed.errors import BadRequest, Forbidden
+from feed.errors import BadRequest, Forbidden, describe_problems
 from feed.server.deps import Caller, EnvelopeBody, ReadableCollection, StoreDep
 from feed.server.responses import TaxiiResponse, taxii_json
 from feed.tables import Role
@@ -43,9 +43,7 @@ def post_acknowledgement(
     try:
         request = AcknowledgementIn.model_validate_json(raw)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()
-        )
+        problems = describe_problems(error.errors(), "body")
         raise BadRequest(f"not an acknowledgement: {problems}") from None
     with store.writing() as session:
         now = now_micros()

@@ -24,6 +24,7 @@ from feed.errors import (
     MethodNotAllowed,
     NotFound,
     Unavailable,
+    describe_problems,
 )
 from feed.sandbox import HEADER, HEADER_VALUE, Sandbox
 from feed.server import acks, collections, discovery, lookup, objects, status
@@ -95,10 +96,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def validation_error(_request: Request, error: Exception) -> TaxiiResponse:
         assert isinstance(error, RequestValidationError)
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-        )
-        return _error_response(BadRequest(problems))
+        return _error_response(BadRequest(describe_problems(error.errors(), "request")))
 
     async def database_error(_request: Request, error: Exception) -> TaxiiResponse:
         error_log.warning("database unavailable: %s", error.__class__.__name__)
