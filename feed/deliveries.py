@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
+from feed.database import upsert_statement
 from feed.errors import BadRequest, FeedError
-from feed.store import upsert_statement
 from feed.tables import (
     Collection,
     Delivery,

@@ -4,8 +4,8 @@ database so that every server process behind a load balancer enforces the same l
 from sqlalchemy import delete
 from sqlmodel import Session, col
 
+from feed.database import upsert_statement
 from feed.errors import TooManyRequests
-from feed.store import upsert_statement
 from feed.tables import RateWindow
 
 MINUTE = 60_000_000

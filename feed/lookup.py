@@ -6,10 +6,11 @@ keep no mirror. An indicator flags its address while its latest version is not r
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, tuple_
+from sqlalchemy import delete, or_, tuple_
 from sqlmodel import Session, col, select
 
 from feed.addresses import Address
+from feed.database import bulk_insert
 from feed.errors import InvalidObject
 from feed.stix import EXTENSION_ID, indicator_addresses
 from feed.tables import FlaggedAddress
@@ -47,29 +48,35 @@ def flag_rows(collection_id: str, version: str, value: dict[str, Any]) -> list[d
     ]
 
 
-def reindex(
-    session: Session, collection_id: str, latest: Iterable[tuple[str, str, dict[str, Any] | None]]
-) -> None:
-    """Replace the index rows of objects whose latest version changed: (object id, version,
-    value), the value None when no version is left."""
-    changed = list(latest)
+def unindex(session: Session, collection_id: str, object_ids: Sequence[str]) -> None:
+    """Remove the index rows of these objects."""
     connection = session.connection()
-    ids = [object_id for object_id, _, _ in changed]
-    for start in range(0, len(ids), _CHUNK):
+    for start in range(0, len(object_ids), _CHUNK):
         connection.execute(
             delete(_flags).where(
                 _flags.c.collection_id == collection_id,
-                _flags.c.object_id.in_(ids[start : start + _CHUNK]),
+                _flags.c.object_id.in_(object_ids[start : start + _CHUNK]),
             )
         )
-    rows = [
-        row
-        for _, version, value in changed
-        if value is not None
-        for row in flag_rows(collection_id, version, value)
-    ]
-    if rows:
-        connection.execute(insert(_flags), rows)
+
+
+def index(
+    session: Session, collection_id: str, latest: Iterable[tuple[str, str, dict[str, Any]]]
+) -> None:
+    """Add the index rows of new latest versions (object id, version, value) of objects that
+    have none."""
+    rows = [row for _, version, value in latest for row in flag_rows(collection_id, version, value)]
+    bulk_insert(session.connection(), _flags, rows)
+
+
+def reindex(
+    session: Session, collection_id: str, object_id: str, latest: tuple[str, dict[str, Any]] | None
+) -> None:
+    """Replace one object's index rows after its latest version changed: (version, value), or
+    None when no version is left."""
+    unindex(session, collection_id, [object_id])
+    if latest is not None:
+        index(session, collection_id, [(object_id, *latest)])
 
 
 def find_flagged(

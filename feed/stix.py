@@ -46,6 +46,9 @@ class Category(StrEnum):
     OTHER = "other"
 
 
+_CATEGORIES = frozenset(Category)
+
+
 @dataclass(frozen=True)
 class Policy:
     validity: timedelta | None
@@ -310,7 +313,7 @@ def flagged_address(indicator: dict[str, Any]) -> Address | None:
         raise InvalidObject(f"extension address: {error.description}") from None
     if address.canonical != text:
         raise InvalidObject(f"extension address {text} is not canonical: {address.canonical}")
-    if extension.get("category") not in set(Category):
+    if extension.get("category") not in _CATEGORIES:
         raise InvalidObject(f"extension category {extension.get('category')!r} is unknown")
     if indicator.get("pattern") != wallet_pattern(address):
         raise InvalidObject(f"pattern does not match the extension: {wallet_pattern(address)}")

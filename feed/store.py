@@ -1,4 +1,4 @@
-"""The database: engine, migrations, and every query on object versions and statuses.
+"""Every query on object versions and statuses.
 
 Writers to a collection are serialised by a lock on its row (PostgreSQL `FOR UPDATE`; on
 SQLite every write transaction starts with `BEGIN IMMEDIATE`). `date_added` is stamped inside
@@ -12,30 +12,23 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     ColumnElement,
     Engine,
     Row,
-    create_engine,
     delete,
-    event,
     func,
-    insert,
     or_,
     select,
     true,
-    tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from feed.config import Settings
+from feed.database import bulk_insert
 from feed.errors import ConfigurationError
-from feed.lookup import reindex
+from feed.lookup import index, reindex, unindex
 from feed.tables import Collection, ObjectVersion, ServerKey, StatusRecord
 from feed.taxii import Filters, Page, format_timestamp, now_micros
 
@@ -43,63 +36,6 @@ _CHUNK = 500
 # date_added, object_id, version, spec_version, body
 PageRow: TypeAlias = Row[Any, Any, Any, Any, Any]
 _objects = ObjectVersion.__table__  # type: ignore[attr-defined]
-
-
-def create_engine_for(settings: Settings) -> Engine:
-    url = settings.sqlalchemy_url
-    if not url.startswith("sqlite"):
-        # An unreachable database must fail fast (the server answers 503), not hang: bounded
-        # connect and pool waits, and keepalives that notice a connection gone dead.
-        return create_engine(
-            url,
-            pool_size=8,
-            max_overflow=8,
-            pool_pre_ping=True,
-            pool_timeout=5,
-            connect_args={
-                "connect_timeout": 5,
-                "keepalives": 1,
-                "keepalives_idle": 5,
-                "keepalives_interval": 2,
-                "keepalives_count": 2,
-            },
-        )
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Transactions are begun explicitly below, so the driver must not begin its own.
-        dbapi_connection.isolation_level = None
-        for pragma in (
-            "journal_mode=WAL",
-            "synchronous=NORMAL",
-            "foreign_keys=ON",
-            "busy_timeout=30000",
-        ):
-            dbapi_connection.execute(f"PRAGMA {pragma}")
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        writer = connection.get_execution_options().get("writer", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
-
-    return engine
-
-
-def upsert_statement(session: Session, table: Any) -> Any:
-    """INSERT ... ON CONFLICT for the session's database (SQLite and PostgreSQL share the
-    syntax, not the SQLAlchemy construct)."""
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent; safe from several processes)."""
-    config = Config()
-    config.set_main_option("script_location", "feed:migrations")
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
 
 
 class Store:
@@ -244,32 +180,40 @@ def _lock_collection(session: Session, collection_id: str) -> int:
 
 
 def _stored_versions(
+    session: Session, collection_id: str, object_ids: Sequence[str]
+) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """The versions stored of each object, and which of them is latest; bodies stay behind."""
+    versions: dict[str, set[str]] = {}
+    latest: dict[str, str] = {}
+    connection = session.connection()
+    for chunk in _chunks(object_ids):
+        query = select(_objects.c.object_id, _objects.c.version, _objects.c.is_latest).where(
+            _objects.c.collection_id == collection_id, _objects.c.object_id.in_(chunk)
+        )
+        for object_id, version, is_latest in connection.execute(query):
+            versions.setdefault(object_id, set()).add(version)
+            if is_latest:
+                latest[object_id] = version
+    return versions, latest
+
+
+def _stored_values(
     session: Session, collection_id: str, pairs: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], str]:
-    found: dict[tuple[str, str], str] = {}
+) -> dict[tuple[str, str], Any]:
+    """The stored content of these versions, to tell a resent version from a changed one."""
+    wanted = set(pairs)
+    found: dict[tuple[str, str], Any] = {}
+    connection = session.connection()
     for chunk in _chunks(pairs):
         query = select(_objects.c.object_id, _objects.c.version, _objects.c.body).where(
             _objects.c.collection_id == collection_id,
-            tuple_(_objects.c.object_id, _objects.c.version).in_(chunk),
+            _objects.c.object_id.in_({object_id for object_id, _ in chunk}),
+            _objects.c.version.in_({version for _, version in chunk}),
         )
-        for object_id, version, body in session.connection().execute(query):
-            found[object_id, version] = body
+        for object_id, version, body in connection.execute(query):
+            if (object_id, version) in wanted:
+                found[object_id, version] = orjson.loads(body)
     return found
-
-
-def _latest_versions(
-    session: Session, collection_id: str, object_ids: Sequence[str]
-) -> dict[str, tuple[str, str]]:
-    latest: dict[str, tuple[str, str]] = {}
-    for chunk in _chunks(object_ids):
-        query = select(_objects.c.object_id, _objects.c.version, _objects.c.body).where(
-            _objects.c.collection_id == collection_id,
-            _objects.c.is_latest == true(),
-            _objects.c.object_id.in_(chunk),
-        )
-        for object_id, version, body in session.connection().execute(query):
-            latest[object_id] = (version, body)
-    return latest
 
 
 _CHANGED_SAME_VERSION = (
@@ -285,9 +229,18 @@ def add_objects(
     stored version succeeds without change. Call inside `Store.writing()`."""
     last = _lock_collection(session, collection_id)
     object_ids = list(dict.fromkeys(candidate.object_id for candidate in candidates))
-    latest = _latest_versions(session, collection_id, object_ids)
-    versioned = list({(c.object_id, c.version) for c in candidates if c.version is not None})
-    stored = _stored_versions(session, collection_id, versioned)
+    versions, latest = _stored_versions(session, collection_id, object_ids)
+    resent = [
+        (c.object_id, c.version)
+        for c in candidates
+        if c.version is not None and c.version in versions.get(c.object_id, ())
+    ]
+    unversioned = [
+        (c.object_id, latest[c.object_id])
+        for c in candidates
+        if c.version is None and c.object_id in latest
+    ]
+    stored = _stored_values(session, collection_id, resent + unversioned)
 
     stamp = max(now_micros(), last + 1)
     seen: dict[tuple[str, str], dict[str, Any]] = {}
@@ -296,16 +249,14 @@ def add_objects(
     for candidate in candidates:
         if candidate.version is None:
             previous = latest.get(candidate.object_id)
-            if previous is not None and orjson.loads(previous[1]) == candidate.value:
-                outcomes.append(Outcome(candidate.object_id, previous[0]))
+            if previous is not None and stored[candidate.object_id, previous] == candidate.value:
+                outcomes.append(Outcome(candidate.object_id, previous))
                 continue
             version = format_timestamp(stamp)
         else:
             version = candidate.version
         key = (candidate.object_id, version)
-        prior = seen.get(key)
-        if prior is None and key in stored:
-            prior = orjson.loads(stored[key])
+        prior = seen.get(key, stored.get(key))
         if prior is not None:
             failure = None if prior == candidate.value else _CHANGED_SAME_VERSION
             outcomes.append(Outcome(candidate.object_id, version, failure))
@@ -327,7 +278,9 @@ def add_objects(
         stamp += 1
     if rows:
         became_latest = _insert_versions(session, collection_id, rows, latest)
-        reindex(
+        replaced = [row["object_id"] for row in became_latest if row["object_id"] in latest]
+        unindex(session, collection_id, replaced)
+        index(
             session,
             collection_id,
             [
@@ -345,10 +298,7 @@ def add_objects(
 
 
 def _insert_versions(
-    session: Session,
-    collection_id: str,
-    rows: list[dict[str, Any]],
-    latest: dict[str, tuple[str, str]],
+    session: Session, collection_id: str, rows: list[dict[str, Any]], latest: dict[str, str]
 ) -> list[dict[str, Any]]:
     """Insert the rows and move `is_latest` to the newest version of each object; the rows
     that became latest."""
@@ -360,7 +310,7 @@ def _insert_versions(
     superseded = []
     for object_id, row in newest.items():
         previous = latest.get(object_id)
-        if previous is None or row["version"] > previous[0]:
+        if previous is None or row["version"] > previous:
             row["is_latest"] = True
             if previous is not None:
                 superseded.append(object_id)
@@ -375,7 +325,7 @@ def _insert_versions(
             )
             .values(is_latest=False)
         )
-    connection.execute(insert(_objects), rows)
+    bulk_insert(connection, _objects, rows)
     return [row for row in newest.values() if row["is_latest"]]
 
 
@@ -391,7 +341,7 @@ def delete_versions(session: Session, collection_id: str, object_id: str, filter
             _objects.c.collection_id == collection_id, _objects.c.object_id == object_id
         )
         newest = connection.execute(remaining).scalar()
-        body = None
+        latest = None
         if newest is not None:
             newest_row = (
                 _objects.c.collection_id == collection_id,
@@ -399,9 +349,9 @@ def delete_versions(session: Session, collection_id: str, object_id: str, filter
                 _objects.c.version == newest,
             )
             connection.execute(update(_objects).where(*newest_row).values(is_latest=True))
-            body = connection.execute(select(_objects.c.body).where(*newest_row)).scalar()
-        value = None if body is None else orjson.loads(body)
-        reindex(session, collection_id, [(object_id, newest or "", value)])
+            body = connection.execute(select(_objects.c.body).where(*newest_row)).scalar_one()
+            latest = (newest, orjson.loads(body))
+        reindex(session, collection_id, object_id, latest)
     return int(deleted)
 
 

@@ -12,9 +12,10 @@ from fastapi.testclient import TestClient
 
 from feed import accounts
 from feed.config import Settings
+from feed.database import create_engine_for, migrate
 from feed.server.app import create_app
 from feed.stix import definitions
-from feed.store import Store, create_engine_for, migrate
+from feed.store import Store
 from feed.tables import Role
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.serving import serving

@@ -1,14 +1,12 @@
-"""Storage on SQLite and PostgreSQL: the migrated schema, stamping and latest-version marks."""
+"""Storage on SQLite and PostgreSQL: stamping and latest-version marks."""
 
 import threading
 from typing import Any
 
 import orjson
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
-from feed.store import Candidate, Store, add_objects, delete_versions, migrate
+from feed.store import Candidate, Store, add_objects, delete_versions
 from feed.tables import ObjectVersion
 from feed.taxii import Filters, normalise_version
 from tests.conftest import World
@@ -24,13 +22,6 @@ def candidate(value: dict[str, Any]) -> Candidate:
         value=value,
         raw=orjson.dumps(value),
     )
-
-
-def test_migrations_match_the_tables(store: Store) -> None:
-    migrate(store.engine)  # a second run is a no-op
-    with store.engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
-    assert differences == []
 
 
 def test_concurrent_writers_get_distinct_increasing_stamps(store: Store, world: World) -> None:

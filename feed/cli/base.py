@@ -12,8 +12,9 @@ import click
 from sqlmodel import Session
 
 from feed.config import Settings
+from feed.database import create_engine_for, migrate
 from feed.errors import FeedError
-from feed.store import Store, create_engine_for, migrate
+from feed.store import Store
 
 P = ParamSpec("P")
 R = TypeVar("R")

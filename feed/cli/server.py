@@ -8,7 +8,7 @@ import click
 
 from feed.cli.base import main, reports_errors
 from feed.config import Settings
-from feed.store import create_engine_for, migrate
+from feed.database import create_engine_for, migrate
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the engine handed over by feed.store.migrate."""
+"""Alembic environment: runs migrations on the engine handed over by feed.database.migrate."""
 
 from alembic import context
 from sqlalchemy import Connection, text

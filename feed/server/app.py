@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from feed.config import Settings
+from feed.database import create_engine_for
 from feed.errors import (
     BadRequest,
     FeedError,
@@ -31,7 +32,7 @@ from feed.server import acks, collections, discovery, lookup, objects, status
 from feed.server import sandbox as sandbox_routes
 from feed.server.deps import require_taxii_accept
 from feed.server.responses import TaxiiResponse, taxii_json
-from feed.store import Store, create_engine_for
+from feed.store import Store
 
 access_log = logging.getLogger("feed.access")
 error_log = logging.getLogger("feed.server")

@@ -1,0 +1,54 @@
+"""The database layer on SQLite and PostgreSQL: migrations and the bulk insert."""
+
+from typing import Any
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+from sqlmodel import SQLModel
+
+from feed.database import bulk_insert, migrate
+from feed.store import Store
+from feed.tables import ObjectVersion
+from tests.conftest import World
+
+_objects = ObjectVersion.__table__  # type: ignore[attr-defined]
+
+
+def test_migrations_match_the_tables(store: Store) -> None:
+    migrate(store.engine)  # a second run is a no-op
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
+
+
+def test_bulk_insert_keeps_every_value_exactly(store: Store, world: World) -> None:
+    # Text that COPY's format must escape, booleans, and large integers.
+    awkward = 'tab\there, newline\nhere, back\\slash, quote" and \\N, ünïcödé'
+    rows: list[dict[str, Any]] = [
+        {
+            "collection_id": world.feed,
+            "object_id": f"note--{index:08d}",
+            "type": "note",
+            "spec_version": "2.1",
+            "version": f"2026-01-01T00:00:00.{index:06d}Z",
+            "date_added": 2**62 + index,
+            "is_latest": index % 2 == 0,
+            "body": f'{{"content": "{awkward} {index}"}}',
+        }
+        for index in range(3)
+    ]
+    with store.writing() as session:
+        bulk_insert(session.connection(), _objects, rows)
+    columns = [_objects.c[name] for name in rows[0]]
+    query = select(*columns).where(_objects.c.type == "note").order_by(_objects.c.date_added)
+    with store.reading() as session:
+        stored = [row._asdict() for row in session.connection().execute(query)]
+    assert stored == rows
+
+
+def test_bulk_insert_of_nothing_does_nothing(store: Store) -> None:
+    with store.writing() as session:
+        bulk_insert(session.connection(), _objects, [])
+    with store.reading() as session:
+        assert session.connection().execute(select(_objects.c.row)).first() is None
