@@ -1,11 +1,12 @@
 """TAXII envelopes as bytes, both ways, without re-serialising any object.
 
-Incoming: the envelope is parsed once (orjson) for validation, and the byte span of every
-element of its `objects` list is located so each object is stored exactly as it was sent.
+Incoming: the envelope is parsed once, and the byte span of every element of its `objects`
+list is noted on the way, so each object is stored exactly as it was sent.
 Outgoing: stored JSON is spliced into the page unchanged.
 """
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,29 +15,40 @@ import orjson
 
 from feed.errors import BadRequest
 
+# Integers a 64-bit reader takes exactly; beyond them parsers round or refuse, and what was
+# checked could differ from what a reader sees.
+_SMALLEST, _LARGEST = -(2**63), 2**64 - 1
+# A \u escape of a UTF-16 surrogate: legal alone only as half of a pair.
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
-class DuplicateKey(ValueError):
+
+class _Refused(ValueError):
     pass
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> None:
-    """Refuse an object that names a key twice: parsers disagree on which value wins, so what
-    was validated could differ from what a reader sees."""
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Refuse an object that names a key twice: parsers disagree on which value wins."""
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        keys = [key for key, _ in pairs]
         repeated = next(key for key in keys if keys.count(key) > 1)
-        raise DuplicateKey(f"the key {repeated!r} appears twice in one object")
+        raise _Refused(f"the key {repeated!r} appears twice in one object")
+    return value
 
 
-# Finds where each value ends, in C, building no dicts, and refuses duplicate keys.
-_SCANNER = json.JSONDecoder(object_pairs_hook=_no_duplicates)
+def _integer(text: str) -> int:
+    number = int(text)
+    if not _SMALLEST <= number <= _LARGEST:
+        raise _Refused(f"the integer {text} is outside the 64-bit range")
+    return number
 
 
-def _skip(text: str, index: int) -> int:
-    """The index of the first character at or after `index` that is not JSON whitespace."""
-    while text[index] in " \t\n\r":
-        index += 1
-    return index
+def _constant(name: str) -> None:
+    raise _Refused(f"{name} is not JSON")
+
+
+# The C scanner of the standard library: values and where each ends, in one pass.
+_DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_int=_integer, parse_constant=_constant)
 
 
 @dataclass(frozen=True)
@@ -51,73 +63,118 @@ def parse_envelope(raw: bytes) -> list[Item]:
     """The elements of an envelope's `objects` list. Elements that are not JSON objects are
     kept (with empty bytes) so the caller can report them by position."""
     try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise BadRequest(f"the request body is not valid JSON: {error}") from None
-    if not isinstance(document, dict):
-        raise BadRequest("the request body must be a TAXII envelope: a JSON object")
-    objects = document.get("objects")
-    if not isinstance(objects, list) or not objects:
-        raise BadRequest("the envelope must have an `objects` list with at least one object")
-    # Valid UTF-8 (orjson checked it) decodes and re-encodes to the very same bytes.
-    text = raw.decode()
+        text = raw.decode()
+    except UnicodeDecodeError as error:
+        raise BadRequest(
+            f"the request body is not valid JSON: it is not UTF-8 (byte {error.start} is invalid)"
+        ) from None
+    if _SURROGATE.search(text):
+        _strict(raw)
+    scanner = _Scanner(text)
     try:
-        spans = iter(_object_spans(text))
-    except DuplicateKey as error:
-        raise BadRequest(f"the request body is ambiguous: {error}") from None
-    items = []
-    for value in objects:
-        start, end = next(spans)
-        items.append(Item(value, text[start:end].encode() if isinstance(value, dict) else b""))
+        items = scanner.envelope()
+    except _Refused as error:
+        raise BadRequest(f"the request body is refused: {error}") from None
+    except (json.JSONDecodeError, IndexError):
+        raise BadRequest(f"the request body is not valid JSON near {scanner.where()}") from None
+    except RecursionError:
+        raise BadRequest(f"the request body is nested too deeply near {scanner.where()}") from None
+    if items is None:
+        raise BadRequest("the envelope must have an `objects` list with at least one object")
     return items
 
 
-def _object_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of the elements of the top-level `objects` list. `text` is known to be a valid
-    JSON object."""
-    spans: list[tuple[int, int]] = []
-    seen: set[str] = set()
-    index = _skip(text, 0) + 1  # past "{"
-    while True:
-        index = _skip(text, index)
-        if text[index] == "}":
-            return spans
-        key, index = _SCANNER.raw_decode(text, index)
-        if key in seen:
-            raise DuplicateKey(f"the key {key!r} appears twice in the envelope")
-        seen.add(key)
-        index = _skip(text, index) + 1  # past ":"
-        index = _skip(text, index)
-        if key == "objects" and text[index] == "[":
-            spans, index = _elements(text, index + 1)
-        else:
-            _, index = _SCANNER.raw_decode(text, index)
-        index = _skip(text, index)
-        if text[index] == ",":
+def _strict(raw: bytes) -> None:
+    """Refuse a lone surrogate escape, which strict readers reject."""
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise BadRequest(f"the request body is not valid JSON: {error}") from None
+
+
+class _Scanner:
+    """Walks the envelope object, decoding each member with the C scanner and noting the span
+    of each element of `objects`."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.index = 0
+
+    def where(self) -> str:
+        line = self.text.count("\n", 0, self.index) + 1
+        column = self.index - self.text.rfind("\n", 0, self.index)
+        return f"line {line} column {column}"
+
+    def _skip(self) -> str:
+        text, index = self.text, self.index
+        while index < len(text) and text[index] in " \t\n\r":
             index += 1
+        self.index = index
+        return text[index] if index < len(text) else ""
+
+    def _value(self) -> Any:
+        value, self.index = _DECODER.raw_decode(self.text, self.index)
+        return value
+
+    def envelope(self) -> list[Item] | None:
+        if self._skip() != "{":
+            raise BadRequest("the request body must be a TAXII envelope: a JSON object")
+        self.index += 1
+        items: list[Item] | None = None
+        seen: set[str] = set()
+        while self._skip() != "}":
+            if seen:
+                if self.text[self.index] != ",":
+                    raise json.JSONDecodeError("expected ,", self.text, self.index)
+                self.index += 1
+                self._skip()
+            key = self._value()
+            if not isinstance(key, str):
+                raise json.JSONDecodeError("expected a key", self.text, self.index)
+            if key in seen:
+                raise _Refused(f"the key {key!r} appears twice in the envelope")
+            seen.add(key)
+            if self._skip() != ":":
+                raise json.JSONDecodeError("expected :", self.text, self.index)
+            self.index += 1
+            if key == "objects" and self._skip() == "[":
+                items = self._elements()
+            else:
+                self._skip()
+                self._value()
+        self.index += 1
+        if self._skip():
+            raise json.JSONDecodeError("extra data", self.text, self.index)
+        return items or None
+
+    def _elements(self) -> list[Item]:
+        self.index += 1
+        items: list[Item] = []
+        while self._skip() != "]":
+            if items:
+                if self.text[self.index] != ",":
+                    raise json.JSONDecodeError("expected ,", self.text, self.index)
+                self.index += 1
+                self._skip()
+            start = self.index
+            value = self._value()
+            raw = self.text[start : self.index].encode() if isinstance(value, dict) else b""
+            items.append(Item(value, raw))
+        self.index += 1
+        return items
 
 
-def _elements(text: str, index: int) -> tuple[list[tuple[int, int]], int]:
-    """The spans of a list's elements, from just inside its "[", and the index past its "]"."""
-    spans: list[tuple[int, int]] = []
-    while True:
-        index = _skip(text, index)
-        if text[index] == "]":
-            return spans, index + 1
-        _, end = _SCANNER.raw_decode(text, index)
-        spans.append((index, end))
-        index = _skip(text, end)
-        if text[index] == ",":
-            index += 1
-
-
-def page(items: Sequence[bytes], *, key: str, more: bool, next_token: str | None) -> bytes:
-    """A page as JSON bytes, items spliced in as stored. An empty page is `{"more": false}`
-    with no list, since TAXII forbids empty lists."""
+def page(items: Sequence[str], *, key: str, more: bool, next_token: str | None) -> bytes:
+    """A page as JSON bytes, items (JSON texts) spliced in as stored and encoded once. An
+    empty page is `{"more": false}` with no list, since TAXII forbids empty lists."""
     if more and next_token:
-        head = b'{"more":true,"next":"' + next_token.encode() + b'"'
+        head = f'{{"more":true,"next":"{next_token}"'
     else:
-        head = b'{"more":' + (b"true" if more else b"false")
+        head = '{"more":' + ("true" if more else "false")
     if not items:
-        return head + b"}"
-    return head + b',"' + key.encode() + b'":[' + b",".join(items) + b"]}"
+        return (head + "}").encode()
+    # One join and one encode of the megabyte, not a copy per concatenation.
+    parts = list(items)
+    parts[0] = f'{head},"{key}":[{parts[0]}'
+    parts[-1] += "]}"
+    return ",".join(parts).encode()

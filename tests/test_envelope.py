@@ -11,7 +11,7 @@ from feed.envelope import page, parse_envelope
 from feed.errors import BadRequest
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(),
     lambda children: (
         st.lists(children, max_size=3) | st.dictionaries(st.text(), children, max_size=3)
     ),
@@ -41,6 +41,31 @@ def test_strings_that_look_like_structure() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (b'{"objects": [{"a": 18446744073709551616}]}', "18446744073709551616 is outside"),
+        (b'{"objects": [{"a": -9223372036854775809}]}', "-9223372036854775809 is outside"),
+        (b'{"objects": [{"a": NaN}]}', "NaN is not JSON"),
+        (b'{"objects": [{"a": -Infinity}]}', "-Infinity is not JSON"),
+        (b'{"objects": [{"a": "\\ud800"}]}', "not valid JSON"),
+        (b'{"objects": [{"a": "\xff"}]}', r"not UTF-8 \(byte 20 is invalid\)"),
+        (b'{"objects": [{"a": 1}]} {}', "not valid JSON near line 1 column 25"),
+        (b'{"objects": [{"a": 1}]', "not valid JSON near line 1 column 23"),
+        (b'{"objects": [{"a": 1}\n {"b": 2}]}', "not valid JSON near line 2 column 2"),
+        (b'{"objects": [{"a": 1}], "more" false}', "not valid JSON near line 1 column 32"),
+    ],
+)
+def test_what_readers_could_take_differently_is_refused(raw: bytes, problem: str) -> None:
+    with pytest.raises(BadRequest, match=problem):
+        parse_envelope(raw)
+
+
+def test_a_surrogate_pair_is_kept() -> None:
+    raw = b'{"objects": [{"a": "\\ud83d\\ude00"}]}'
+    assert parse_envelope(raw)[0].value == {"a": "\U0001f600"}
+
+
+@pytest.mark.parametrize(
     "raw",
     [
         b'{"objects": [{"a": 1}], "objects": [{"b": 2}]}',
@@ -62,7 +87,7 @@ def test_not_an_envelope(raw: bytes) -> None:
 
 def test_pages() -> None:
     assert page([], key="objects", more=False, next_token=None) == b'{"more":false}'
-    assert json.loads(page([b'{"a":1}'], key="objects", more=True, next_token="t")) == {
+    assert json.loads(page(['{"a":1}'], key="objects", more=True, next_token="t")) == {
         "more": True,
         "next": "t",
         "objects": [{"a": 1}],

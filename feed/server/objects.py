@@ -86,9 +86,9 @@ def _filters_and_page(
     return filters, page, scope
 
 
-def _body(row: PageRow) -> bytes:
+def _body(row: PageRow) -> str:
     body: str = row.body
-    return body.encode()
+    return body
 
 
 def _date_added(row: PageRow) -> int:
@@ -336,14 +336,14 @@ def get_versions(
         rows,
         more=more,
         key="versions",
-        render=lambda row: orjson.dumps(row.version),
+        render=lambda row: orjson.dumps(row.version).decode(),
         date_added=_date_added,
         cursor_key=cursor_key,
         scope=scope,
     )
 
 
-def _manifest_record(row: PageRow) -> bytes:
+def _manifest_record(row: PageRow) -> str:
     return orjson.dumps(
         {
             "id": row.object_id,
@@ -351,7 +351,7 @@ def _manifest_record(row: PageRow) -> bytes:
             "version": row.version,
             "media_type": STIX_MEDIA_TYPE.replace("2.1", row.spec_version),
         }
-    )
+    ).decode()
 
 
 @router.get(

@@ -28,7 +28,7 @@ def paged(
     *,
     more: bool,
     key: str,
-    render: Callable[[Item], bytes],
+    render: Callable[[Item], str],
     date_added: Callable[[Item], int],
     cursor_key: bytes,
     scope: bytes,

@@ -20,8 +20,9 @@ POST = {"Content-Type": TAXII_MEDIA_TYPE}
         (b'{"objects": {}}', "`objects` list"),
         (b'{"objects": []}', "`objects` list"),
         (b'{"objects": [{}]}'[:-1] + b"\xff}", "not valid JSON"),
-        (b"[" * 5000 + b"]" * 5000, "not valid JSON"),
-        (b'{"objects": ' + b"[" * 3000 + b"]" * 3000 + b"}", "not valid JSON"),
+        (b"[" * 5000 + b"]" * 5000, "must be a TAXII envelope"),
+        (b'{"objects": ' + b"[" * 3000 + b"]" * 3000 + b"}", "nested too deeply near line 1"),
+        (b'{"objects": [{"a": ' + b"[" * 50_000 + b"]" * 50_000 + b"}]}", "nested too deeply"),
         (b'{"objects": [{"type": "indicator", "id": "x", "id": "y"}]}', "appears twice"),
     ],
 )
