@@ -1,8 +1,8 @@
 """The application factory: lifespan (engine, cursor key), routers, the one error handler
 that turns every failure into a TAXII error body, and the access log."""
 
-import logging
 import gc
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
