@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -38,10 +39,24 @@ PageRow: TypeAlias = Row[Any, Any, Any, Any, Any]
 _objects = ObjectVersion.__table__  # type: ignore[attr-defined]
 
 
+_NEVER_ANALYSED = text(
+    "SELECT relname FROM pg_stat_user_tables WHERE relname IN ('object_version', "
+    "'flagged_address') AND last_analyze IS NULL AND last_autoanalyze IS NULL"
+)
+# Every id is probed through the unique index whatever the statistics say: planned as a join,
+# a fresh table's default estimates would scan the whole collection for each envelope.
+_PROBE_VERSIONS = text(
+    "SELECT wanted.id, v.version, v.is_latest FROM unnest(CAST(:ids AS text[])) AS wanted(id) "
+    "CROSS JOIN LATERAL (SELECT version, is_latest FROM object_version "
+    "WHERE collection_id = :collection AND object_id = wanted.id OFFSET 0) AS v"
+)
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(writer=True)
+        self._analysed = False
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -53,6 +68,19 @@ class Store:
         """A transaction that may write; committed when the block ends without error."""
         with Session(self._writer) as session, session.begin():
             yield session
+
+    def ensure_statistics(self) -> None:
+        """Have PostgreSQL analyse the object tables once if it never has. Until then it plans
+        with default selectivities, under which a collection of a million objects looks like
+        a hundred, and each page would sort the whole collection; autovacuum may take a
+        minute to get there after a first bulk load."""
+        if self._analysed or self.engine.dialect.name != "postgresql":
+            return
+        with self.engine.begin() as connection:
+            never = connection.execute(_NEVER_ANALYSED).scalars().all()
+            if never:
+                connection.exec_driver_sql(f"ANALYZE {', '.join(never)}")
+        self._analysed = True
 
     def cursor_key(self) -> bytes:
         with self.reading() as session:
@@ -186,11 +214,20 @@ def _stored_versions(
     versions: dict[str, set[str]] = {}
     latest: dict[str, str] = {}
     connection = session.connection()
-    for chunk in _chunks(object_ids):
-        query = select(_objects.c.object_id, _objects.c.version, _objects.c.is_latest).where(
-            _objects.c.collection_id == collection_id, _objects.c.object_id.in_(chunk)
-        )
-        for object_id, version, is_latest in connection.execute(query):
+    if connection.dialect.name == "postgresql":
+        parameters = {"ids": list(object_ids), "collection": collection_id}
+        results = [connection.execute(_PROBE_VERSIONS, parameters)]
+    else:
+        results = [
+            connection.execute(
+                select(_objects.c.object_id, _objects.c.version, _objects.c.is_latest).where(
+                    _objects.c.collection_id == collection_id, _objects.c.object_id.in_(chunk)
+                )
+            )
+            for chunk in _chunks(object_ids)
+        ]
+    for result in results:
+        for object_id, version, is_latest in result:
             versions.setdefault(object_id, set()).add(version)
             if is_latest:
                 latest[object_id] = version

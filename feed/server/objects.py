@@ -230,6 +230,7 @@ def post_objects(
         expiry = request_timestamp - settings.status_ttl_micros
         save_status(session, record, expired_before=expiry)
         resource = status_resource(record)
+    store.ensure_statistics()
     return taxii_json(resource, status_code=202)
 
 
