@@ -1,0 +1,204 @@
+"""python -m bench: run the workload against this server and the reference servers, print a
+table of figures, ratios and targets, and optionally write the same as JSON."""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+
+from bench import screening
+from bench.dataset import addresses, indicators
+from bench.report import machine, table
+from bench.servers import Endpoint, feed_server, medallion, opentaxii, rss_megabytes
+from bench.workload import (
+    Figures,
+    check_read,
+    deep_pages,
+    get_by_id,
+    incremental_poll,
+    ingest,
+    read_client,
+    read_raw,
+)
+from feed.stix import stix_timestamp
+
+REFERENCE_AUTHOR = "identity--0b5e1c7a-3f4d-4e8a-9c2b-6d7e8f9a0b1c"
+POLL_OBJECTS = 100
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--objects", type=int, default=2000, help="indicators to ingest")
+    parser.add_argument("--envelope", type=int, default=1000, help="objects per POST")
+    parser.add_argument("--page-size", type=int, default=1000, help="objects per page read")
+    parser.add_argument("--clients", type=int, default=2, help="concurrent posting clients")
+    parser.add_argument("--workers", type=int, default=2, help="processes of `feed serve`")
+    parser.add_argument(
+        "--servers",
+        default="sqlite,postgresql,medallion,opentaxii",
+        help="comma-separated: sqlite and postgresql (this server on each), medallion, opentaxii",
+    )
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432")
+    parser.add_argument(
+        "--venvs",
+        type=Path,
+        default=Path.home() / ".cache" / "feed-bench",
+        help="where the reference servers are installed",
+    )
+    parser.add_argument("--get-samples", type=int, default=300)
+    parser.add_argument("--polls", type=int, default=100)
+    parser.add_argument("--screen-lookups", type=int, default=1_000_000)
+    parser.add_argument("--screen-distinct", type=int, default=100_000)
+    parser.add_argument("--screen-rows", type=int, default=1_000_000)
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per request")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    return parser.parse_args()
+
+
+def _step(figures: Figures, name: str, action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except Exception as error:  # a server failing a step is a finding, not a crash
+        figures.problems.append(f"{name}: {type(error).__name__}: {str(error)[:200]}")
+        return None
+
+
+def _run(
+    endpoint: Endpoint, sent: list[dict[str, Any]], new: list[dict[str, Any]], args: Any
+) -> Figures:
+    figures = Figures(endpoint.name, objects=len(sent))
+    envelopes = [
+        orjson.dumps({"objects": sent[start : start + args.envelope]}).decode()
+        for start in range(0, len(sent), args.envelope)
+    ]
+    print(f"{endpoint.name}: ingest", file=sys.stderr)
+    _step(
+        figures,
+        "ingest",
+        lambda: ingest(
+            endpoint,
+            envelopes,
+            objects=len(sent),
+            clients=args.clients,
+            timeout=args.timeout,
+            figures=figures,
+        ),
+    )
+    print(f"{endpoint.name}: read", file=sys.stderr)
+    read = _step(figures, "read", lambda: read_raw(endpoint, page_size=args.page_size,
+                                                   timeout=args.timeout))  # fmt: skip
+    watermark = stix_timestamp(datetime.now(UTC) - timedelta(milliseconds=1))
+    if read is not None:
+        figures.read_raw_per_s = len(read.objects) / sum(read.seconds)
+        check_read(read, sent, figures)
+        deep_pages(read, figures)
+        watermark = read.date_added[-1] if read.date_added else watermark
+        figures.rss_mb = rss_megabytes(endpoint.pid)[1]
+    counted = _step(figures, "read (taxii2-client)",
+                    lambda: read_client(endpoint, page_size=args.page_size))  # fmt: skip
+    if counted is not None:
+        figures.read_client_per_s = counted[0] / counted[1]
+    print(f"{endpoint.name}: get by id, poll", file=sys.stderr)
+    ids = [value["id"] for value in sent]
+    _step(figures, "get by id", lambda: get_by_id(
+        endpoint, ids, samples=args.get_samples, seed=args.seed, timeout=args.timeout,
+        figures=figures))  # fmt: skip
+    _step(figures, "poll", lambda: incremental_poll(
+        endpoint, new, watermark, polls=args.polls, timeout=args.timeout,
+        figures=figures))  # fmt: skip
+    return figures
+
+
+def _servers(
+    names: list[str], workdir: Path, args: Any
+) -> Iterator[AbstractContextManager[Endpoint]]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FEED_")}
+    for name in names:
+        if name in ("sqlite", "postgresql"):
+            yield feed_server(name, workdir, postgres=args.postgres, workers=args.workers, env=env)
+        elif name == "medallion":
+            yield medallion(workdir, args.venvs, env)
+        elif name == "opentaxii":
+            yield opentaxii(workdir, args.venvs, env)
+        else:
+            raise SystemExit(f"unknown server {name!r}")
+
+
+def _screening(
+    workdir: Path, sent: list[dict[str, Any]], flagged: list[Any], args: Any
+) -> dict[str, Any]:
+    print("screening", file=sys.stderr)
+    unflagged = addresses(args.screen_distinct, args.seed + 1)
+    mirror = workdir / "mirror.db"
+    screening.build_mirror(mirror, sent)
+    found: dict[str, Any] = {"indicators": len(sent), "problems": []}
+    rate, problem = screening.canonical_lookups(
+        mirror, flagged, unflagged, args.screen_lookups, args.seed
+    )
+    found["canonical_per_s"] = rate
+    texts = workdir / "transactions.csv"
+    hits = screening.write_texts(texts, flagged, unflagged, args.screen_rows)
+    found.update(screening.raw_lookups(mirror, texts))
+    seconds, file_problem = screening.screen_file(mirror, texts, hits)
+    found["file_rows"], found["file_seconds"] = args.screen_rows, seconds
+    found["problems"] = [p for p in (problem, file_problem) if p]
+    return found
+
+
+def main() -> None:
+    args = _arguments()
+    names = [name.strip() for name in args.servers.split(",") if name.strip()]
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="feed-bench-") as directory:
+        workdir = Path(directory)
+        flagged = addresses(args.objects + POLL_OBJECTS, args.seed)
+        results: list[Figures] = []
+        ours: list[dict[str, Any]] = []
+        for server in _servers(names, workdir, args):
+            with server as endpoint:
+                author = endpoint.author or REFERENCE_AUTHOR
+                built = indicators(flagged, author)
+                sent, new = built[: args.objects], built[args.objects :]
+                results.append(_run(endpoint, sent, new, args))
+                if endpoint.author and not ours:
+                    ours = sent
+        screened = _screening(workdir, ours, flagged[: args.objects], args) if ours else None
+    report = {
+        "machine": machine(postgres_version=_postgres_version(args.postgres)),
+        "parameters": {
+            key: str(value) if isinstance(value, Path) else value
+            for key, value in vars(args).items()
+            if key not in ("json", "venvs")
+        },
+        "seconds": round(time.time() - started),
+        "servers": [asdict(figures) for figures in results],
+        "screening": screened,
+    }
+    print(table(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _postgres_version(url: str) -> str | None:
+    try:
+        with psycopg.connect(f"{url}/postgres", connect_timeout=3) as connection:
+            row = connection.execute("SHOW server_version").fetchone()
+            return None if row is None else str(row[0])
+    except psycopg.OperationalError:
+        return None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""The benchmark's table: one column per server, each figure beside its target, ratios to the
+reference servers, then screening and correctness."""
+
+import os
+import platform
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+FEED = ("feed (sqlite)", "feed (postgresql)")
+
+
+def machine(*, postgres_version: str | None) -> dict[str, Any]:
+    model = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql": postgres_version,
+    }
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(ours: float | None, theirs: float | None, *, lower_is_better: bool = False) -> str:
+    if ours is None or theirs is None or not ours or not theirs:
+        return "-"
+    return f"{(theirs / ours if lower_is_better else ours / theirs):,.1f}x"
+
+
+# (label, target text, how a server's figures give the cell, whether the target holds)
+Row = tuple[str, str, Callable[[dict[str, Any]], str], Callable[[dict[str, Any]], bool | None]]
+
+
+def _at_least(key: str, bound: float) -> Callable[[dict[str, Any]], bool | None]:
+    return lambda f: None if f.get(key) is None else f[key] >= bound
+
+
+def _at_most(key: str, bound: float) -> Callable[[dict[str, Any]], bool | None]:
+    return lambda f: None if f.get(key) is None else f[key] <= bound
+
+
+def _depth(figures: dict[str, Any]) -> float | None:
+    first, last = figures.get("first_page_ms"), figures.get("last_page_ms")
+    return None if not first or last is None else last / first
+
+
+ROWS: list[Row] = [
+    ("ingest, objects/s", ">= 20,000",
+     lambda f: _number(f["ingest_per_s"]), _at_least("ingest_per_s", 20_000)),
+    ("read, raw HTTP, objects/s", ">= 100,000",
+     lambda f: _number(f["read_raw_per_s"]), _at_least("read_raw_per_s", 100_000)),
+    ("read, taxii2-client, objects/s", "",
+     lambda f: _number(f["read_client_per_s"]), lambda f: None),
+    ("first page, ms", "", lambda f: _number(f["first_page_ms"], 1), lambda f: None),
+    ("last page, ms", "", lambda f: _number(f["last_page_ms"], 1), lambda f: None),
+    ("last / first page", "<= 1.5",
+     lambda f: _number(_depth(f), 2), lambda f: None if _depth(f) is None else _depth(f) <= 1.5),  # type: ignore[operator]
+    ("get by id p50, ms", "", lambda f: _number(f["get_p50_ms"], 1), lambda f: None),
+    ("get by id p99, ms", "<= 5",
+     lambda f: _number(f["get_p99_ms"], 1), _at_most("get_p99_ms", 5)),
+    ("poll of 100 new p50, ms", "", lambda f: _number(f["poll_p50_ms"], 1), lambda f: None),
+    ("poll of 100 new p99, ms", "<= 10",
+     lambda f: _number(f["poll_p99_ms"], 1), _at_most("poll_p99_ms", 10)),
+    ("visible when POST returns", "yes",
+     lambda f: {True: "yes", False: "no", None: "-"}[f["visible_at_once"]],
+     lambda f: f["visible_at_once"]),
+    ("server peak RSS, MB", "< 300", lambda f: _number(f["rss_mb"]), _at_most("rss_mb", 300)),
+]  # fmt: skip
+
+RATIOS = [
+    ("ingest vs medallion", ">= 5x", "ingest_per_s", "medallion", 5.0, False),
+    ("read vs OpenTAXII", ">= 25x", "read_raw_per_s", "OpenTAXII", 25.0, False),
+    ("get p99 vs OpenTAXII", "", "get_p99_ms", "OpenTAXII", None, True),
+    ("poll p99 vs OpenTAXII", "", "poll_p99_ms", "OpenTAXII", None, True),
+]
+
+
+def _mark(holds: bool | None) -> str:
+    return {True: " ok", False: " MISS", None: ""}[holds]
+
+
+def table(report: dict[str, Any]) -> str:
+    servers: list[dict[str, Any]] = report["servers"]
+    names = [figures["server"] for figures in servers]
+    width = max([14, *(len(name) + 6 for name in names)])
+    lines = [
+        f"{'':32}{'target':>12}" + "".join(f"{name:>{width}}" for name in names),
+    ]
+    for label, target, cell, holds in ROWS:
+        cells = "".join(
+            f"{cell(f) + (_mark(holds(f)) if f['server'] in FEED else ''):>{width}}"
+            for f in servers
+        )
+        lines.append(f"{label:32}{target:>12}{cells}")
+    by_name = {figures["server"]: figures for figures in servers}
+    for label, target, key, reference, bound, lower in RATIOS:
+        if reference not in by_name:
+            continue
+        theirs = by_name[reference][key]
+        cells = ""
+        for figures in servers:
+            text = "-"
+            if figures["server"] in FEED:
+                text = _ratio(figures[key], theirs, lower_is_better=lower)
+                if bound is not None and text != "-":
+                    text += _mark(float(text.rstrip("x").replace(",", "")) >= bound)
+            cells += f"{text:>{width}}"
+        lines.append(f"{label:32}{target:>12}{cells}")
+    lines.append("")
+    lines.extend(_screening(report.get("screening")))
+    lines.append("")
+    lines.append("correctness (every id back once, unchanged, in order; polls exact):")
+    for figures in servers:
+        found = figures["problems"] or ["all checks passed"]
+        lines.extend(f"  {figures['server']}: {problem}" for problem in found)
+    parameters = report["parameters"]
+    lines.append("")
+    lines.append(
+        f"{parameters['objects']:,} indicators, envelopes of {parameters['envelope']:,}, pages "
+        f"of {parameters['page_size']:,}, {parameters['clients']} posting clients, "
+        f"`feed serve` with {parameters['workers']} workers; {report['seconds']} s in all"
+    )
+    details = report["machine"]
+    lines.append(
+        f"{details['cpu']}, {details['cores']} cores, {details['system']}, Python "
+        f"{details['python']}, SQLite {details['sqlite']}, PostgreSQL {details['postgresql']}"
+    )
+    return "\n".join(lines)
+
+
+def _screening(found: dict[str, Any] | None) -> list[str]:
+    if not found:
+        return []
+    lines = [f"screening (mirror of {found['indicators']:,} indicators, this project only):"]
+    checks: list[tuple[str, float | None, str, Callable[[float], bool]]] = [
+        ("canonical lookups/s", found.get("canonical_per_s"), ">= 1,000,000",
+         lambda v: v >= 1_000_000),
+        ("raw lookups/s, canonicalised", found.get("raw_per_s"), ">= 200,000",
+         lambda v: v >= 200_000),
+        (f"feed screen, {found.get('file_rows', 0):,} rows, s", found.get("file_seconds"),
+         "< 10 per 1M", lambda v: v < 10 * found.get("file_rows", 0) / 1_000_000),
+        ("mirror process peak RSS, MB", found.get("mirror_peak_mb"), "< 500",
+         lambda v: v < 500),
+    ]  # fmt: skip
+    for label, value, target, holds in checks:
+        digits = 1 if label.endswith(", s") else 0
+        mark = "" if value is None else _mark(holds(value))
+        lines.append(f"  {label:34}{_number(value, digits) + mark:>16}   target {target}")
+    lines.extend(f"  problem: {problem}" for problem in found.get("problems", []))
+    return lines

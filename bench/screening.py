@@ -1,0 +1,124 @@
+"""Screening on the exchange side, which the reference servers do not have: lookups in the
+mirror's Python API, by canonical address and by raw text, and `feed screen` over a file.
+
+Raw screening and the mirror's memory are measured in a fresh process (`python -m
+bench.screening MIRROR TEXTS`), so that no address is already in the parser's cache."""
+
+import csv
+import json
+import random
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from feed.addresses import Address
+from feed.mirror import Mirror
+from feed.stix import stix_timestamp
+
+HIT_EXIT = 3  # `feed screen` exits 3 when a row is flagged
+FEED = "bench"
+
+
+def build_mirror(path: Path, indicators: list[dict[str, Any]]) -> None:
+    with Mirror(path) as mirror:
+        mirror.register(FEED, "http://127.0.0.1/", "Bench feed", None)
+        watermark = stix_timestamp(datetime.now(UTC))
+        for start in range(0, len(indicators), 1000):
+            mirror.apply(
+                FEED,
+                indicators[start : start + 1000],
+                watermark=watermark,
+                next_token=None,
+                next_added_after=None,
+            )
+
+
+def canonical_lookups(
+    path: Path, flagged: list[Address], unflagged: list[Address], lookups: int, seed: int
+) -> tuple[float, str | None]:
+    """Lookups per second of canonical addresses, 1% of them flagged; and a problem, if the
+    hits are not the flagged ones."""
+    with Mirror(path) as mirror:
+        screener = mirror.screener()
+    rng = random.Random(seed)
+    sample = [
+        rng.choice(flagged) if rng.random() < 0.01 else rng.choice(unflagged)
+        for _ in range(min(lookups, 100_000))
+    ]
+    keys = {(address.domain, address.key) for address in flagged}
+    expected = sum(1 for address in sample if (address.domain, address.key) in keys)
+    rounds = max(1, lookups // len(sample))
+    started = time.perf_counter()
+    for _ in range(rounds):
+        hits = sum(1 for address in sample if screener.matches(address))
+    elapsed = time.perf_counter() - started
+    problem = None if hits == expected else f"screening: {hits} hits, expected {expected}"
+    return rounds * len(sample) / elapsed, problem
+
+
+def write_texts(path: Path, flagged: list[Address], unflagged: list[Address], rows: int) -> int:
+    """A CSV of `rows` addresses as written (EVM ones in lower case, as wallets often show
+    them), 1% flagged; returns how many rows are flagged."""
+    rng = random.Random(rows)
+    hits = 0
+    with path.open("w", newline="") as output:
+        writer = csv.writer(output)
+        writer.writerow(["address"])
+        for index in range(rows):
+            if rng.random() < 0.01:
+                address, hits = rng.choice(flagged), hits + 1
+            else:
+                address = unflagged[index % len(unflagged)]
+            text = address.canonical
+            writer.writerow([text.lower() if text.startswith("0x") else text])
+    return hits
+
+
+def raw_lookups(mirror: Path, texts: Path) -> dict[str, Any]:
+    """In a fresh process: raw screening rate over the distinct texts of the file, and the
+    peak memory of a process holding the mirror's screener."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.screening", str(mirror), str(texts)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures: dict[str, Any] = json.loads(completed.stdout)
+    return figures
+
+
+def screen_file(mirror: Path, texts: Path, expected_hits: int) -> tuple[float, str | None]:
+    """Seconds `feed screen` takes over the file, and a problem if its count is wrong."""
+    command = [sys.executable, "-m", "feed.cli", "screen", str(texts), "--mirror", str(mirror)]
+    started = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - started
+    summary = completed.stdout.strip().splitlines()[-1] if completed.stdout.strip() else ""
+    if completed.returncode not in (0, HIT_EXIT) or f": {expected_hits} hits" not in summary:
+        return elapsed, f"feed screen: exit {completed.returncode}, {summary or completed.stderr}"
+    return elapsed, None
+
+
+def _fresh_process(mirror: Path, texts: Path) -> dict[str, Any]:
+    with texts.open() as source:
+        distinct = list(dict.fromkeys(row["address"] for row in csv.DictReader(source)))
+    with Mirror(mirror) as opened:
+        screener = opened.screener()
+    started = time.perf_counter()
+    hits = sum(1 for text in distinct if screener.screen(text))
+    elapsed = time.perf_counter() - started
+    status = Path("/proc/self/status").read_text()
+    peak = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+    return {
+        "raw_per_s": len(distinct) / elapsed,
+        "raw_distinct": len(distinct),
+        "raw_hits": hits,
+        "mirror_peak_mb": int(peak.split()[1]) / 1024,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(_fresh_process(Path(sys.argv[1]), Path(sys.argv[2]))))

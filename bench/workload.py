@@ -1,0 +1,240 @@
+"""The workload, the same against every server: ingest through taxii2-client, full read with
+a raw HTTP client and with taxii2-client, deep pages, get by id, an incremental poll; and the
+correctness of what comes back."""
+
+import http.client
+import random
+import statistics
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from taxii2client.v21 import Collection, as_pages
+
+from bench.servers import Endpoint
+
+TAXII = "application/taxii+json;version=2.1"
+
+
+@dataclass
+class Figures:
+    """What one server did; None where a step did not run or did not finish."""
+
+    server: str
+    objects: int = 0
+    ingest_per_s: float | None = None
+    read_raw_per_s: float | None = None
+    read_client_per_s: float | None = None
+    first_page_ms: float | None = None
+    last_page_ms: float | None = None
+    get_p50_ms: float | None = None
+    get_p99_ms: float | None = None
+    poll_p50_ms: float | None = None
+    poll_p99_ms: float | None = None
+    visible_at_once: bool | None = None
+    rss_mb: float | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+class Http:
+    """One keep-alive connection; each exchange timed from request to last body byte."""
+
+    def __init__(self, endpoint: Endpoint, timeout: float) -> None:
+        parts = urllib.parse.urlsplit(endpoint.api_root)
+        host = parts.hostname or "127.0.0.1"
+        self.connection = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+        self.headers = {"Accept": TAXII, "Authorization": endpoint.authorization}
+
+    def get(self, url: str, query: dict[str, str]) -> tuple[int, dict[str, str], bytes, float]:
+        path = urllib.parse.urlsplit(url).path
+        target = f"{path}?{urllib.parse.urlencode(query)}" if query else path
+        started = time.perf_counter()
+        self.connection.request("GET", target, headers=self.headers)
+        response = self.connection.getresponse()
+        body = response.read()
+        elapsed = time.perf_counter() - started
+        return response.status, dict(response.getheaders()), body, elapsed
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _collection(endpoint: Endpoint) -> Collection:
+    return Collection(endpoint.collection_url, user=endpoint.user, password=endpoint.password)
+
+
+def ingest(
+    endpoint: Endpoint,
+    envelopes: list[str],
+    *,
+    objects: int,
+    clients: int,
+    timeout: float,
+    figures: Figures,
+) -> None:
+    """Post every envelope (of `objects` in all) through taxii2-client, `clients` at a time."""
+    lock = threading.Lock()
+
+    def post(part: list[str]) -> None:
+        collection = _collection(endpoint)
+        for envelope in part:
+            status = collection.add_objects(envelope, wait_for_completion=True, timeout=timeout)
+            if status.failure_count or status.success_count != status.total_count:
+                with lock:
+                    figures.problems.append(
+                        f"ingest: {status.failure_count} of {status.total_count} refused, "
+                        f"e.g. {(status.failures or [{}])[0]}"
+                    )
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(post, [envelopes[index::clients] for index in range(clients)]))
+    figures.ingest_per_s = objects / (time.perf_counter() - started)
+
+
+@dataclass
+class Read:
+    objects: list[dict[str, Any]]
+    seconds: list[float]
+    sizes: list[int]
+    date_added: list[str]
+
+
+def read_raw(endpoint: Endpoint, *, page_size: int, timeout: float) -> Read:
+    """Every object, following `next`; only the HTTP exchanges are timed."""
+    connection = Http(endpoint, timeout)
+    read = Read([], [], [], [])
+    url = endpoint.collection_url + "objects/"
+    query = {"limit": str(page_size)}
+    try:
+        while True:
+            status, headers, body, elapsed = connection.get(url, query)
+            if status != 200:
+                raise RuntimeError(f"GET objects answered {status}: {body[:200]!r}")
+            page = orjson.loads(body)
+            read.objects.extend(page.get("objects", []))
+            read.seconds.append(elapsed)
+            read.sizes.append(len(page.get("objects", [])))
+            for name in ("X-TAXII-Date-Added-First", "X-TAXII-Date-Added-Last"):
+                if name in headers:
+                    read.date_added.append(headers[name])
+            if not page.get("more") or not page.get("next"):
+                return read
+            query = {"limit": str(page_size), "next": str(page["next"])}
+    finally:
+        connection.close()
+
+
+def read_client(endpoint: Endpoint, *, page_size: int) -> tuple[int, float]:
+    """Every object through taxii2-client's pager, parsing included: (count, seconds)."""
+    collection = _collection(endpoint)
+    started = time.perf_counter()
+    count = 0
+    for page in as_pages(collection.get_objects, per_request=page_size):
+        count += len(page.get("objects", []))
+    return count, time.perf_counter() - started
+
+
+def check_read(read: Read, sent: list[dict[str, Any]], figures: Figures) -> None:
+    """Every sent object back exactly once, unchanged, and pages in date_added order."""
+    served: dict[str, list[dict[str, Any]]] = {}
+    for value in read.objects:
+        served.setdefault(value.get("id", "?"), []).append(value)
+    repeated = [object_id for object_id, values in served.items() if len(values) > 1]
+    if repeated:
+        figures.problems.append(
+            f"read: {len(repeated)} ids served twice or more, e.g. {repeated[0]}"
+        )
+    missing = [value["id"] for value in sent if value["id"] not in served]
+    if missing:
+        figures.problems.append(f"read: {len(missing)} objects never served, e.g. {missing[0]}")
+    changed = [value for value in sent if value["id"] in served and served[value["id"]][0] != value]
+    if changed:
+        example = changed[0]
+        back = served[example["id"]][0]
+        fields = sorted(k for k in example.keys() | back.keys() if example.get(k) != back.get(k))
+        figures.problems.append(
+            f"read: {len(changed)} objects served changed, e.g. {example['id']} in {fields}"
+        )
+    if read.date_added and read.date_added != sorted(read.date_added):
+        figures.problems.append("read: pages out of date_added order")
+
+
+def deep_pages(read: Read, figures: Figures) -> None:
+    """The first page's time against the last full page's."""
+    full = [seconds for seconds, size in zip(read.seconds, read.sizes, strict=True) if size]
+    if len(full) >= 2:
+        last_full = max(i for i, size in enumerate(read.sizes) if size == max(read.sizes))
+        figures.first_page_ms = read.seconds[0] * 1000
+        figures.last_page_ms = read.seconds[last_full] * 1000
+
+
+def get_by_id(
+    endpoint: Endpoint, ids: list[str], *, samples: int, seed: int, timeout: float, figures: Figures
+) -> None:
+    connection = Http(endpoint, timeout)
+    chosen = random.Random(seed).choices(ids, k=samples)
+    durations = []
+    try:
+        for object_id in chosen:
+            status, _, body, elapsed = connection.get(
+                f"{endpoint.collection_url}objects/{object_id}/", {}
+            )
+            objects = orjson.loads(body).get("objects", []) if status == 200 else []
+            if [value.get("id") for value in objects] != [object_id]:
+                figures.problems.append(f"get {object_id}: status {status}, {len(objects)} objects")
+                break
+            durations.append(elapsed)
+    finally:
+        connection.close()
+    if durations:
+        figures.get_p50_ms = statistics.median(durations) * 1000
+        figures.get_p99_ms = percentile(durations, 0.99) * 1000
+
+
+def incremental_poll(
+    endpoint: Endpoint,
+    new: list[dict[str, Any]],
+    watermark: str,
+    *,
+    polls: int,
+    timeout: float,
+    figures: Figures,
+) -> None:
+    """Post `new`, poll with added_after at once (are they all visible?), then time the same
+    poll `polls` times."""
+    _collection(endpoint).add_objects(
+        orjson.dumps({"objects": new}).decode(), wait_for_completion=True, timeout=timeout
+    )
+    wanted = {value["id"] for value in new}
+    connection = Http(endpoint, timeout)
+    url = endpoint.collection_url + "objects/"
+    query = {"added_after": watermark, "limit": str(max(len(new), 1000))}
+    durations = []
+    try:
+        for attempt in range(polls + 1):
+            status, _, body, elapsed = connection.get(url, query)
+            got = {value.get("id") for value in orjson.loads(body).get("objects", [])}
+            if attempt == 0:
+                figures.visible_at_once = status == 200 and wanted <= got
+            elif got != wanted:
+                figures.problems.append(f"poll: {len(got)} objects back, not the {len(new)} new")
+                break
+            else:
+                durations.append(elapsed)
+    except (OSError, http.client.HTTPException) as error:
+        figures.problems.append(f"poll: {type(error).__name__} {error}")
+    finally:
+        connection.close()
+    if durations:
+        figures.poll_p50_ms = statistics.median(durations) * 1000
+        figures.poll_p99_ms = percentile(durations, 0.99) * 1000
