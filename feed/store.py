@@ -39,6 +39,7 @@ PageRow: TypeAlias = Row[Any, Any, Any, Any, Any]
 _objects = ObjectVersion.__table__  # type: ignore[attr-defined]
 
 
+_ANALYSED = ("object_version", "flagged_address")
 _NEVER_ANALYSED = text(
     "SELECT relname FROM pg_stat_user_tables WHERE relname IN ('object_version', "
     "'flagged_address') AND last_analyze IS NULL AND last_autoanalyze IS NULL"
@@ -50,6 +51,16 @@ _PROBE_VERSIONS = text(
     "CROSS JOIN LATERAL (SELECT version, is_latest FROM object_version "
     "WHERE collection_id = :collection AND object_id = wanted.id OFFSET 0) AS v"
 )
+
+
+def _sqlite_has_statistics(connection: Any, table: str) -> bool:
+    statistics = connection.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
+    ).first()
+    if statistics is None:
+        return False
+    query = text("SELECT 1 FROM sqlite_stat1 WHERE tbl = :table")
+    return connection.execute(query, {"table": table}).first() is not None
 
 
 class Store:
@@ -66,20 +77,25 @@ class Store:
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """A transaction that may write; committed when the block ends without error."""
-        with Session(self._writer) as session, session.begin():
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
 
     def ensure_statistics(self) -> None:
-        """Have PostgreSQL analyse the object tables once if it never has. Until then it plans
-        with default selectivities, under which a collection of a million objects looks like
-        a hundred, and each page would sort the whole collection; autovacuum may take a
-        minute to get there after a first bulk load."""
-        if self._analysed or self.engine.dialect.name != "postgresql":
+        """Have the database analyse the object tables once if it never has. Without
+        statistics both planners guess: PostgreSQL takes a collection of a million objects
+        for a hundred and sorts all of it for each page; SQLite reads a whole collection to
+        find one object by id, through the index that serves pages."""
+        if self._analysed:
             return
-        with self.engine.begin() as connection:
-            never = connection.execute(_NEVER_ANALYSED).scalars().all()
-            if never:
-                connection.exec_driver_sql(f"ANALYZE {', '.join(never)}")
+        postgresql = self.engine.dialect.name == "postgresql"
+        with Session(self._writer) as session, session.begin():
+            connection = session.connection()
+            if postgresql:
+                never = connection.execute(_NEVER_ANALYSED).scalars().all()
+            else:
+                never = [t for t in _ANALYSED if not _sqlite_has_statistics(connection, t)]
+            for table in never:
+                connection.exec_driver_sql(f"ANALYZE {table}")
         self._analysed = True
 
     def cursor_key(self) -> bytes:

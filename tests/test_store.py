@@ -92,3 +92,29 @@ def test_unversioned_objects_are_deduplicated_by_content(store: Store, world: Wo
         again = add_objects(session, world.feed, [unversioned])
     assert first == again
     assert first[0].failure is None
+
+
+def test_the_object_table_is_analysed_once(store: Store, world: World) -> None:
+    with store.writing() as session:
+        add_objects(session, world.feed, [candidate(indicator(author=world.watchdog.identity))])
+    store.ensure_statistics()
+    with store.reading() as session:
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            query = (
+                "SELECT 1 FROM pg_stat_user_tables "
+                "WHERE relname = 'object_version' AND last_analyze IS NOT NULL"
+            )
+            assert connection.exec_driver_sql(query).first() is not None
+            return
+        assert connection.exec_driver_sql(
+            "SELECT 1 FROM sqlite_stat1 WHERE tbl = 'object_version'"
+        ).first()
+        # With statistics, one object is found through its id, not by reading the collection.
+        plan = connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT body FROM object_version WHERE collection_id = 'c' "
+            "AND object_id = 'o' AND is_latest = 1 ORDER BY date_added"
+        ).all()
+        assert "uq_object_version_version" in str(plan) or "autoindex_object_version_2" in str(
+            plan
+        ), plan
