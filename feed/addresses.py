@@ -7,7 +7,7 @@ is (chain, key), never (ticker, address)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from feed.chains import CHAINS, Chain, Family, resolve_chains
 from feed.encodings import (
@@ -39,12 +39,12 @@ class Address:
     # XRP destination tag: it says which customer of an exchange, not which account.
     tag: int | None = None
 
-    @property
+    @cached_property  # screening asks it of every lookup
     def key(self) -> str:
         """The form compared when screening: EVM hex without case, everything else as is."""
         return self.canonical.lower() if self.chain.family is Family.EVM else self.canonical
 
-    @property
+    @cached_property
     def domain(self) -> str:
         """Where the same key means the same holder: one account is one key on every EVM
         chain, so EVM addresses are screened across them all; other chains stand alone."""
@@ -88,6 +88,11 @@ def _decode_bitcoin_cash(chain: Chain, text: str) -> Address:
 
 
 def _decode_evm(chain: Chain, text: str) -> Address:
+    return Address(chain, _evm_checksummed(text), "account")
+
+
+@lru_cache(maxsize=1024)  # the same for every EVM chain a text is read as
+def _evm_checksummed(text: str) -> str:
     if not text.startswith("0x"):
         raise EncodingError(Problem.UNKNOWN_PREFIX, "EVM addresses start with 0x")
     digits = text[2:]
@@ -101,7 +106,7 @@ def _decode_evm(chain: Chain, text: str) -> Address:
     checksummed = eip55(digits.lower())
     if digits not in (digits.lower(), digits.upper()) and text != checksummed:
         raise EncodingError(Problem.BAD_CASE, "mixed case fails the EIP-55 checksum")
-    return Address(chain, checksummed, "account")
+    return checksummed
 
 
 def _decode_tron(chain: Chain, text: str) -> Address:
@@ -187,11 +192,28 @@ def _decode(chain: Chain, text: str) -> Address:
     return DECODERS[chain.family](chain, text)
 
 
+def _first_characters(chain: Chain) -> set[str]:
+    """What an address of `chain` may start with (prefixes ending in 1 or : in either case)."""
+    return {prefix[0] for prefix in chain.prefixes} | {
+        variant for prefix in chain.prefixes if prefix[-1] in "1:" for variant in
+        (prefix[0].lower(), prefix[0].upper())
+    }  # fmt: skip
+
+
+# The chains a text may be read as, by its first character, in CHAINS order: most chains are
+# ruled out without decoding anything.
+_ANY = tuple(chain for chain in CHAINS if not chain.prefixes)
+_CANDIDATES = {
+    first: tuple(c for c in CHAINS if not c.prefixes or first in _first_characters(c))
+    for first in set().union(*(_first_characters(chain) for chain in CHAINS))
+}
+
+
 def detect(text: str) -> list[Address]:
     """Every reading of `text` as an address of a known chain."""
     text = text.strip()
     found = []
-    for chain in CHAINS:
+    for chain in _CANDIDATES.get(text[:1], _ANY):
         try:
             found.append(_decode(chain, text))
         except EncodingError:
@@ -202,10 +224,17 @@ def detect(text: str) -> list[Address]:
 def screening_readings(text: str) -> list[Address]:
     """One reading of `text` per place it is screened (Address.domain): every EVM chain is one
     place, named by the first EVM chain that reads it."""
+    return list(_screening_readings(text.strip()))
+
+
+# Screened addresses recur (deposit addresses, busy wallets) and reading a text as every
+# chain costs tens of microseconds of Python decoding.
+@lru_cache(maxsize=1 << 17)
+def _screening_readings(text: str) -> tuple[Address, ...]:
     distinct: dict[tuple[str, str], Address] = {}
     for address in detect(text):
         distinct.setdefault((address.domain, address.key), address)
-    return list(distinct.values())
+    return tuple(distinct.values())
 
 
 def parse_address(text: str, chain: str | None = None) -> Address:

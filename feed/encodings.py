@@ -3,7 +3,9 @@ base58check (Bitcoin and its forks, Tron, XRP), Monero's block base58, bech32 an
 segwit (BIP-173, BIP-350), CashAddr, and EIP-55 mixed-case hex. Pure; every failure is an
 EncodingError whose `problem` says what kind of damage was found."""
 
+import functools
 import hashlib
+import operator
 from collections.abc import Sequence
 from enum import StrEnum
 
@@ -44,7 +46,14 @@ def keccak256(data: bytes) -> bytes:
     return keccak.new(digest_bits=256, data=data).digest()
 
 
+@functools.lru_cache(maxsize=8)
+def _characters(alphabet: str) -> frozenset[str]:
+    return frozenset(alphabet)
+
+
 def _check_alphabet(text: str, alphabet: str, name: str) -> None:
+    if _characters(alphabet).issuperset(text):
+        return
     for position, character in enumerate(text, start=1):
         if character not in alphabet:
             raise EncodingError(
@@ -53,11 +62,28 @@ def _check_alphabet(text: str, alphabet: str, name: str) -> None:
             )
 
 
+@functools.lru_cache(maxsize=1024)
+def _base58_bytes(text: str, alphabet: str) -> bytes | EncodingError:
+    """Decoded bytes, or the error saying why not. Decoding is Python big-number arithmetic,
+    and reading a text as every chain asks it of the same text once per base58 chain."""
+    try:
+        _check_alphabet(text, alphabet, "base58")
+    except EncodingError as error:
+        return error
+    return base58.b58decode(text, alphabet=alphabet.encode())
+
+
+def _base58(text: str, alphabet: str) -> bytes:
+    decoded = _base58_bytes(text, alphabet)
+    if isinstance(decoded, EncodingError):
+        raise EncodingError(decoded.problem, decoded.message)  # a fresh one: no shared traceback
+    return decoded
+
+
 def base58check_decode(text: str, size: int, alphabet: str = BITCOIN_ALPHABET) -> bytes:
     """The payload (version bytes and hash, without the 4-byte checksum) of a base58check
     string whose payload must be `size` bytes."""
-    _check_alphabet(text, alphabet, "base58")
-    raw = base58.b58decode(text, alphabet=alphabet.encode())
+    raw = _base58(text, alphabet)
     if len(raw) != size + 4:
         raise EncodingError(Problem.BAD_LENGTH, f"decodes to {len(raw)} bytes; {size + 4} expected")
     payload, checksum = raw[:-4], raw[-4:]
@@ -73,8 +99,7 @@ def base58check_encode(payload: bytes, alphabet: str = BITCOIN_ALPHABET) -> str:
 
 def base58_decode(text: str, size: int) -> bytes:
     """Plain base58 without a checksum (Solana): only the alphabet and length can be checked."""
-    _check_alphabet(text, BITCOIN_ALPHABET, "base58")
-    raw = base58.b58decode(text)
+    raw = _base58(text, BITCOIN_ALPHABET)
     if len(raw) != size:
         raise EncodingError(Problem.BAD_LENGTH, f"decodes to {len(raw)} bytes; {size} expected")
     return raw
@@ -170,14 +195,21 @@ def bech32_plain_decode(text: str) -> tuple[str, bytes]:
     return hrp, bytes(payload)
 
 
+# What the five bits shifted out of the checksum contribute, for each of their 32 values.
+_CASHADDR_TERMS = tuple(
+    functools.reduce(
+        operator.xor,
+        (g for bit, g in enumerate(CASHADDR_GENERATORS) if top >> bit & 1),
+        0,
+    )
+    for top in range(32)
+)
+
+
 def _cashaddr_polymod(values: Sequence[int]) -> int:
     checksum = 1
     for value in values:
-        top = checksum >> 35
-        checksum = ((checksum & 0x07FFFFFFFF) << 5) ^ value
-        for bit, generator in enumerate(CASHADDR_GENERATORS):
-            if top >> bit & 1:
-                checksum ^= generator
+        checksum = ((checksum & 0x07FFFFFFFF) << 5) ^ value ^ _CASHADDR_TERMS[checksum >> 35]
     return checksum ^ 1
 
 

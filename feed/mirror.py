@@ -8,7 +8,7 @@ Indicators leave the active set when revoked or past `valid_until`, and the mirr
 and why. Timestamps are stored in TAXII's fixed 27-character form, so they compare as text."""
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,11 +257,7 @@ class Screener:
 
     def matches(self, address: Address, now: str | None = None) -> list[Match]:
         """Active indicators flagging a canonical address, still valid at `now`."""
-        found = self._index.get((address.domain, address.key))
-        if not found:
-            return []
-        now = now or format_timestamp(now_micros())
-        return [m for m in found if m.valid_until is None or m.valid_until > now]
+        return _valid(self._index.get((address.domain, address.key), ()), now)
 
     def screen(self, text: str, chain: str | None = None) -> list[Match]:
         """Matches for an address as written; with no chain, every chain it may be on.
@@ -271,8 +267,16 @@ class Screener:
         readings = screening_readings(text)
         if not readings:
             parse_address(text)  # raises, saying why
-        now = format_timestamp(now_micros())
-        return [match for a in readings for match in self.matches(a, now)]
+        index = self._index
+        return _valid([m for a in readings for m in index.get((a.domain, a.key), ())], None)
+
+
+def _valid(found: Sequence[Match], now: str | None) -> list[Match]:
+    """The matches still valid at `now` (the clock is read only when something matched)."""
+    if not found:
+        return []
+    now = now or format_timestamp(now_micros())
+    return [m for m in found if m.valid_until is None or m.valid_until > now]
 
 
 @dataclass
