@@ -4,7 +4,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from feed.envelope import page
@@ -13,8 +13,16 @@ from feed.taxii import TAXII_MEDIA_TYPE, Cursor, format_timestamp
 Item = TypeVar("Item")
 
 
-class TaxiiResponse(Response):
+class TaxiiResponse(JSONResponse):
+    """JSON already rendered to bytes (pages splice stored objects). A JSONResponse, so that
+    the OpenAPI document gives each response its model's schema rather than a string."""
+
     media_type = TAXII_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, bytes):
+            return content
+        return orjson.dumps(content)
 
 
 def taxii_json(content: BaseModel | dict[str, Any], status_code: int = 200) -> TaxiiResponse:
