@@ -15,6 +15,10 @@ class Settings(BaseSettings):
     contact: str | None = None
     max_content_length: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_objects_per_request: int = Field(default=10_000, ge=1)
+    # Seconds a client has to send a request's headers, and its body: a stalled client must
+    # not hold a connection or a worker.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
     page_limit_default: int = Field(default=1000, ge=1)
     page_limit_max: int = Field(default=10000, ge=1)
     status_ttl_hours: float = Field(default=24.0, ge=24.0)

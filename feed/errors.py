@@ -73,6 +73,11 @@ class NotAcceptable(FeedError):
     title = "Not acceptable"
 
 
+class RequestTimeout(FeedError):
+    http_status = 408
+    title = "Request body too slow"
+
+
 class PayloadTooLarge(FeedError):
     http_status = 413
     title = "Request body too large"

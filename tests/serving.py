@@ -38,6 +38,8 @@ def server_process(
         "FEED_DATABASE_URL": settings.database_url,
         "FEED_PAGE_LIMIT_MAX": str(settings.page_limit_max),
         "FEED_MAX_CONTENT_LENGTH": str(settings.max_content_length),
+        "FEED_BODY_TIMEOUT_SECONDS": str(settings.body_timeout_seconds),
+        "FEED_HEADER_TIMEOUT_SECONDS": str(settings.header_timeout_seconds),
         "FEED_RATE_LIMIT_PER_MINUTE": str(settings.rate_limit_per_minute),
         "FEED_LOG_LEVEL": "warning",
     }

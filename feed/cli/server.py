@@ -26,6 +26,8 @@ def _run(overrides: dict[str, object | None]) -> None:
     settings from the environment, so the overrides go there."""
     import uvicorn
 
+    from feed.server.connections import HeaderDeadline
+
     for name, value in overrides.items():
         if value is not None:
             os.environ[name] = str(value)
@@ -46,6 +48,7 @@ def _run(overrides: dict[str, object | None]) -> None:
         log_level=settings.log_level,
         log_config=log_config,
         access_log=False,  # feed.access logs each request with its organisation
+        http=HeaderDeadline,
     )
 
 

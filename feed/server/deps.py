@@ -6,6 +6,7 @@ that do no I/O are coroutines: FastAPI runs every plain function in a worker thr
 hand-over costs more than they do.
 """
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ from feed.errors import (
     NotAcceptable,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     Unauthorized,
     UnsupportedMediaType,
 )
@@ -137,8 +139,9 @@ ReadWriteCollection = Annotated[Access, Depends(readable_and_writable)]
 
 
 async def read_envelope_body(request: Request, settings: SettingsDep) -> bytes:
-    """The request body, refused with 415 unless it is TAXII JSON and with 413 as soon as it
-    is longer than max_content_length (never when it is not)."""
+    """The request body, refused with 415 unless it is TAXII JSON, with 413 as soon as it is
+    longer than max_content_length (never when it is not), and with 408 when it has not all
+    arrived in time."""
     content_type = request.headers.get("content-type")
     if not is_taxii_content_type(content_type):
         raise UnsupportedMediaType(
@@ -150,11 +153,18 @@ async def read_envelope_body(request: Request, settings: SettingsDep) -> bytes:
         raise PayloadTooLarge(f"the body is {declared} bytes; max_content_length is {limit}")
     chunks = []
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise PayloadTooLarge(f"the body exceeds max_content_length of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(settings.body_timeout_seconds):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    raise PayloadTooLarge(f"the body exceeds max_content_length of {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the body was not received within {settings.body_timeout_seconds:g} s "
+            f"({received} bytes arrived)"
+        ) from None
     return b"".join(chunks)
 
 

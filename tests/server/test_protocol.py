@@ -2,13 +2,18 @@
 
 import base64
 import json
+import socket
+import time
 
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
 from feed import accounts
+from feed.config import Settings
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World
+from tests.serving import serving
 from tests.stix_objects import envelope, indicator
 
 
@@ -227,3 +232,27 @@ def test_request_log_names_organisation_endpoint_status_and_duration(
     assert "duration_ms=" in served
     assert refused.startswith("org=- GET /api/collections/ status=401")
     assert world.exchange.bearer.split(".")[1] not in caplog.text
+
+
+def test_a_stalled_upload_gets_408_while_others_are_served(
+    settings: Settings, world: World
+) -> None:
+    with serving(settings.model_copy(update={"body_timeout_seconds": 1.0})) as base:
+        host, port = base.removeprefix("http://").split(":")
+        request = (
+            f"POST /api/collections/{world.feed}/objects/ HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {world.watchdog.bearer}\r\nAccept: {TAXII_MEDIA_TYPE}\r\n"
+            f"Content-Type: {TAXII_MEDIA_TYPE}\r\nContent-Length: 1000\r\n\r\n"
+            '{"objects": ['
+        )
+        with socket.create_connection((host, int(port))) as stalled:
+            stalled.sendall(request.encode())
+            started = time.monotonic()
+            assert httpx2.get(f"{base}/healthz").status_code == 200
+            stalled.settimeout(15)
+            answer = stalled.recv(65536).decode()
+        waited = time.monotonic() - started
+    assert answer.startswith("HTTP/1.1 408"), answer
+    assert "not received within 1 s (13 bytes arrived)" in answer
+    assert TAXII_MEDIA_TYPE in answer
+    assert 0.5 < waited < 10
