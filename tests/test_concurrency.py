@@ -17,9 +17,10 @@ from feed.store import Store
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World
 from tests.serving import serving
+from tests.soak import SOAK
 from tests.stix_objects import envelope, indicator
 
-ENVELOPES = 15
+ENVELOPES = 15 * SOAK
 PER_ENVELOPE = 8
 
 
@@ -100,11 +101,11 @@ def test_publishers_and_acknowledging_pollers_end_in_agreement(
 
         def publish(publisher: int) -> None:
             try:
-                for round_number in range(4):
+                for round_number in range(4 * SOAK):
                     mine = addresses[publisher::2]
                     rows = [
                         {"chain": "BTC", "address": a, "category": "theft",
-                         "confidence": 10 + round_number}
+                         "confidence": 10 + round_number % 90}
                         for a in mine
                     ]  # fmt: skip
                     with FeedClient(base, world.watchdog.bearer, world.feed) as client:

@@ -23,6 +23,7 @@ from feed.mirror import Match, Mirror, Screener, poll
 from feed.stix import build_sighting
 from tests.conftest import World
 from tests.serving import serving
+from tests.soak import SOAK
 from tests.test_addresses import RANSOMWARE
 
 BTC = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
@@ -185,7 +186,7 @@ def test_a_poller_killed_at_random_points_ends_identical_to_the_feed(
         ]
         randomness = random.Random(20261122)
         kills = 0
-        for attempt in range(60):
+        for attempt in range(60 * SOAK):
             if attempt == 3:  # the feed moves on while the poller is down
                 publish(base_url, world, {"chain": "BTC", "address": rows[0]["address"],
                                           "action": "revoke"})  # fmt: skip

@@ -21,6 +21,7 @@ from feed.tables import ObjectVersion
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World
 from tests.serving import free_port, server_process
+from tests.soak import SOAK
 
 BATCH = 3000
 
@@ -66,7 +67,7 @@ def test_killed_mid_post_stores_all_or_nothing_and_a_retry_converges(
     port = free_port()
     randomness = random.Random(11)
     expected = 0
-    for round_number in range(3):
+    for round_number in range(3 * SOAK):
         body = envelope(world, round_number)
         url = f"http://127.0.0.1:{port}/api/collections/{world.feed}/objects/"
         with server_process(settings, port=port) as (_, process):
