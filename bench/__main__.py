@@ -62,6 +62,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--screen-distinct", type=int, default=100_000)
     parser.add_argument("--screen-rows", type=int, default=1_000_000)
     parser.add_argument("--timeout", type=float, default=300, help="seconds per request")
+    parser.add_argument(
+        "--budget", type=float, default=120, help="seconds for each timed series of requests"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     return parser.parse_args()
@@ -114,10 +117,10 @@ def _run(
     ids = [value["id"] for value in sent]
     _step(figures, "get by id", lambda: get_by_id(
         endpoint, ids, samples=args.get_samples, seed=args.seed, timeout=args.timeout,
-        figures=figures))  # fmt: skip
+        budget=args.budget, figures=figures))  # fmt: skip
     _step(figures, "poll", lambda: incremental_poll(
         endpoint, new, watermark, polls=args.polls, timeout=args.timeout,
-        figures=figures))  # fmt: skip
+        budget=args.budget, figures=figures))  # fmt: skip
     return figures
 
 

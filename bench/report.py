@@ -127,6 +127,7 @@ def table(report: dict[str, Any]) -> str:
     for figures in servers:
         found = figures["problems"] or ["all checks passed"]
         lines.extend(f"  {figures['server']}: {problem}" for problem in found)
+        lines.extend(f"  {figures['server']} (note): {note}" for note in figures["notes"])
     parameters = report["parameters"]
     lines.append("")
     lines.append(

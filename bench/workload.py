@@ -38,6 +38,7 @@ class Figures:
     visible_at_once: bool | None = None
     rss_mb: float | None = None
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 class Http:
@@ -151,9 +152,7 @@ def check_read(read: Read, sent: list[dict[str, Any]], figures: Figures) -> None
         served.setdefault(value.get("id", "?"), []).append(value)
     repeated = [object_id for object_id, values in served.items() if len(values) > 1]
     if repeated:
-        figures.problems.append(
-            f"read: {len(repeated)} ids served twice or more, e.g. {repeated[0]}"
-        )
+        figures.problems.append(f"read: {len(repeated)} ids served more than once: {repeated[0]}")
     missing = [value["id"] for value in sent if value["id"] not in served]
     if missing:
         figures.problems.append(f"read: {len(missing)} objects never served, e.g. {missing[0]}")
@@ -179,13 +178,24 @@ def deep_pages(read: Read, figures: Figures) -> None:
 
 
 def get_by_id(
-    endpoint: Endpoint, ids: list[str], *, samples: int, seed: int, timeout: float, figures: Figures
+    endpoint: Endpoint,
+    ids: list[str],
+    *,
+    samples: int,
+    seed: int,
+    timeout: float,
+    budget: float,
+    figures: Figures,
 ) -> None:
     connection = Http(endpoint, timeout)
     chosen = random.Random(seed).choices(ids, k=samples)
-    durations = []
+    durations: list[float] = []
+    deadline = time.monotonic() + budget
     try:
         for object_id in chosen:
+            if time.monotonic() > deadline:
+                figures.notes.append(f"get by id: {len(durations)} of {samples} in {budget:g} s")
+                break
             status, _, body, elapsed = connection.get(
                 f"{endpoint.collection_url}objects/{object_id}/", {}
             )
@@ -208,6 +218,7 @@ def incremental_poll(
     *,
     polls: int,
     timeout: float,
+    budget: float,
     figures: Figures,
 ) -> None:
     """Post `new`, poll with added_after at once (are they all visible?), then time the same
@@ -219,9 +230,13 @@ def incremental_poll(
     connection = Http(endpoint, timeout)
     url = endpoint.collection_url + "objects/"
     query = {"added_after": watermark, "limit": str(max(len(new), 1000))}
-    durations = []
+    durations: list[float] = []
+    deadline = time.monotonic() + budget
     try:
         for attempt in range(polls + 1):
+            if time.monotonic() > deadline:
+                figures.notes.append(f"poll: {len(durations)} of {polls} in {budget:g} s")
+                break
             status, _, body, elapsed = connection.get(url, query)
             got = {value.get("id") for value in orjson.loads(body).get("objects", [])}
             if attempt == 0:

@@ -82,22 +82,37 @@ def _credentials(header: str | None) -> tuple[str, str]:
     return key_id, secret
 
 
-def get_caller(request: Request, store: StoreDep, settings: SettingsDep) -> Organisation:
+def _caller_and_access(
+    request: Request, store: Store, settings: Settings, collection_id: str | None
+) -> tuple[Organisation, Access | None]:
+    """Authenticate, count the request against the rate limit and, for a collection's
+    endpoint, find the caller's rights on it: one transaction, whatever a request needs."""
+    caller: Organisation | None = getattr(request.state, "caller", None)
+    if caller is not None and collection_id is None:
+        return caller, None
     key_id, secret = _credentials(request.headers.get("authorization"))
     if key_id in DEMO_KEY_IDS and not settings.sandbox:
         raise Unauthorized("sandbox demo keys work only on a sandbox server")
-    limit = settings.rate_limit_per_minute
-    retry_after = None
+    limit = settings.rate_limit_per_minute if caller is None else 0
+    retry_after = access = None
     with store.writing() if limit else store.reading() as session:
-        organisation = authenticate(session, key_id, secret)
-        if organisation is not None and limit:
-            retry_after = count_request(session, organisation.id, now_micros(), limit)
-    if organisation is None:
+        if caller is None:
+            caller = authenticate(session, key_id, secret)
+            if caller is not None and limit:
+                retry_after = count_request(session, caller.id, now_micros(), limit)
+        if caller is not None and retry_after is None and collection_id is not None:
+            access = collection_access(session, caller, collection_id)
+    if caller is None:
         raise Unauthorized("the API key is unknown, revoked, or its secret is wrong")
-    request.state.organisation = organisation.name
+    request.state.organisation = caller.name
+    request.state.caller = caller
     if retry_after is not None:
         raise refusal(limit, retry_after)
-    return organisation
+    return caller, access
+
+
+def get_caller(request: Request, store: StoreDep, settings: SettingsDep) -> Organisation:
+    return _caller_and_access(request, store, settings, None)[0]
 
 
 Caller = Annotated[Organisation, Depends(get_caller)]
@@ -105,11 +120,11 @@ Caller = Annotated[Organisation, Depends(get_caller)]
 
 def get_access(
     collection_id: Annotated[str, Path(description="The collection's id")],
-    caller: Caller,
+    request: Request,
     store: StoreDep,
+    settings: SettingsDep,
 ) -> Access:
-    with store.reading() as session:
-        access = collection_access(session, caller, collection_id)
+    _, access = _caller_and_access(request, store, settings, collection_id)
     if access is None:
         raise NotFound(f"there is no collection {collection_id} that you may use")
     return access

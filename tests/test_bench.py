@@ -1,0 +1,47 @@
+"""The benchmark runs end to end on this server, and its correctness checks catch what they
+are there to catch."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.workload import Figures, Read, check_read
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_benchmark_runs_and_finds_this_server_correct(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    command = [
+        sys.executable, "-m", "bench", "--servers", "sqlite", "--objects", "300",
+        "--envelope", "100", "--page-size", "100", "--get-samples", "20", "--polls", "5",
+        "--screen-lookups", "2000", "--screen-distinct", "500", "--screen-rows", "3000",
+        "--json", str(report),
+    ]  # fmt: skip
+    run = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "feed (sqlite): all checks passed" in run.stdout
+    figures = json.loads(report.read_text())
+    (server,) = figures["servers"]
+    assert server["problems"] == []
+    assert server["ingest_per_s"] > 0
+    assert server["read_raw_per_s"] > 0
+    assert server["visible_at_once"] is True
+    assert figures["screening"]["problems"] == []
+
+
+def test_the_read_check_names_what_is_missing_repeated_changed_or_out_of_order() -> None:
+    sent = [{"id": f"x--{n}", "value": n} for n in range(4)]
+    served = [sent[0], sent[0], {**sent[1], "value": 9}, sent[2]]
+    read = Read(served, [0.1], [4], ["2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z"])
+    figures = Figures("server")
+    check_read(read, sent, figures)
+    assert figures.problems == [
+        "read: 1 ids served more than once: x--0",
+        "read: 1 objects never served, e.g. x--3",
+        "read: 1 objects served changed, e.g. x--1 in ['value']",
+        "read: pages out of date_added order",
+    ]
