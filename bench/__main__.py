@@ -4,6 +4,7 @@ table of figures, ratios and targets, and optionally write the same as JSON."""
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -169,14 +170,19 @@ def main() -> None:
         flagged = addresses(args.objects + POLL_OBJECTS, args.seed)
         results: list[Figures] = []
         ours: list[dict[str, Any]] = []
-        for server in _servers(names, workdir, args):
-            with server as endpoint:
-                author = endpoint.author or REFERENCE_AUTHOR
-                built = indicators(flagged, author)
-                sent, new = built[: args.objects], built[args.objects :]
-                results.append(_run(endpoint, sent, new, args))
-                if endpoint.author and not ours:
-                    ours = sent
+        for name, server in zip(names, _servers(names, workdir, args), strict=True):
+            try:
+                with server as endpoint:
+                    author = endpoint.author or REFERENCE_AUTHOR
+                    built = indicators(flagged, author)
+                    sent, new = built[: args.objects], built[args.objects :]
+                    results.append(_run(endpoint, sent, new, args))
+                    if endpoint.author and not ours:
+                        ours = sent
+            except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+                failed = Figures(name)
+                failed.problems.append(f"did not start: {error}")
+                results.append(failed)
         screened = _screening(workdir, ours, flagged[: args.objects], args) if ours else None
     report = {
         "machine": machine(postgres_version=_postgres_version(args.postgres)),

@@ -27,6 +27,7 @@ from feed.tables import Role
 MEDALLION = "medallion==3.0.0"
 OPENTAXII = "opentaxii==0.9.3"
 STARTUP_SECONDS = 60
+_ACCEPT = {"Accept": "application/taxii+json;version=2.1"}
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ def _running(
             if process.poll() is not None:
                 raise RuntimeError(f"{command[0]} exited on start; see {log}")
             try:
-                if requests.get(health_url, auth=auth, timeout=2).status_code == 200:
+                answer = requests.get(health_url, auth=auth, headers=_ACCEPT, timeout=2)
+                if answer.status_code == 200:
                     break
             except requests.RequestException:
                 pass
