@@ -133,7 +133,13 @@ def table(report: dict[str, Any]) -> str:
     lines.append(
         f"{parameters['objects']:,} indicators, envelopes of {parameters['envelope']:,}, pages "
         f"of {parameters['page_size']:,}, {parameters['clients']} posting clients, "
-        f"`feed serve` with {parameters['workers']} workers; {report['seconds']} s in all"
+        f"`feed serve` with {parameters['workers']} workers"
+        + (
+            f", {parameters['preload']:,} other object versions in its database"
+            if parameters.get("preload")
+            else ""
+        )
+        + f"; {report['seconds']} s in all"
     )
     details = report["machine"]
     lines.append(

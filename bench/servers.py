@@ -17,12 +17,15 @@ from pathlib import Path
 
 import psycopg
 import requests
+from sqlalchemy import update
+from sqlmodel import col
 
 from feed import accounts
 from feed.config import Settings
-from feed.database import create_engine_for, migrate
+from feed.database import bulk_insert, create_engine_for, migrate
 from feed.store import Store
-from feed.tables import Role
+from feed.tables import Collection, ObjectVersion, Organisation, Role
+from feed.taxii import now_micros
 
 MEDALLION = "medallion==3.0.0"
 OPENTAXII = "opentaxii==0.9.3"
@@ -107,11 +110,65 @@ def _database(kind: str, workdir: Path, postgres: str) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def preload(store: Store, owner: Organisation, versions: int) -> None:
+    """Fill the database with `versions` object versions in a feed of their own, as many feeds
+    would: the tables and their indexes grow, the benchmark's feed does not."""
+    with store.writing() as session:
+        filler, _ = accounts.create_feed(session, owner, "Filler feed")
+    template = json.dumps(_filler_object(owner.identity_id))
+    stamp = now_micros()
+    for start in range(0, versions, 10_000):
+        rows = []
+        for number in range(start, min(start + 10_000, versions)):
+            object_id = f"indicator--{uuid.uuid5(FILLER, str(number))}"
+            rows.append(
+                {
+                    "collection_id": filler.id,
+                    "object_id": object_id,
+                    "type": "indicator",
+                    "spec_version": "2.1",
+                    "version": "2026-01-01T00:00:00.000000Z",
+                    "date_added": stamp + number,
+                    "is_latest": True,
+                    "body": template.replace("indicator--filler", object_id),
+                }
+            )
+        with store.writing() as session:
+            bulk_insert(session.connection(), ObjectVersion.__table__, rows)  # type: ignore[attr-defined]
+    with store.writing() as session:
+        session.execute(
+            update(Collection)
+            .where(col(Collection.id) == filler.id)
+            .values(last_date_added=stamp + versions)
+        )
+
+
+FILLER = uuid.UUID("3f1c9a52-7d0e-4b8a-9e61-2c5d8f4a7b30")
+
+
+def _filler_object(author: str) -> dict[str, object]:
+    return {
+        "type": "indicator", "spec_version": "2.1", "id": "indicator--filler",
+        "created_by_ref": author, "created": "2026-01-01T00:00:00.000Z",
+        "modified": "2026-01-01T00:00:00.000Z", "name": "filler",
+        "indicator_types": ["malicious-activity"], "pattern_type": "stix",
+        "pattern": "[cryptocurrency-wallet:value = 'filler']",
+        "valid_from": "2026-01-01T00:00:00Z", "description": "x" * 700,
+    }  # fmt: skip
+
+
 @contextmanager
 def feed_server(
-    kind: str, workdir: Path, *, postgres: str, workers: int, env: dict[str, str]
+    kind: str,
+    workdir: Path,
+    *,
+    postgres: str,
+    workers: int,
+    env: dict[str, str],
+    preloaded: int = 0,
 ) -> Iterator[Endpoint]:
-    """`feed serve` over a new database with one watchdog and its feed."""
+    """`feed serve` over a new database with one watchdog and its feed, and `preloaded`
+    object versions elsewhere in the database."""
     with _database(kind, workdir, postgres) as url:
         engine = create_engine_for(Settings(database_url=url))
         try:
@@ -121,6 +178,9 @@ def feed_server(
                 issued = accounts.create_key(session, watchdog)
                 feed, _ = accounts.create_feed(session, watchdog, "Bench feed")
                 feed_id, author = feed.id, watchdog.identity_id
+            if preloaded:
+                print(f"preloading {preloaded:,} object versions", file=sys.stderr)
+                preload(Store(engine), watchdog, preloaded)
         finally:
             engine.dispose()
         port = free_port()
