@@ -141,6 +141,7 @@ def preload(store: Store, owner: Organisation, versions: int) -> None:
             .where(col(Collection.id) == filler.id)
             .values(last_date_added=stamp + versions)
         )
+    store.ensure_statistics()  # as autovacuum would have, long before the next bulk load
 
 
 FILLER = uuid.UUID("3f1c9a52-7d0e-4b8a-9e61-2c5d8f4a7b30")

@@ -37,6 +37,11 @@ _CHUNK = 500
 # date_added, object_id, version, spec_version, body
 PageRow: TypeAlias = Row[Any, Any, Any, Any, Any]
 _objects = ObjectVersion.__table__  # type: ignore[attr-defined]
+# Where an object's id is known, its collection is compared through an expression no index
+# serves, so the only index left is the one that leads with the object id. Statistics taken
+# when a collection was small (a new feed on a large database) would otherwise have either
+# planner read the collection through its page index, every row of it for each object.
+_SAME_COLLECTION = _objects.c.collection_id.concat("")
 
 
 _ANALYSED = ("object_version", "flagged_address")
@@ -44,12 +49,12 @@ _NEVER_ANALYSED = text(
     "SELECT relname FROM pg_stat_user_tables WHERE relname IN ('object_version', "
     "'flagged_address') AND last_analyze IS NULL AND last_autoanalyze IS NULL"
 )
-# Every id is probed through the unique index whatever the statistics say: planned as a join,
-# a fresh table's default estimates would scan the whole collection for each envelope.
+# Every id is probed through the unique index (see _SAME_COLLECTION), one at a time: planned
+# as a join, estimates can have the whole collection scanned for each envelope.
 _PROBE_VERSIONS = text(
     "SELECT wanted.id, v.version, v.is_latest FROM unnest(CAST(:ids AS text[])) AS wanted(id) "
     "CROSS JOIN LATERAL (SELECT version, is_latest FROM object_version "
-    "WHERE collection_id = :collection AND object_id = wanted.id OFFSET 0) AS v"
+    "WHERE object_id = wanted.id AND collection_id || '' = :collection OFFSET 0) AS v"
 )
 
 
@@ -132,9 +137,10 @@ def _version_clause(filters: Filters) -> ColumnElement[bool] | None:
 
 
 def _where(collection_id: str, filters: Filters, object_id: str | None) -> list[Any]:
-    where: list[Any] = [_objects.c.collection_id == collection_id]
     if object_id is not None:
-        where.append(_objects.c.object_id == object_id)
+        where: list[Any] = [collection_id == _SAME_COLLECTION, _objects.c.object_id == object_id]
+    else:
+        where = [_objects.c.collection_id == collection_id]
     if filters.ids:
         where.append(_objects.c.object_id.in_(filters.ids))
     if filters.types:
@@ -180,7 +186,7 @@ def read_page(
 
 def object_exists(session: Session, collection_id: str, object_id: str) -> bool:
     query = select(_objects.c.row).where(
-        _objects.c.collection_id == collection_id, _objects.c.object_id == object_id
+        collection_id == _SAME_COLLECTION, _objects.c.object_id == object_id
     )
     return session.connection().execute(query.limit(1)).first() is not None
 
@@ -237,7 +243,7 @@ def _stored_versions(
         results = [
             connection.execute(
                 select(_objects.c.object_id, _objects.c.version, _objects.c.is_latest).where(
-                    _objects.c.collection_id == collection_id, _objects.c.object_id.in_(chunk)
+                    collection_id == _SAME_COLLECTION, _objects.c.object_id.in_(chunk)
                 )
             )
             for chunk in _chunks(object_ids)
@@ -259,7 +265,7 @@ def _stored_values(
     connection = session.connection()
     for chunk in _chunks(pairs):
         query = select(_objects.c.object_id, _objects.c.version, _objects.c.body).where(
-            _objects.c.collection_id == collection_id,
+            collection_id == _SAME_COLLECTION,
             _objects.c.object_id.in_({object_id for object_id, _ in chunk}),
             _objects.c.version.in_({version for _, version in chunk}),
         )
@@ -372,7 +378,7 @@ def _insert_versions(
         connection.execute(
             update(_objects)
             .where(
-                _objects.c.collection_id == collection_id,
+                collection_id == _SAME_COLLECTION,
                 _objects.c.is_latest == true(),
                 _objects.c.object_id.in_(chunk),
             )
@@ -391,7 +397,7 @@ def delete_versions(session: Session, collection_id: str, object_id: str, filter
     deleted = connection.execute(delete(_objects).where(_objects.c.row.in_(doomed))).rowcount
     if deleted:
         remaining = select(func.max(_objects.c.version)).where(
-            _objects.c.collection_id == collection_id, _objects.c.object_id == object_id
+            collection_id == _SAME_COLLECTION, _objects.c.object_id == object_id
         )
         newest = connection.execute(remaining).scalar()
         latest = None

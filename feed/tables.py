@@ -91,7 +91,8 @@ class ObjectVersion(SQLModel, table=True):
     __tablename__ = "object_version"
     __table_args__ = (
         UniqueConstraint("collection_id", "date_added", name="uq_object_version_date_added"),
-        UniqueConstraint("collection_id", "object_id", "version", name="uq_object_version_version"),
+        # Object id first: finding one object must not depend on its collection's statistics.
+        UniqueConstraint("object_id", "collection_id", "version", name="uq_object_version_version"),
         Index("ix_object_version_latest", "collection_id", "is_latest", "date_added"),
     )
 

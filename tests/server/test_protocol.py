@@ -2,7 +2,10 @@
 
 import base64
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
 
 import httpx2
@@ -256,3 +259,24 @@ def test_a_stalled_upload_gets_408_while_others_are_served(
     assert "not received within 1 s (13 bytes arrived)" in answer
     assert TAXII_MEDIA_TYPE in answer
     assert 0.5 < waited < 10
+
+
+def test_a_key_is_rotated_while_the_server_runs(
+    base_url: str, settings: Settings, world: World
+) -> None:
+    env = {**os.environ, "FEED_DATABASE_URL": settings.database_url}
+    admin = [sys.executable, "-m", "feed.cli", "admin", "key"]
+    created = subprocess.run(
+        [*admin, "create", world.exchange.name, "--json"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    new = json.loads(created.stdout)["bearer"]
+
+    def status(bearer: str) -> int:
+        headers = {"Accept": TAXII_MEDIA_TYPE, "Authorization": f"Bearer {bearer}"}
+        return httpx2.get(f"{base_url}/api/collections/", headers=headers).status_code
+
+    assert (status(world.exchange.bearer), status(new)) == (200, 200)
+    subprocess.run([*admin, "revoke", world.exchange.key_id], env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    assert (status(world.exchange.bearer), status(new)) == (401, 200)
