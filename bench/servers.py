@@ -63,17 +63,24 @@ def free_port() -> int:
 
 
 @contextmanager
-def _running(
-    command: list[str], health_url: str, auth: tuple[str, str], log: Path, env: dict[str, str]
+def running(
+    command: list[str],
+    health_url: str,
+    *,
+    log: Path,
+    env: dict[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+    startup: float = STARTUP_SECONDS,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Start `command`, wait until `health_url` answers 200, and stop it afterwards."""
+    """Start `command` with its output in `log`, wait until `health_url` answers 200, and
+    stop it afterwards. A server that exits or stays silent is reported with its last words."""
     with log.open("wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
+        deadline = time.monotonic() + startup
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"{command[0]} exited on start; see {log}")
+                raise RuntimeError(f"{command[0]} exited on start: {_tail(log)}")
             try:
                 answer = requests.get(health_url, auth=auth, headers=_ACCEPT, timeout=2)
                 if answer.status_code == 200:
@@ -81,8 +88,8 @@ def _running(
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{command[0]} did not answer in {STARTUP_SECONDS} s; see {log}")
-            time.sleep(0.2)
+                raise RuntimeError(f"{command[0]} did not answer in {startup:g} s: {_tail(log)}")
+            time.sleep(0.1)
         yield process
     finally:
         process.terminate()
@@ -91,6 +98,10 @@ def _running(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-2000:]
 
 
 # --- this project ------------------------------------------------------------------------------
@@ -196,7 +207,7 @@ def feed_server(
         base = f"http://127.0.0.1:{port}"
         credentials = (issued.key_id, issued.secret)
         log = workdir / f"feed-{kind}.log"
-        with _running(command, f"{base}/healthz", credentials, log, settings) as process:
+        with running(command, f"{base}/healthz", log=log, env=settings) as process:
             yield Endpoint(
                 f"feed ({kind})", f"{base}/api/", feed_id, *credentials, process.pid, author
             )
@@ -264,7 +275,8 @@ def medallion(workdir: Path, venvs: Path, env: dict[str, str]) -> Iterator[Endpo
         str(workdir / "medallion.json"),
     ]
     health = f"http://127.0.0.1:{port}/taxii2/"
-    with _running(command, health, ("bench", "bench"), workdir / "medallion.log", env) as process:
+    log = workdir / "medallion.log"
+    with running(command, health, log=log, env=env, auth=("bench", "bench")) as process:
         yield Endpoint("medallion", root, collection_id, "bench", "bench", process.pid)
 
 
@@ -333,7 +345,7 @@ def opentaxii(workdir: Path, venvs: Path, env: dict[str, str]) -> Iterator[Endpo
     command = [str(python), "-c", _OPENTAXII_RUN, str(port)]
     health = f"http://127.0.0.1:{port}/taxii2/"
     log = workdir / "opentaxii.log"
-    with _running(command, health, ("bench", "bench"), log, settings) as process:
+    with running(command, health, log=log, env=settings, auth=("bench", "bench")) as process:
         root = f"http://127.0.0.1:{port}/taxii2/{ids['root']}/"
         yield Endpoint("OpenTAXII", root, ids["collection"], "bench", "bench", process.pid)
 

@@ -112,6 +112,15 @@ class _Scanner:
         self.index = index
         return text[index] if index < len(text) else ""
 
+    def _comma(self, *, first: bool) -> None:
+        """Step over the comma before every member or element but the first."""
+        if first:
+            return
+        if self.text[self.index] != ",":
+            raise json.JSONDecodeError("expected ,", self.text, self.index)
+        self.index += 1
+        self._skip()
+
     def _value(self) -> Any:
         value, self.index = _DECODER.raw_decode(self.text, self.index)
         return value
@@ -123,11 +132,7 @@ class _Scanner:
         items: list[Item] | None = None
         seen: set[str] = set()
         while self._skip() != "}":
-            if seen:
-                if self.text[self.index] != ",":
-                    raise json.JSONDecodeError("expected ,", self.text, self.index)
-                self.index += 1
-                self._skip()
+            self._comma(first=not seen)
             key = self._value()
             if not isinstance(key, str):
                 raise json.JSONDecodeError("expected a key", self.text, self.index)
@@ -151,11 +156,7 @@ class _Scanner:
         self.index += 1
         items: list[Item] = []
         while self._skip() != "]":
-            if items:
-                if self.text[self.index] != ",":
-                    raise json.JSONDecodeError("expected ,", self.text, self.index)
-                self.index += 1
-                self._skip()
+            self._comma(first=not items)
             start = self.index
             value = self._value()
             raw = self.text[start : self.index].encode() if isinstance(value, dict) else b""

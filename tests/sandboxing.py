@@ -4,7 +4,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.serving import feed_process, free_port
+from bench.servers import free_port
+from tests.serving import feed_process
 
 
 @contextmanager

@@ -1,23 +1,15 @@
 """A real `feed serve` process on 127.0.0.1, for tests that drive the server over a socket."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-import httpx2
-
+from bench.servers import free_port, running
 from feed.config import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -54,29 +46,12 @@ def feed_process(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run `feed ARGUMENTS` until it answers /healthz on `port`; stop it afterwards."""
     command = [sys.executable, "-m", "feed.cli", *arguments]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
+    handle, name = tempfile.mkstemp(prefix=f"feed-{arguments[0]}-", suffix=".log")
+    os.close(handle)
+    log = Path(name)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                error = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"feed {arguments[0]} exited: {error}")
-            try:
-                if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"feed {arguments[0]} did not become healthy in 30 s")
-            time.sleep(0.1)
-        yield base, process
+        with running(command, f"{base}/healthz", log=log, env=env, startup=30) as process:
+            yield base, process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
+        log.unlink(missing_ok=True)

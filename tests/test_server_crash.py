@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import httpx2
 from sqlmodel import col, func, select
 
+from bench.servers import free_port
 from feed.addresses import parse_address
 from feed.config import Settings
 from feed.encodings import base58check_encode
@@ -20,7 +21,7 @@ from feed.store import Store
 from feed.tables import ObjectVersion
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World
-from tests.serving import free_port, server_process
+from tests.serving import server_process
 from tests.soak import SOAK
 
 BATCH = 3000
