@@ -4,6 +4,7 @@ into its mirror, screens, and reports a hit; then the feed changes and the mirro
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -168,11 +169,27 @@ def test_screener_respects_valid_until_between_polls() -> None:
     assert screener.matches(address, now="2026-01-01T00:00:00.000000Z") == []
 
 
+def _progressed(process: "subprocess.Popen[bytes]", lines: int, deadline: float) -> bool:
+    """Wait for `lines` progress lines of the poller; False if it exited first."""
+    assert process.stderr is not None
+    descriptor, seen = process.stderr.fileno(), b""
+    while seen.count(b"\n") < lines:
+        ready, _, _ = select.select([descriptor], [], [], max(0.0, deadline - time.monotonic()))
+        assert ready, "the poller made no progress in time"
+        chunk = os.read(descriptor, 4096)
+        if not chunk:
+            return False
+        seen += chunk
+    return True
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_poller_killed_at_random_points_ends_identical_to_the_feed(
     world: World, tmp_path: Path, database_url: str
 ) -> None:
-    settings = Settings(database_url=database_url, page_limit_max=20, max_content_length=200_000)
+    # Pages of 5 make the poller report progress every 50 objects; each kill comes a random
+    # moment after a random report, so it lands mid-sync however fast the machine is.
+    settings = Settings(database_url=database_url, page_limit_max=5, max_content_length=200_000)
     with serving(settings) as base_url, RANSOMWARE.open() as given:
         rows = [
             {"chain": "BTC", "address": line.split(",")[0], "category": "ransomware"}
@@ -192,12 +209,12 @@ def test_a_poller_killed_at_random_points_ends_identical_to_the_feed(
                                           "action": "revoke"})  # fmt: skip
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
-                process.wait(timeout=randomness.uniform(0.6, 2.0))
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
-                kills += 1
-                continue
+                if _progressed(process, randomness.randint(1, 3), time.monotonic() + 60):
+                    time.sleep(randomness.uniform(0, 0.02))
+                    if process.poll() is None:
+                        os.kill(process.pid, signal.SIGKILL)
+                        kills += 1
+                process.wait(timeout=60)
             finally:
                 assert process.stderr is not None
                 process.stderr.close()
