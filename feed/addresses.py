@@ -5,7 +5,7 @@ prefix (legacy Bitcoin Cash addresses become CashAddr); EVM addresses shown EIP-
 in lower case (`Address.key`); base58 is never case-folded. The dedup key of a flagged address
 is (chain, key), never (ticker, address)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -44,11 +44,10 @@ class Address:
         """The form compared when screening: EVM hex without case, everything else as is."""
         return self.canonical.lower() if self.chain.family is Family.EVM else self.canonical
 
-    @cached_property
+    @property
     def domain(self) -> str:
-        """Where the same key means the same holder: one account is one key on every EVM
-        chain, so EVM addresses are screened across them all; other chains stand alone."""
-        return "eip155" if self.chain.family is Family.EVM else self.chain.caip2
+        """Where the same key means the same holder (Chain.domain)."""
+        return self.chain.domain
 
 
 def _decode_utxo(chain: Chain, text: str) -> Address:
@@ -98,11 +97,11 @@ def _evm_checksummed(text: str) -> str:
     digits = text[2:]
     if len(digits) != 40:
         raise EncodingError(Problem.BAD_LENGTH, f"{len(digits)} hex digits; 40 expected")
-    for position, character in enumerate(digits, start=3):
-        if character not in HEX_DIGITS:
-            raise EncodingError(
-                Problem.BAD_CHARACTER, f"character {character!r} at position {position} is not hex"
-            )
+    if not HEX_DIGITS.issuperset(digits):
+        position, character = next((p, c) for p, c in enumerate(digits, 3) if c not in HEX_DIGITS)
+        raise EncodingError(
+            Problem.BAD_CHARACTER, f"character {character!r} at position {position} is not hex"
+        )
     checksummed = eip55(digits.lower())
     if digits not in (digits.lower(), digits.upper()) and text != checksummed:
         raise EncodingError(Problem.BAD_CASE, "mixed case fails the EIP-55 checksum")
@@ -179,7 +178,7 @@ DECODERS: dict[Family, Callable[[Chain, str], Address]] = {
 
 def _has_prefix(chain: Chain, text: str) -> bool:
     return not chain.prefixes or text.startswith(chain.prefixes) or (
-        text.lower().startswith(tuple(p for p in chain.prefixes if p[-1] in "1:"))
+        bool(chain.caseless_prefixes) and text.lower().startswith(chain.caseless_prefixes)
     )  # fmt: skip
 
 
@@ -190,6 +189,14 @@ def _decode(chain: Chain, text: str) -> Address:
             f"{chain.name} addresses start with {' or '.join(chain.prefixes)}",
         )
     return DECODERS[chain.family](chain, text)
+
+
+def _reading(chain: Chain, text: str) -> Address | None:
+    """`text` as an address of `chain`, which its prefix allows, or None."""
+    try:
+        return DECODERS[chain.family](chain, text)
+    except EncodingError:
+        return None
 
 
 def _first_characters(chain: Chain) -> set[str]:
@@ -209,16 +216,16 @@ _CANDIDATES = {
 }
 
 
+def _possible_chains(text: str) -> Iterator[Chain]:
+    """The chains whose prefixes `text` has, in CHAINS order."""
+    return (chain for chain in _CANDIDATES.get(text[:1], _ANY) if _has_prefix(chain, text))
+
+
 def detect(text: str) -> list[Address]:
     """Every reading of `text` as an address of a known chain."""
     text = text.strip()
-    found = []
-    for chain in _CANDIDATES.get(text[:1], _ANY):
-        try:
-            found.append(_decode(chain, text))
-        except EncodingError:
-            continue
-    return found
+    readings = (_reading(chain, text) for chain in _possible_chains(text))
+    return [address for address in readings if address is not None]
 
 
 def screening_readings(text: str) -> list[Address]:
@@ -231,10 +238,16 @@ def screening_readings(text: str) -> list[Address]:
 # chain costs tens of microseconds of Python decoding.
 @lru_cache(maxsize=1 << 17)
 def _screening_readings(text: str) -> tuple[Address, ...]:
-    distinct: dict[tuple[str, str], Address] = {}
-    for address in detect(text):
-        distinct.setdefault((address.domain, address.key), address)
-    return tuple(distinct.values())
+    readings: list[Address] = []
+    domains: set[str] = set()
+    for chain in _possible_chains(text):
+        if chain.domain in domains:
+            continue  # every EVM chain reads a text alike, and one reading screens them all
+        address = _reading(chain, text)
+        if address is not None:
+            readings.append(address)
+            domains.add(chain.domain)
+    return tuple(readings)
 
 
 def parse_address(text: str, chain: str | None = None) -> Address:

@@ -33,6 +33,16 @@ class Chain:
     testnet: bool = False
     versions: Mapping[bytes, str] = field(default_factory=dict)
     hrp: str = ""
+    # Where the same address key means the same holder: one account is one key on every EVM
+    # chain, so EVM addresses are screened across them all; other chains stand alone.
+    domain: str = field(init=False, repr=False, compare=False)
+    # Prefixes that end in a separator (bech32 "1", CashAddr ":") match in either case.
+    caseless_prefixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:  # derived once: reading a text asks them of every chain
+        object.__setattr__(self, "domain", "eip155" if self.family is Family.EVM else self.caip2)
+        caseless = tuple(prefix for prefix in self.prefixes if prefix[-1] in "1:")
+        object.__setattr__(self, "caseless_prefixes", caseless)
 
 
 def _utxo(

@@ -1,9 +1,16 @@
 """The encodings against their specifications' own test vectors: BIP-173 and BIP-350 (segwit),
-the CashAddr specification, EIP-55."""
+the CashAddr specification, EIP-55; and the fast codecs against the reference implementations
+they replace (the base58 package, BIP-173's bech32)."""
 
+import base58
+import bech32
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feed.encodings import (
+    BITCOIN_ALPHABET,
+    RIPPLE_ALPHABET,
     EncodingError,
     Problem,
     base58check_decode,
@@ -14,6 +21,10 @@ from feed.encodings import (
     monero_base58_decode,
     segwit_decode,
 )
+from feed.encodings import _base58_bytes as base58_bytes
+from feed.encodings import _bech32_polymod as bech32_polymod
+from feed.encodings import _from_five_bit as from_five_bit
+from feed.encodings import _to_five_bit as to_five_bit
 
 VALID_SEGWIT = [
     ("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", "bc", 0, 20),
@@ -122,3 +133,29 @@ def test_monero_base58_blocks() -> None:
     with pytest.raises(EncodingError) as caught:
         monero_base58_decode("zz")  # 58 * 58 - 1 does not fit in one byte
     assert caught.value.problem is Problem.BAD_CHARACTER
+
+
+@given(st.sampled_from([BITCOIN_ALPHABET, RIPPLE_ALPHABET]), st.data())
+def test_base58_decoding_agrees_with_the_base58_package(alphabet: str, data: st.DataObject) -> None:
+    zeros = data.draw(st.integers(0, 4))
+    text = alphabet[0] * zeros + data.draw(st.text(alphabet, max_size=60))
+    assert base58_bytes(text, alphabet) == base58.b58decode(text, alphabet=alphabet.encode())
+
+
+@given(st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12), st.binary())
+def test_bech32_checksum_agrees_with_bip173(hrp: str, data: bytes) -> None:
+    values = [byte & 0x1F for byte in data]
+    assert bech32_polymod(hrp, values) == bech32.bech32_polymod(
+        bech32.bech32_hrp_expand(hrp) + values
+    )
+
+
+@given(st.lists(st.integers(0, 31), max_size=100))
+def test_five_bit_values_to_bytes_agree_with_bip173(values: list[int]) -> None:
+    reference = bech32.convertbits(values, 5, 8, False)
+    assert from_five_bit(values) == (None if reference is None else bytes(reference))
+
+
+@given(st.binary(max_size=70))
+def test_bytes_to_five_bit_values_agree_with_bip173(data: bytes) -> None:
+    assert to_five_bit(data) == bech32.convertbits(data, 8, 5, True)
