@@ -6,8 +6,8 @@ in lower case (`Address.key`); base58 is never case-folded. The dedup key of a f
 is (chain, key), never (ticker, address)."""
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from feed.chains import CHAINS, Chain, Family, resolve_chains
 from feed.encodings import (
@@ -39,15 +39,15 @@ class Address:
     # XRP destination tag: it says which customer of an exchange, not which account.
     tag: int | None = None
 
-    @cached_property  # screening asks it of every lookup
-    def key(self) -> str:
-        """The form compared when screening: EVM hex without case, everything else as is."""
-        return self.canonical.lower() if self.chain.family is Family.EVM else self.canonical
+    # The form compared when screening: EVM hex without case, everything else as is.
+    key: str = field(init=False, repr=False, compare=False)
+    # Where the same key means the same holder (Chain.domain).
+    domain: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def domain(self) -> str:
-        """Where the same key means the same holder (Chain.domain)."""
-        return self.chain.domain
+    def __post_init__(self) -> None:  # derived once: screening asks both of every row
+        evm = self.chain.family is Family.EVM
+        object.__setattr__(self, "key", self.canonical.lower() if evm else self.canonical)
+        object.__setattr__(self, "domain", self.chain.domain)
 
 
 def _decode_utxo(chain: Chain, text: str) -> Address:

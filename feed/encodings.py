@@ -80,7 +80,7 @@ def _base58_bytes(text: str, alphabet: str) -> bytes | EncodingError:
     try:
         _check_alphabet(text, alphabet, "base58")
     except EncodingError as error:
-        return error
+        return error.with_traceback(None)  # cached: its frames would be kept alive with it
     number = 0
     for digit in text.encode().translate(_digit_values(alphabet)):
         number = number * 58 + digit
