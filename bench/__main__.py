@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,14 @@ import psycopg
 from bench import screening
 from bench.dataset import addresses, indicators
 from bench.report import machine, table
-from bench.servers import Endpoint, feed_server, medallion, opentaxii, rss_megabytes
+from bench.servers import (
+    Endpoint,
+    feed_serve,
+    feed_server,
+    medallion,
+    opentaxii,
+    rss_megabytes,
+)
 from bench.workload import (
     Figures,
     check_read,
@@ -30,6 +38,7 @@ from bench.workload import (
     incremental_poll,
     ingest,
     read_client,
+    read_parallel,
     read_raw,
 )
 from feed.stix import stix_timestamp
@@ -56,6 +65,12 @@ def _arguments() -> argparse.Namespace:
         type=Path,
         default=Path.home() / ".cache" / "feed-bench",
         help="where the reference servers are installed",
+    )
+    parser.add_argument(
+        "--scaling-seconds",
+        type=float,
+        default=5.0,
+        help="how long --workers readers read from 1 and from --workers processes (0: skip)",
     )
     parser.add_argument("--get-samples", type=int, default=300)
     parser.add_argument("--polls", type=int, default=100)
@@ -134,10 +149,35 @@ def _run(
     return figures
 
 
+def _scaling(endpoint: Endpoint, workdir: Path, args: Any, figures: Figures) -> None:
+    """Read throughput of one `feed serve` process and of --workers of them over the same
+    database, each read by --workers concurrent readers."""
+    print(f"{endpoint.name}: read by 1 and {args.workers} processes", file=sys.stderr)
+    for processes in sorted({1, args.workers}):
+        with feed_serve(endpoint, workdir, workers=processes, env=_environment()) as served:
+            read_raw(served, page_size=args.page_size, timeout=args.timeout)  # warm up
+            parallel = partial(
+                read_parallel,
+                served,
+                readers=args.workers,
+                page_size=args.page_size,
+                timeout=args.timeout,
+                seconds=args.scaling_seconds,
+            )
+            rate = _step(figures, f"read by {processes} processes", parallel)
+            if rate is not None:
+                figures.read_by_processes[str(processes)] = rate
+
+
+def _environment() -> dict[str, str]:
+    """This process's environment without FEED_ settings: each server is configured apart."""
+    return {key: value for key, value in os.environ.items() if not key.startswith("FEED_")}
+
+
 def _servers(
     names: list[str], workdir: Path, args: Any
 ) -> Iterator[AbstractContextManager[Endpoint]]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FEED_")}
+    env = _environment()
     for name in names:
         if name in ("sqlite", "postgresql"):
             yield feed_server(
@@ -189,6 +229,8 @@ def main() -> None:
                     built = indicators(flagged, author)
                     sent, new = built[: args.objects], built[args.objects :]
                     results.append(_run(endpoint, sent, new, args))
+                    if endpoint.database_url and args.workers > 1 and args.scaling_seconds:
+                        _scaling(endpoint, workdir, args, results[-1])
                     if endpoint.author and not ours:
                         ours = sent
             except (RuntimeError, OSError, subprocess.CalledProcessError) as error:

@@ -81,6 +81,33 @@ ROWS: list[Row] = [
     ("server peak RSS, MB", "< 300", lambda f: _number(f["rss_mb"]), _at_most("rss_mb", 300)),
 ]  # fmt: skip
 
+
+def _scaling_rows(processes: int) -> list[Row]:
+    """Read throughput of 1 and of `processes` server processes over one database; near-linear
+    is taken as at least 80% of `processes` times the one process's figure."""
+    if processes < 2:
+        return []
+
+    def speedup(figures: dict[str, Any]) -> float | None:
+        rates = figures.get("read_by_processes") or {}
+        one, many = rates.get("1"), rates.get(str(processes))
+        return None if not one or many is None else many / one
+
+    def holds(figures: dict[str, Any]) -> bool | None:
+        gained = speedup(figures)
+        return None if gained is None else gained >= 0.8 * processes
+
+    return [
+        (f"read, {processes} readers, 1 process", "",
+         lambda f: _number((f.get("read_by_processes") or {}).get("1")), lambda f: None),
+        (f"read, {processes} readers, {processes} proc.", "",
+         lambda f: _number((f.get("read_by_processes") or {}).get(str(processes))),
+         lambda f: None),
+        (f"{processes} processes / 1", f">= {0.8 * processes:.1f}x",
+         lambda f: "-" if speedup(f) is None else f"{speedup(f):.2f}x", holds),
+    ]  # fmt: skip
+
+
 RATIOS = [
     ("ingest vs medallion", ">= 5x", "ingest_per_s", "medallion", 5.0, False),
     ("read vs OpenTAXII", ">= 25x", "read_raw_per_s", "OpenTAXII", 25.0, False),
@@ -100,7 +127,7 @@ def table(report: dict[str, Any]) -> str:
     lines = [
         f"{'':32}{'target':>12}" + "".join(f"{name:>{width}}" for name in names),
     ]
-    for label, target, cell, holds in ROWS:
+    for label, target, cell, holds in ROWS + _scaling_rows(report["parameters"]["workers"]):
         cells = "".join(
             f"{cell(f) + (_mark(holds(f)) if f['server'] in FEED else ''):>{width}}"
             for f in servers

@@ -12,7 +12,7 @@ import uuid
 import venv
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psycopg
@@ -44,6 +44,7 @@ class Endpoint:
     password: str
     pid: int
     author: str = ""  # the identity objects must name as created_by_ref, where checked
+    database_url: str = ""  # this project's servers: where more processes can serve the same
 
     @property
     def collection_url(self) -> str:
@@ -195,22 +196,31 @@ def feed_server(
                 preload(Store(engine), watchdog, preloaded)
         finally:
             engine.dispose()
-        port = free_port()
-        command = [sys.executable, "-m", "feed.cli", "serve", "--port", str(port)]
-        settings = {
-            **env,
-            "FEED_DATABASE_URL": url,
-            "FEED_WORKERS": str(workers),
-            "FEED_LOG_LEVEL": "warning",
-            "FEED_PAGE_LIMIT_MAX": "1000",
-        }
-        base = f"http://127.0.0.1:{port}"
-        credentials = (issued.key_id, issued.secret)
-        log = workdir / f"feed-{kind}.log"
-        with running(command, f"{base}/healthz", log=log, env=settings) as process:
-            yield Endpoint(
-                f"feed ({kind})", f"{base}/api/", feed_id, *credentials, process.pid, author
-            )
+        endpoint = Endpoint(f"feed ({kind})", "", feed_id, issued.key_id, issued.secret, 0, author,
+                            url)  # fmt: skip
+        with feed_serve(endpoint, workdir, workers=workers, env=env) as served:
+            yield served
+
+
+@contextmanager
+def feed_serve(
+    endpoint: Endpoint, workdir: Path, *, workers: int, env: dict[str, str]
+) -> Iterator[Endpoint]:
+    """`feed serve` with `workers` processes over the database of `endpoint`, on a port of its
+    own; several of them can serve one database."""
+    port = free_port()
+    command = [sys.executable, "-m", "feed.cli", "serve", "--port", str(port)]
+    settings = {
+        **env,
+        "FEED_DATABASE_URL": endpoint.database_url,
+        "FEED_WORKERS": str(workers),
+        "FEED_LOG_LEVEL": "warning",
+        "FEED_PAGE_LIMIT_MAX": "1000",
+    }
+    base = f"http://127.0.0.1:{port}"
+    log = workdir / f"feed-{port}.log"
+    with running(command, f"{base}/healthz", log=log, env=settings) as process:
+        yield replace(endpoint, api_root=f"{base}/api/", pid=process.pid)
 
 
 # --- reference servers -------------------------------------------------------------------------

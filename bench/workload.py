@@ -8,7 +8,7 @@ import statistics
 import threading
 import time
 import urllib.parse
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,8 @@ class Figures:
     poll_p99_ms: float | None = None
     visible_at_once: bool | None = None
     rss_mb: float | None = None
+    # Objects/s to as many concurrent readers as the most server processes, by process count.
+    read_by_processes: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -166,6 +168,33 @@ def read_raw(endpoint: Endpoint, *, page_size: int, timeout: float) -> Read:
             query = {"limit": str(page_size), "next": str(page["next"])}
     finally:
         connection.close()
+
+
+def _read_from(
+    endpoint: Endpoint, page_size: int, timeout: float, at: float, seconds: float
+) -> tuple[int, float]:
+    """One reader process: from `at`, read the whole collection again and again for about
+    `seconds`; (objects read, when the last read ended)."""
+    time.sleep(max(0.0, at - time.time()))
+    objects = 0
+    while time.time() < at + seconds:
+        objects += len(read_raw(endpoint, page_size=page_size, timeout=timeout).objects)
+    return objects, time.time()
+
+
+def read_parallel(
+    endpoint: Endpoint, *, readers: int, page_size: int, timeout: float, seconds: float = 5.0
+) -> float:
+    """Objects per second served in all to `readers` processes that each read the whole
+    collection over and over for about `seconds`, all starting at the same moment."""
+    at = time.time() + 2.0  # time for the processes to start
+    with ProcessPoolExecutor(readers) as pool:
+        futures = [
+            pool.submit(_read_from, endpoint, page_size, timeout, at, seconds)
+            for _ in range(readers)
+        ]
+        results = [future.result() for future in futures]
+    return sum(objects for objects, _ in results) / (max(end for _, end in results) - at)
 
 
 def read_client(endpoint: Endpoint, *, page_size: int) -> tuple[int, float]:

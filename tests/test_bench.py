@@ -17,6 +17,7 @@ def test_the_benchmark_runs_and_finds_this_server_correct(tmp_path: Path) -> Non
         sys.executable, "-m", "bench", "--servers", "sqlite", "--objects", "300",
         "--envelope", "100", "--page-size", "100", "--get-samples", "20", "--polls", "5",
         "--screen-lookups", "2000", "--screen-distinct", "500", "--screen-rows", "3000",
+        "--scaling-seconds", "0.5",
         "--json", str(report),
     ]  # fmt: skip
     run = subprocess.run(
@@ -30,6 +31,8 @@ def test_the_benchmark_runs_and_finds_this_server_correct(tmp_path: Path) -> Non
     assert server["ingest_per_s"] > 0
     assert server["read_raw_per_s"] > 0
     assert server["visible_at_once"] is True
+    assert server["read_by_processes"].keys() == {"1", "2"}
+    assert min(server["read_by_processes"].values()) > 0
     assert figures["screening"]["problems"] == []
 
 
