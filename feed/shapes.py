@@ -11,6 +11,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+# A lower-case RFC 4122 UUID (its variant digit is 8, 9, a or b).
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 WALLET = re.compile(r"^\[cryptocurrency-wallet:value = '[0-9A-Za-z:?=]+'\]$")
 STRINGS = ("name", "description", "pattern_version", "lang")
@@ -39,6 +41,8 @@ def _identifier(value: Any, prefix: str, field: str) -> None:
         raise _Other
     if not value.startswith(prefix + "--"):
         raise Unfit(f"{field} must be an identifier of a {prefix}")
+    if CANONICAL_UUID.match(value, len(prefix) + 2):
+        return  # as publishers write them; anything else is parsed to say what is wrong
     try:
         parsed = uuid.UUID(value[len(prefix) + 2 :])
     except ValueError:
