@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feed.addresses import Address, parse_address
+from feed.addresses import Address, detect, parse_address, screening_readings
 from feed.encodings import Problem, base58check_decode, base58check_encode
 from feed.errors import InvalidAddress
 
@@ -236,3 +236,24 @@ def test_every_single_character_change_of_a_bitcoin_address_is_caught(
     damaged = address[:position] + replacement + address[position + 1 :]
     with pytest.raises(InvalidAddress):
         parse_address(damaged, "BTC")
+
+
+def _first_per_domain(readings: list[Address]) -> list[Address]:
+    first: dict[str, Address] = {}
+    for address in readings:
+        first.setdefault(address.domain, address)
+    return list(first.values())
+
+
+def test_screening_reads_a_text_as_detect_does_once_per_domain() -> None:
+    with OFAC_ROWS.open() as rows:
+        texts = {row["address"] for row in csv.DictReader(rows)}
+    texts |= {written for _, written, _, _ in GOOD} | {"0x" + "ab" * 20, "0x" + "AB" * 20}
+    for text in sorted(texts):
+        assert screening_readings(text) == _first_per_domain(detect(text)), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=ALPHABETS, max_size=110))
+def test_screening_any_text_agrees_with_detect(text: str) -> None:
+    assert screening_readings(text) == _first_per_domain(detect(text))
