@@ -210,49 +210,48 @@ def bech32_plain_decode(text: str) -> tuple[str, bytes]:
     return hrp, payload
 
 
-def _polymod_terms(generators: Sequence[int]) -> tuple[int, ...]:
-    """For each value of the five bits a BCH checksum shifts out, what they contribute: one
-    table lookup per character instead of a test per generator."""
-    return tuple(
-        functools.reduce(operator.xor, (g for bit, g in enumerate(generators) if top >> bit & 1), 0)
-        for top in range(32)
-    )
+class _Checksum:
+    """A BCH checksum over 5-bit values (bech32's of 30 bits, CashAddr's of 40), by table:
+    for each value of the five bits shifted out, what they contribute, instead of a test per
+    generator."""
+
+    def __init__(self, generators: Sequence[int], bits: int) -> None:
+        self.shift = bits - 5
+        self.low = (1 << self.shift) - 1
+        self.terms = tuple(
+            functools.reduce(operator.xor, (g for i, g in enumerate(generators) if top >> i & 1), 0)
+            for top in range(32)
+        )
+
+    def over(self, values: Sequence[int], checksum: int = 1) -> int:
+        low, shift, terms = self.low, self.shift, self.terms
+        for value in values:
+            checksum = ((checksum & low) << 5) ^ value ^ terms[checksum >> shift]
+        return checksum
 
 
-_BECH32_TERMS = _polymod_terms(BECH32_GENERATORS)
-_CASHADDR_TERMS = _polymod_terms(CASHADDR_GENERATORS)
-
-
-def _bech32_continue(checksum: int, values: Sequence[int]) -> int:
-    for value in values:
-        checksum = ((checksum & 0x1FFFFFF) << 5) ^ value ^ _BECH32_TERMS[checksum >> 25]
-    return checksum
+_BECH32 = _Checksum(BECH32_GENERATORS, 30)
+_CASHADDR = _Checksum(CASHADDR_GENERATORS, 40)
 
 
 @functools.lru_cache(maxsize=32)
 def _bech32_hrp_state(hrp: str) -> int:
-    return _bech32_continue(1, bech32_hrp_expand(hrp))
+    return _BECH32.over(bech32_hrp_expand(hrp))
 
 
 def _bech32_polymod(hrp: str, values: Sequence[int]) -> int:
     """BIP-173's bech32_polymod(bech32_hrp_expand(hrp) + values), the prefix's part once."""
-    return _bech32_continue(_bech32_hrp_state(hrp), values)
-
-
-def _cashaddr_continue(checksum: int, values: Sequence[int]) -> int:
-    for value in values:
-        checksum = ((checksum & 0x07FFFFFFFF) << 5) ^ value ^ _CASHADDR_TERMS[checksum >> 35]
-    return checksum
+    return _BECH32.over(values, _bech32_hrp_state(hrp))
 
 
 @functools.lru_cache(maxsize=8)
 def _cashaddr_prefix_state(prefix: str) -> int:
-    return _cashaddr_continue(1, [ord(character) & 0x1F for character in prefix] + [0])
+    return _CASHADDR.over([ord(character) & 0x1F for character in prefix] + [0])
 
 
 def _cashaddr_polymod(prefix: str, values: Sequence[int]) -> int:
     """The CashAddr checksum of `values` after `prefix:`; 0 when they end in a valid one."""
-    return _cashaddr_continue(_cashaddr_prefix_state(prefix), values) ^ 1
+    return _CASHADDR.over(values, _cashaddr_prefix_state(prefix)) ^ 1
 
 
 def _from_five_bit(values: Sequence[int]) -> bytes | None:
