@@ -72,12 +72,32 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(writer=True)
+        # PostgreSQL's READ COMMITTED gives each statement its own snapshot, in a transaction
+        # or not: reading outside one spares a BEGIN and a ROLLBACK, two round trips. SQLite
+        # has no round trips, and a transaction keeps its statements on one snapshot.
+        self._postgresql = engine.dialect.name == "postgresql"
+        self._statements = (
+            engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgresql else engine
+        )
         self._analysed = False
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        with Session(self.engine) as session:
+        with Session(self._statements) as session:
             yield session
+
+    @contextmanager
+    def statements(self) -> Iterator[Session]:
+        """For writes that each stand alone, as a request's rate-limit count: on PostgreSQL
+        every statement commits by itself, without BEGIN and COMMIT; on SQLite, one write
+        transaction."""
+        if not self._postgresql:
+            with self.writing() as session:
+                yield session
+            return
+        with Session(self._statements, expire_on_commit=False) as session:
+            yield session
+            session.flush()  # what was added to the session is written, and so committed
 
     @contextmanager
     def writing(self) -> Iterator[Session]:

@@ -6,8 +6,9 @@ from typing import Any
 import orjson
 from sqlmodel import col, select
 
+from feed.limits import count_request
 from feed.store import Candidate, Store, add_objects, delete_versions
-from feed.tables import ObjectVersion
+from feed.tables import ObjectVersion, RateWindow
 from feed.taxii import Filters, normalise_version
 from tests.conftest import World
 from tests.stix_objects import indicator
@@ -118,3 +119,21 @@ def test_the_object_table_is_analysed_once(store: Store, world: World) -> None:
         assert "uq_object_version_version" in str(plan) or "autoindex_object_version_2" in str(
             plan
         ), plan
+
+
+def _counts(store: Store) -> list[tuple[int, int]]:
+    with store.reading() as session:
+        query = select(RateWindow.minute, RateWindow.count).order_by(col(RateWindow.minute))
+        return [(minute, count) for minute, count in session.execute(query)]
+
+
+def test_standalone_statements_are_kept_and_on_postgresql_seen_at_once(
+    store: Store, world: World
+) -> None:
+    minute = 60_000_000
+    with store.statements() as session:
+        assert count_request(session, world.exchange.id, 5 * minute, limit=10) is None
+        if session.get_bind().dialect.name == "postgresql":  # committed by itself
+            assert _counts(store) == [(5, 1)]
+        session.add(RateWindow(organisation_id=world.exchange.id, minute=6, count=3))
+    assert _counts(store) == [(5, 1), (6, 3)]

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
 
 from feed.accounts import Access, authenticate, collection_access
 from feed.config import Settings
@@ -86,16 +87,14 @@ def _caller_and_access(
     request: Request, store: Store, settings: Settings, collection_id: str | None
 ) -> tuple[Organisation, Access | None]:
     """Authenticate, count the request against the rate limit and, for a collection's
-    endpoint, find the caller's rights on it: one transaction, whatever a request needs."""
+    endpoint, find the caller's rights on it: one session, whatever a request needs."""
     caller: Organisation | None = getattr(request.state, "caller", None)
-    if caller is not None and collection_id is None:
-        return caller, None
     key_id, secret = _credentials(request.headers.get("authorization"))
     if key_id in DEMO_KEY_IDS and not settings.sandbox:
         raise Unauthorized("sandbox demo keys work only on a sandbox server")
     limit = settings.rate_limit_per_minute if caller is None else 0
     retry_after = access = None
-    with store.writing() if limit else store.reading() as session:
+    with store.statements() if limit else store.reading() as session:
         if caller is None:
             caller = authenticate(session, key_id, secret)
             if caller is not None and limit:
@@ -111,8 +110,14 @@ def _caller_and_access(
     return caller, access
 
 
-def get_caller(request: Request, store: StoreDep, settings: SettingsDep) -> Organisation:
-    return _caller_and_access(request, store, settings, None)[0]
+async def get_caller(request: Request, store: StoreDep, settings: SettingsDep) -> Organisation:
+    """The caller; a collection's endpoint has found it already with its access (a
+    `ReadableCollection` or the like comes first in each handler), without a thread."""
+    caller: Organisation | None = getattr(request.state, "caller", None)
+    if caller is not None:
+        return caller
+    found = await run_in_threadpool(_caller_and_access, request, store, settings, None)
+    return found[0]
 
 
 Caller = Annotated[Organisation, Depends(get_caller)]
