@@ -8,6 +8,7 @@ Indicators leave the active set when revoked or past `valid_until`, and the mirr
 and why. Timestamps are stored in TAXII's fixed 27-character form, so they compare as text."""
 
 import sqlite3
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS identities (id TEXT PRIMARY KEY, name TEXT NOT NULL);
 """
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     """One active indicator that flags a screened address."""
 
@@ -241,23 +242,56 @@ class Mirror:
             "i.valid_until FROM indicators i JOIN feeds f USING (collection_id) "
             "LEFT JOIN identities n ON n.id = i.watchdog WHERE i.active = 1"
         )
-        return Screener((row[0], row[1], Match(*row[2:])) for row in rows)
+        return Screener(_compact(row) for row in rows)
+
+
+# Columns of the screener's query whose values recur across indicators (feed, watchdog,
+# category, chain, a publishing run's version, ...): one string each, not one per row.
+_RECURRING = (0, 2, 3, 4, 5, 6, 9, 10, 12)
+
+
+def _compact(row: Sequence[Any]) -> tuple[str, str, Match]:
+    """A screener row, its recurring strings shared and the key, where it is the address
+    itself, the address's own string: a million indicators fit in a few hundred MB."""
+    values = list(row)
+    for column in _RECURRING:
+        if values[column] is not None:
+            values[column] = sys.intern(values[column])
+    if values[1] == values[11]:
+        values[1] = values[11]
+    return values[0], values[1], Match(*values[2:])
 
 
 class Screener:
-    """The active flagged set in memory: a dict lookup per screened address."""
+    """The active flagged set in memory: per screening domain, a dict from address key to its
+    one match or, rarely, a tuple of several (no tuple key and no container per address: a
+    million indicators in a few hundred MB)."""
 
     def __init__(self, rows: Iterable[tuple[str, str, Match]]) -> None:
-        self._index: dict[tuple[str, str], list[Match]] = {}
+        self._index: dict[str, dict[str, Match | tuple[Match, ...]]] = {}
+        self._size = 0
         for domain, key, match in rows:
-            self._index.setdefault((domain, key), []).append(match)
+            keys = self._index.setdefault(domain, {})
+            held = keys.get(key)
+            if held is None:
+                self._size += 1
+                keys[key] = match
+            else:
+                keys[key] = (*(held if isinstance(held, tuple) else (held,)), match)
 
     def __len__(self) -> int:
-        return len(self._index)
+        return self._size
+
+    def _found(self, domain: str, key: str) -> tuple[Match, ...]:
+        keys = self._index.get(domain)
+        held = None if keys is None else keys.get(key)
+        if held is None:
+            return ()
+        return held if isinstance(held, tuple) else (held,)
 
     def matches(self, address: Address, now: str | None = None) -> list[Match]:
         """Active indicators flagging a canonical address, still valid at `now`."""
-        return _valid(self._index.get((address.domain, address.key), ()), now)
+        return _valid(self._found(address.domain, address.key), now)
 
     def screen(self, text: str, chain: str | None = None) -> list[Match]:
         """Matches for an address as written; with no chain, every chain it may be on.
@@ -267,8 +301,7 @@ class Screener:
         readings = screening_readings(text)
         if not readings:
             parse_address(text)  # raises, saying why
-        index = self._index
-        return _valid([m for a in readings for m in index.get((a.domain, a.key), ())], None)
+        return _valid([m for a in readings for m in self._found(a.domain, a.key)], None)
 
 
 def _valid(found: Sequence[Match], now: str | None) -> list[Match]:

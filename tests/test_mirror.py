@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,25 @@ def _progressed(process: "subprocess.Popen[bytes]", lines: int, deadline: float)
             return False
         seen += chunk
     return True
+
+
+def test_screener_holds_every_match_of_an_address() -> None:
+    address = parse_address(BTC, "BTC")
+    first, second = (
+        Match(feed, "c", None, None, "scam", 50, f"indicator--{feed}", "v", address.chain.caip2,
+              BTC, None)
+        for feed in ("f", "g")
+    )  # fmt: skip
+    other = parse_address("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", "ETH")
+    third = replace(first, indicator_id="indicator--h", address=other.canonical)
+    screener = Screener(
+        [(address.domain, address.key, first), (address.domain, address.key, second),
+         (other.domain, other.key, third)]
+    )  # fmt: skip
+    assert len(screener) == 2
+    assert screener.screen(BTC) == [first, second]
+    assert screener.screen(other.canonical.upper().replace("0X", "0x")) == [third]
+    assert screener.screen("31nadacWrgPeAQxKRMabhn3fPhnhi3hjKa") == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
