@@ -291,7 +291,11 @@ class Screener:
 
     def matches(self, address: Address, now: str | None = None) -> list[Match]:
         """Active indicators flagging a canonical address, still valid at `now`."""
-        return _valid(self._found(address.domain, address.key), now)
+        keys = self._index.get(address.domain)
+        held = None if keys is None else keys.get(address.key)
+        if held is None:  # nearly every lookup: answered without another call
+            return []
+        return _valid(held if isinstance(held, tuple) else (held,), now)
 
     def screen(self, text: str, chain: str | None = None) -> list[Match]:
         """Matches for an address as written; with no chain, every chain it may be on.
