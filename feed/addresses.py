@@ -19,6 +19,7 @@ from feed.encodings import (
     bech32_plain_decode,
     cashaddr_decode,
     cashaddr_encode,
+    check_alphabet,
     eip55,
     monero_base58_decode,
     monero_checked,
@@ -26,7 +27,7 @@ from feed.encodings import (
 )
 from feed.errors import InvalidAddress
 
-HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+HEX_DIGITS = "0123456789abcdefABCDEF"
 SEGWIT_KINDS = {(0, 20): "p2wpkh", (0, 32): "p2wsh", (1, 32): "p2tr"}
 CASHADDR_KINDS = {0: "p2pkh", 8: "p2sh"}
 
@@ -97,11 +98,7 @@ def _evm_checksummed(text: str) -> str:
     digits = text[2:]
     if len(digits) != 40:
         raise EncodingError(Problem.BAD_LENGTH, f"{len(digits)} hex digits; 40 expected")
-    if not HEX_DIGITS.issuperset(digits):
-        position, character = next((p, c) for p, c in enumerate(digits, 3) if c not in HEX_DIGITS)
-        raise EncodingError(
-            Problem.BAD_CHARACTER, f"character {character!r} at position {position} is not hex"
-        )
+    check_alphabet(digits, HEX_DIGITS, "hex", start=3)  # after the 0x
     checksummed = eip55(digits.lower())
     if digits not in (digits.lower(), digits.upper()) and text != checksummed:
         raise EncodingError(Problem.BAD_CASE, "mixed case fails the EIP-55 checksum")

@@ -52,10 +52,12 @@ def _characters(alphabet: str) -> frozenset[str]:
     return frozenset(alphabet)
 
 
-def _check_alphabet(text: str, alphabet: str, name: str) -> None:
+def check_alphabet(text: str, alphabet: str, name: str, *, start: int = 1) -> None:
+    """Raise BAD_CHARACTER naming the first character of `text` not in `alphabet`, counting
+    positions from `start` (where `text` begins in what was written)."""
     if _characters(alphabet).issuperset(text):
         return
-    for position, character in enumerate(text, start=1):
+    for position, character in enumerate(text, start=start):
         if character not in alphabet:
             raise EncodingError(
                 Problem.BAD_CHARACTER,
@@ -78,7 +80,7 @@ def _base58_bytes(text: str, alphabet: str) -> bytes | EncodingError:
     the same text once per base58 chain. One big-number accumulation: the base58 package
     converts digit by digit with divmod, three times slower (tests hold it as the reference)."""
     try:
-        _check_alphabet(text, alphabet, "base58")
+        check_alphabet(text, alphabet, "base58")
     except EncodingError as error:
         return error.with_traceback(None)  # cached: its frames would be kept alive with it
     number = 0
@@ -122,7 +124,7 @@ def base58_decode(text: str, size: int) -> bytes:
 
 def monero_base58_decode(text: str) -> bytes:
     """Monero's base58: 8-byte blocks of 11 characters each, the last block shorter."""
-    _check_alphabet(text, BITCOIN_ALPHABET, "base58")
+    check_alphabet(text, BITCOIN_ALPHABET, "base58")
     if len(text) % MONERO_BLOCK_CHARS not in MONERO_PARTIAL_CHARS:
         raise EncodingError(Problem.BAD_LENGTH, f"{len(text)} characters is no Monero length")
     decoded = bytearray()
@@ -154,7 +156,7 @@ def _split_bech32(text: str, max_length: int) -> tuple[str, bytes]:
     if separator < 1 or len(text) > max_length:
         raise EncodingError(Problem.BAD_LENGTH, f"{len(text)} characters; at most {max_length}")
     data_part = text[separator + 1 :]
-    _check_alphabet(data_part, BECH32_CHARSET, "bech32")
+    check_alphabet(data_part, BECH32_CHARSET, "bech32")
     if len(data_part) < 6:
         raise EncodingError(Problem.BAD_LENGTH, "data part shorter than its checksum")
     return text[:separator], data_part.encode().translate(_digit_values(BECH32_CHARSET))
@@ -278,7 +280,7 @@ def cashaddr_decode(prefix: str, payload_text: str) -> tuple[int, bytes]:
     if payload_text.lower() != payload_text and payload_text.upper() != payload_text:
         raise EncodingError(Problem.BAD_CASE, "mixes upper and lower case")
     payload_text = payload_text.lower()
-    _check_alphabet(payload_text, BECH32_CHARSET, "CashAddr base32")
+    check_alphabet(payload_text, BECH32_CHARSET, "CashAddr base32")
     if len(payload_text) != 42:  # 160-bit hashes: 34 data characters and 8 of checksum
         raise EncodingError(
             Problem.BAD_LENGTH, f"{len(payload_text)} characters after the prefix; 42 expected"

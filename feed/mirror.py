@@ -282,13 +282,6 @@ class Screener:
     def __len__(self) -> int:
         return self._size
 
-    def _found(self, domain: str, key: str) -> tuple[Match, ...]:
-        keys = self._index.get(domain)
-        held = None if keys is None else keys.get(key)
-        if held is None:
-            return ()
-        return held if isinstance(held, tuple) else (held,)
-
     def matches(self, address: Address, now: str | None = None) -> list[Match]:
         """Active indicators flagging a canonical address, still valid at `now`."""
         keys = self._index.get(address.domain)
@@ -305,7 +298,7 @@ class Screener:
         readings = screening_readings(text)
         if not readings:
             parse_address(text)  # raises, saying why
-        return _valid([m for a in readings for m in self._found(a.domain, a.key)], None)
+        return [match for address in readings for match in self.matches(address)]
 
 
 def _valid(found: Sequence[Match], now: str | None) -> list[Match]:

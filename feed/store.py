@@ -112,10 +112,9 @@ class Store:
         find one object by id, through the index that serves pages."""
         if self._analysed:
             return
-        postgresql = self.engine.dialect.name == "postgresql"
         with Session(self._writer) as session, session.begin():
             connection = session.connection()
-            if postgresql:
+            if self._postgresql:
                 never = connection.execute(_NEVER_ANALYSED).scalars().all()
             else:
                 never = [t for t in _ANALYSED if not _sqlite_has_statistics(connection, t)]

@@ -257,3 +257,10 @@ def test_screening_reads_a_text_as_detect_does_once_per_domain() -> None:
 @given(st.text(alphabet=ALPHABETS, max_size=110))
 def test_screening_any_text_agrees_with_detect(text: str) -> None:
     assert screening_readings(text) == _first_per_domain(detect(text))
+
+
+def test_a_non_hex_evm_character_is_named_with_its_position() -> None:
+    with pytest.raises(InvalidAddress) as caught:
+        parse_address("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaeg", "ETH")
+    assert caught.value.problem == Problem.BAD_CHARACTER
+    assert "character 'g' at position 42 is not hex" in caught.value.description
