@@ -208,8 +208,9 @@ def feed_server(
                 preload(Store(engine), watchdog, preloaded)
         finally:
             engine.dispose()
-        endpoint = Endpoint(f"feed ({kind})", "", feed_id, issued.key_id, issued.secret, 0, author,
-                            url)  # fmt: skip
+        credentials = (issued.key_id, issued.secret)
+        name = f"feed ({kind})"
+        endpoint = Endpoint(name, "", feed_id, *credentials, 0, author, database_url=url)
         with feed_serve(endpoint, workdir, workers=workers, env=env) as served:
             yield served
 
