@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
-from feed.accounts import Access, authenticate, collection_access
+from feed.accounts import Access, authenticate
 from feed.config import Settings
 from feed.errors import (
     Forbidden,
@@ -88,21 +88,20 @@ def _caller_and_access(
 ) -> tuple[Organisation, Access | None]:
     """Authenticate, count the request against the rate limit and, for a collection's
     endpoint, find the caller's rights on it: one session, whatever a request needs."""
-    caller: Organisation | None = getattr(request.state, "caller", None)
     key_id, secret = _credentials(request.headers.get("authorization"))
     if key_id in DEMO_KEY_IDS and not settings.sandbox:
         raise Unauthorized("sandbox demo keys work only on a sandbox server")
-    limit = settings.rate_limit_per_minute if caller is None else 0
-    retry_after = access = None
+    # A request is counted once, though a handler may resolve its caller twice.
+    counted = getattr(request.state, "caller", None) is not None
+    limit = 0 if counted else settings.rate_limit_per_minute
+    retry_after = None
     with store.statements() if limit else store.reading() as session:
-        if caller is None:
-            caller = authenticate(session, key_id, secret)
-            if caller is not None and limit:
-                retry_after = count_request(session, caller.id, now_micros(), limit)
-        if caller is not None and retry_after is None and collection_id is not None:
-            access = collection_access(session, caller, collection_id)
-    if caller is None:
+        found = authenticate(session, key_id, secret, collection_id)
+        if found is not None and limit:
+            retry_after = count_request(session, found[0].id, now_micros(), limit)
+    if found is None:
         raise Unauthorized("the API key is unknown, revoked, or its secret is wrong")
+    caller, access = found
     request.state.organisation = caller.name
     request.state.caller = caller
     if retry_after is not None:
