@@ -1,14 +1,22 @@
 """Rate limits: a fixed one-minute window of requests per organisation, counted in the
 database so that every server process behind a load balancer enforces the same limit."""
 
-from sqlalchemy import delete
-from sqlmodel import Session, col
+from sqlalchemy import text
+from sqlmodel import Session
 
-from feed.database import upsert_statement
 from feed.errors import TooManyRequests
-from feed.tables import RateWindow
 
 MINUTE = 60_000_000
+# Run on every request, so written once, in the syntax SQLite and PostgreSQL share: building
+# the statement through SQLAlchemy cost more than the database took to run it.
+_COUNT = text(
+    "INSERT INTO rate_window (organisation_id, minute, count) VALUES (:organisation, :minute, 1) "
+    "ON CONFLICT (organisation_id, minute) DO UPDATE SET count = rate_window.count + 1 "
+    "RETURNING count"
+)
+_FORGET_OLDER = text(
+    "DELETE FROM rate_window WHERE organisation_id = :organisation AND minute < :minute"
+)
 
 
 def count_request(session: Session, organisation_id: str, now: int, limit: int) -> int | None:
@@ -16,23 +24,11 @@ def count_request(session: Session, organisation_id: str, now: int, limit: int) 
     the current minute, the seconds until the next window, else None. One statement, so
     concurrent first requests of a minute cannot collide."""
     minute = now // MINUTE
-    counted = (
-        upsert_statement(session, RateWindow)
-        .values(organisation_id=organisation_id, minute=minute, count=1)
-        .on_conflict_do_update(
-            index_elements=["organisation_id", "minute"],
-            set_={"count": col(RateWindow.count) + 1},
-        )
-        .returning(col(RateWindow.count))
-    )
-    count: int = session.execute(counted).scalar_one()
+    params = {"organisation": organisation_id, "minute": minute}
+    connection = session.connection()
+    count: int = connection.execute(_COUNT, params).scalar_one()
     if count == 1:  # a new window: the organisation's older ones are done with
-        session.execute(
-            delete(RateWindow).where(
-                col(RateWindow.organisation_id) == organisation_id,
-                col(RateWindow.minute) < minute,
-            )
-        )
+        connection.execute(_FORGET_OLDER, params)
     if count <= limit:
         return None
     return max(1, -(-((minute + 1) * MINUTE - now) // 1_000_000))

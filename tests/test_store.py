@@ -4,6 +4,8 @@ import threading
 from typing import Any
 
 import orjson
+import pytest
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from feed.limits import count_request
@@ -137,3 +139,20 @@ def test_standalone_statements_are_kept_and_on_postgresql_seen_at_once(
             assert _counts(store) == [(5, 1)]
         session.add(RateWindow(organisation_id=world.exchange.id, minute=6, count=3))
     assert _counts(store) == [(5, 1), (6, 3)]
+
+
+def test_a_new_minute_forgets_the_organisations_older_windows(store: Store, world: World) -> None:
+    minute = 60_000_000
+    with store.statements() as session:
+        for at in (5, 5, 6):
+            count_request(session, world.exchange.id, at * minute, limit=10)
+    assert _counts(store) == [(6, 1)]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_request_counts_skip_postgresql_write_ahead_log(store: Store) -> None:
+    with store.reading() as session:
+        persistence = session.execute(
+            text("SELECT relpersistence FROM pg_class WHERE relname = 'rate_window'")
+        ).scalar_one()
+    assert persistence == "u"  # unlogged: counting a request commits without a disk flush
