@@ -9,6 +9,7 @@ object committed later always carries a later `date_added` than anything a polle
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, TypeAlias
 
 import orjson
@@ -16,6 +17,9 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     Row,
+    Select,
+    String,
+    bindparam,
     delete,
     func,
     or_,
@@ -31,7 +35,7 @@ from feed.database import bulk_insert
 from feed.errors import ConfigurationError
 from feed.lookup import index, reindex, unindex
 from feed.tables import Collection, ObjectVersion, ServerKey, StatusRecord
-from feed.taxii import Filters, Page, format_timestamp, now_micros
+from feed.taxii import Filters, Page, VersionSelector, format_timestamp, now_micros
 
 _CHUNK = 500
 # date_added, object_id, version, spec_version, body
@@ -133,13 +137,15 @@ class Store:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _version_clause(filters: Filters) -> ColumnElement[bool] | None:
-    if "all" in filters.version_selector:
+def _version_clause(
+    selector: frozenset[VersionSelector], versions: bool
+) -> ColumnElement[bool] | None:
+    if "all" in selector:
         return None
     clauses: list[ColumnElement[bool]] = []
-    if "last" in filters.version_selector:
+    if "last" in selector:
         clauses.append(_objects.c.is_latest == true())
-    if "first" in filters.version_selector:
+    if "first" in selector:
         other = aliased(_objects)
         first = (
             select(func.min(other.c.version))
@@ -150,28 +156,82 @@ def _version_clause(filters: Filters) -> ColumnElement[bool] | None:
             .scalar_subquery()
         )
         clauses.append(_objects.c.version == first)
-    if filters.versions:
-        clauses.append(_objects.c.version.in_(filters.versions))
+    if versions:
+        clauses.append(_objects.c.version.in_(bindparam("versions", expanding=True)))
     return or_(*clauses)
 
 
-def _where(collection_id: str, filters: Filters, object_id: str | None) -> list[Any]:
-    if object_id is not None:
-        where: list[Any] = [collection_id == _SAME_COLLECTION, _objects.c.object_id == object_id]
-    else:
-        where = [_objects.c.collection_id == collection_id]
-    if filters.ids:
-        where.append(_objects.c.object_id.in_(filters.ids))
-    if filters.types:
-        where.append(_objects.c.type.in_(filters.types))
-    if filters.spec_versions:
-        where.append(_objects.c.spec_version.in_(filters.spec_versions))
-    version = _version_clause(filters)
+@cache
+def _matching(
+    *,
+    one_object: bool,
+    ids: bool,
+    types: bool,
+    spec_versions: bool,
+    selector: frozenset[VersionSelector],
+    versions: bool,
+    added_after: bool,
+) -> tuple[ColumnElement[bool], ...]:
+    """The conditions for one shape of filters, with the values left as parameters (see
+    `_parameters`): a shape's statement is built once, as building one cost more than running
+    it."""
+    collection = bindparam("collection_id", type_=String)
+    where = (
+        [collection == _SAME_COLLECTION, _objects.c.object_id == bindparam("object_id")]
+        if one_object
+        else [_objects.c.collection_id == collection]
+    )
+    for wanted, column in ((ids, "object_id"), (types, "type"), (spec_versions, "spec_version")):
+        if wanted:
+            where.append(_objects.c[column].in_(bindparam(column + "s", expanding=True)))
+    version = _version_clause(selector, versions)
     if version is not None:
         where.append(version)
-    if filters.added_after is not None:
-        where.append(_objects.c.date_added > filters.added_after)
-    return where
+    if added_after:
+        where.append(_objects.c.date_added > bindparam("added_after"))
+    return tuple(where)
+
+
+def _where(
+    collection_id: str, filters: Filters, object_id: str | None
+) -> tuple[tuple[ColumnElement[bool], ...], dict[str, Any]]:
+    where = _matching(
+        one_object=object_id is not None,
+        ids=bool(filters.ids),
+        types=bool(filters.types),
+        spec_versions=bool(filters.spec_versions),
+        selector=filters.version_selector,
+        versions=bool(filters.versions),
+        added_after=filters.added_after is not None,
+    )
+    parameters = {
+        "collection_id": collection_id,
+        "object_id": object_id,
+        "object_ids": list(filters.ids),
+        "types": list(filters.types),
+        "spec_versions": list(filters.spec_versions),
+        "versions": list(filters.versions),
+        "added_after": filters.added_after,
+    }
+    return where, parameters
+
+
+@cache
+def _page_query(where: tuple[ColumnElement[bool], ...], after: bool) -> Select[Any]:
+    if after:
+        where = (*where, _objects.c.date_added > bindparam("after"))
+    return (
+        select(
+            _objects.c.date_added,
+            _objects.c.object_id,
+            _objects.c.version,
+            _objects.c.spec_version,
+            _objects.c.body,
+        )
+        .where(*where)
+        .order_by(_objects.c.date_added)
+        .limit(bindparam("limit"))
+    )
 
 
 def read_page(
@@ -184,22 +244,11 @@ def read_page(
 ) -> tuple[Sequence[PageRow], bool]:
     """One page in `date_added` order after the page's cursor, and whether more follow.
     Rows carry date_added, object_id, version, spec_version and the stored body."""
-    where = _where(collection_id, filters, object_id)
-    if page.after is not None:
-        where.append(_objects.c.date_added > page.after.date_added)
-    query = (
-        select(
-            _objects.c.date_added,
-            _objects.c.object_id,
-            _objects.c.version,
-            _objects.c.spec_version,
-            _objects.c.body,
-        )
-        .where(*where)
-        .order_by(_objects.c.date_added)
-        .limit(page.limit + 1)
-    )
-    rows = session.connection().execute(query).all()
+    where, parameters = _where(collection_id, filters, object_id)
+    after = page.after.date_added if page.after is not None else None
+    query = _page_query(where, after is not None)
+    parameters.update(after=after, limit=page.limit + 1)
+    rows = session.connection().execute(query, parameters).all()
     return rows[: page.limit], len(rows) > page.limit
 
 
@@ -412,8 +461,11 @@ def delete_versions(session: Session, collection_id: str, object_id: str, filter
     latest. Returns how many versions were deleted. Call inside `Store.writing()`."""
     _lock_collection(session, collection_id)
     connection = session.connection()
-    doomed = select(_objects.c.row).where(*_where(collection_id, filters, object_id))
-    deleted = connection.execute(delete(_objects).where(_objects.c.row.in_(doomed))).rowcount
+    where, parameters = _where(collection_id, filters, object_id)
+    doomed = select(_objects.c.row).where(*where)
+    deleted = connection.execute(
+        delete(_objects).where(_objects.c.row.in_(doomed)), parameters
+    ).rowcount
     if deleted:
         remaining = select(func.max(_objects.c.version)).where(
             collection_id == _SAME_COLLECTION, _objects.c.object_id == object_id
