@@ -82,10 +82,10 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[dict[str, A
     driver = connection.connection.driver_connection
     assert driver is not None
     if connection.dialect.name != "postgresql":
-        marks = ", ".join("?" for _ in columns)
+        marks = ", ".join(f":{name}" for name in columns)  # sqlite3 takes the dicts as they are
         driver.executemany(
             f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',  # noqa: S608
-            [tuple(row[name] for name in columns) for row in rows],
+            rows,
         )
         return
     with (
