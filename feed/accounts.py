@@ -18,7 +18,7 @@ from sqlalchemy import and_, bindparam, or_
 from sqlmodel import Session, col, select
 
 from feed.errors import BadRequest, NotFound
-from feed.stix import SPEC_VERSION, definitions, object_version, organisation_identity
+from feed.stix import definitions, organisation_identity
 from feed.store import Candidate, add_objects
 from feed.tables import ApiKey, Collection, CollectionKind, Grant, Organisation, Role
 from feed.taxii import now_micros
@@ -149,20 +149,7 @@ def _rights(
 
 def _publish(session: Session, collection_id: str, objects: list[bytes]) -> None:
     """Put objects (identities, definitions) in a collection, so readers can resolve refs."""
-    candidates = []
-    for raw in objects:
-        value = orjson.loads(raw)
-        candidates.append(
-            Candidate(
-                object_id=value["id"],
-                type=value["type"],
-                spec_version=SPEC_VERSION,
-                version=object_version(value),
-                value=value,
-                raw=raw,
-            )
-        )
-    add_objects(session, collection_id, candidates)
+    add_objects(session, collection_id, [Candidate.of(orjson.loads(raw), raw) for raw in objects])
 
 
 def _grant(

@@ -20,8 +20,9 @@ _flags = FlaggedAddress.__table__  # type: ignore[attr-defined]
 _CHUNK = 500
 
 
-def flag_rows(collection_id: str, version: str, value: dict[str, Any]) -> list[dict[str, Any]]:
-    """The index rows of one indicator version: none if it is revoked or flags nothing."""
+def flags(value: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the index holds of one indicator version, less its collection, object id and
+    version (`placed` adds them): nothing if it is revoked or flags nothing."""
     if value.get("type") != "indicator" or value.get("revoked"):
         return []
     try:
@@ -32,13 +33,10 @@ def flag_rows(collection_id: str, version: str, value: dict[str, Any]) -> list[d
     extension = value.get("extensions", {}).get(EXTENSION_ID, {})
     return [
         {
-            "collection_id": collection_id,
-            "object_id": value["id"],
             "domain": address.domain,
             "address_key": address.key,
             "chain": address.chain.caip2,
             "address": address.canonical,
-            "version": version,
             "category": extension.get("category"),
             "confidence": value.get("confidence"),
             "valid_until": None if until is None else parse_timestamp(str(until)),
@@ -46,6 +44,14 @@ def flag_rows(collection_id: str, version: str, value: dict[str, Any]) -> list[d
         }
         for address in readings
     ]
+
+
+def placed(
+    collection_id: str, object_id: str, version: str, found: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Index rows of `flags` found in one object version."""
+    where = {"collection_id": collection_id, "object_id": object_id, "version": version}
+    return [{**flag, **where} for flag in found]
 
 
 def unindex(session: Session, collection_id: str, object_ids: Sequence[str]) -> None:
@@ -61,11 +67,17 @@ def unindex(session: Session, collection_id: str, object_ids: Sequence[str]) -> 
 
 
 def index(
-    session: Session, collection_id: str, latest: Iterable[tuple[str, str, dict[str, Any]]]
+    session: Session,
+    collection_id: str,
+    latest: Iterable[tuple[str, str, Sequence[dict[str, Any]]]],
 ) -> None:
-    """Add the index rows of new latest versions (object id, version, value) of objects that
-    have none."""
-    rows = [row for _, version, value in latest for row in flag_rows(collection_id, version, value)]
+    """Add the index rows of new latest versions (object id, version, their `flags`) of
+    objects that have none."""
+    rows = [
+        row
+        for object_id, version, found in latest
+        for row in placed(collection_id, object_id, version, found)
+    ]
     bulk_insert(session.connection(), _flags, rows)
 
 
@@ -76,7 +88,8 @@ def reindex(
     None when no version is left."""
     unindex(session, collection_id, [object_id])
     if latest is not None:
-        index(session, collection_id, [(object_id, *latest)])
+        version, value = latest
+        index(session, collection_id, [(object_id, version, flags(value))])
 
 
 def find_flagged(

@@ -24,14 +24,12 @@ from feed.addresses import Address, parse_address
 from feed.encodings import base58check_encode, eip55
 from feed.errors import ConfigurationError
 from feed.stix import (
-    SPEC_VERSION,
     Category,
     Flag,
     Tlp,
     build_indicator,
     check_object,
     next_modified,
-    object_version,
     revoke_indicator,
 )
 from feed.store import Candidate, Store, add_objects
@@ -175,12 +173,7 @@ class Sandbox:
         candidates = []
         for value in values:
             check_object(value, self.author)
-            candidates.append(
-                Candidate(
-                    object_id=value["id"], type=value["type"], spec_version=SPEC_VERSION,
-                    version=object_version(value), value=value, raw=orjson.dumps(value),
-                )
-            )  # fmt: skip
+            candidates.append(Candidate.of(value, orjson.dumps(value)))
             if not value.get("revoked") and "valid_until" not in value:
                 self.live[value["id"]] = value
         add_objects(session, self.feed_id, candidates)

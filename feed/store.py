@@ -33,7 +33,8 @@ from sqlmodel import Session, col
 
 from feed.database import bulk_insert
 from feed.errors import ConfigurationError
-from feed.lookup import index, reindex, unindex
+from feed.lookup import flags, index, reindex, unindex
+from feed.stix import SPEC_VERSION, object_version
 from feed.tables import Collection, ObjectVersion, ServerKey, StatusRecord
 from feed.taxii import Filters, Page, VersionSelector, format_timestamp, now_micros
 
@@ -265,7 +266,9 @@ def object_exists(session: Session, collection_id: str, object_id: str) -> bool:
 @dataclass(frozen=True)
 class Candidate:
     """A validated object about to be stored. `version` is its normalised `modified` (else
-    `created`); None for objects without either, which are versioned by `date_added`."""
+    `created`); None for objects without either, which are versioned by `date_added`.
+    `flags` is what the address index will hold of it, worked out before the collection is
+    locked, as writers wait for that lock."""
 
     object_id: str
     type: str
@@ -273,6 +276,15 @@ class Candidate:
     version: str | None
     value: dict[str, Any]
     raw: bytes
+    flags: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def of(cls, value: dict[str, Any], raw: bytes) -> "Candidate":
+        spec_version = value.get("spec_version", SPEC_VERSION)
+        version = object_version(value)
+        return cls(
+            value["id"], value["type"], spec_version, version, value, raw, tuple(flags(value))
+        )
 
 
 @dataclass(frozen=True)
@@ -370,7 +382,7 @@ def add_objects(
     stored = _stored_values(session, collection_id, resent + unversioned)
 
     stamp = max(now_micros(), last + 1)
-    seen: dict[tuple[str, str], dict[str, Any]] = {}
+    seen: dict[tuple[str, str], Candidate] = {}
     rows: list[dict[str, Any]] = []
     outcomes: list[Outcome] = []
     for candidate in candidates:
@@ -383,12 +395,13 @@ def add_objects(
         else:
             version = candidate.version
         key = (candidate.object_id, version)
-        prior = seen.get(key, stored.get(key))
+        earlier = seen.get(key)
+        prior = stored.get(key) if earlier is None else earlier.value
         if prior is not None:
             failure = None if prior == candidate.value else _CHANGED_SAME_VERSION
             outcomes.append(Outcome(candidate.object_id, version, failure))
             continue
-        seen[key] = candidate.value
+        seen[key] = candidate
         rows.append(
             {
                 "collection_id": collection_id,
@@ -411,9 +424,8 @@ def add_objects(
             session,
             collection_id,
             [
-                (row["object_id"], row["version"], seen[row["object_id"], row["version"]])
+                (row["object_id"], row["version"], seen[row["object_id"], row["version"]].flags)
                 for row in became_latest
-                if row["type"] == "indicator"
             ],
         )
         session.execute(

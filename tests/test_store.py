@@ -11,20 +11,13 @@ from sqlmodel import col, select
 from feed.limits import count_request
 from feed.store import Candidate, Store, add_objects, delete_versions
 from feed.tables import ObjectVersion, RateWindow
-from feed.taxii import Filters, normalise_version
+from feed.taxii import Filters
 from tests.conftest import World
 from tests.stix_objects import indicator
 
 
 def candidate(value: dict[str, Any]) -> Candidate:
-    return Candidate(
-        object_id=value["id"],
-        type=value["type"],
-        spec_version="2.1",
-        version=normalise_version(value["modified"]),
-        value=value,
-        raw=orjson.dumps(value),
-    )
+    return Candidate.of(value, orjson.dumps(value))
 
 
 def test_concurrent_writers_get_distinct_increasing_stamps(store: Store, world: World) -> None:
@@ -88,7 +81,7 @@ def test_unversioned_objects_are_deduplicated_by_content(store: Store, world: Wo
         "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd",
         "value": "198.51.100.3",
     }
-    unversioned = Candidate(sco["id"], "ipv4-addr", "2.1", None, sco, orjson.dumps(sco))
+    unversioned = candidate(sco)
     with store.writing() as session:
         first = add_objects(session, world.feed, [unversioned])
     with store.writing() as session:

@@ -30,7 +30,7 @@ from feed.server.deps import (
 from feed.server.ledger import audit_additions, delivery_due, note_delivery
 from feed.server.responses import TaxiiResponse, documented_query, paged, taxii_json
 from feed.server.status import status_resource
-from feed.stix import SPEC_VERSION, check_object, object_version
+from feed.stix import check_object
 from feed.store import (
     Candidate,
     PageRow,
@@ -195,17 +195,7 @@ def post_objects(
         except InvalidObject as error:
             failures.append(_failure(index, item, error.description))
             continue
-        value: dict[str, Any] = item.value
-        candidates.append(
-            Candidate(
-                object_id=value["id"],
-                type=value["type"],
-                spec_version=value.get("spec_version", SPEC_VERSION),
-                version=object_version(value),
-                value=value,
-                raw=item.raw,
-            )
-        )
+        candidates.append(Candidate.of(item.value, item.raw))
     successes: list[dict[str, str]] = []
     revoked = {c.object_id for c in candidates if c.value.get("revoked") is True}
     with store.writing() as session:

@@ -11,7 +11,7 @@ import orjson
 import sqlalchemy as sa
 from alembic import op
 
-from feed.lookup import flag_rows
+from feed.lookup import flags, placed
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -39,11 +39,10 @@ def upgrade() -> None:
         "SELECT collection_id, version, body FROM object_version "
         "WHERE type = 'indicator' AND is_latest"
     )
-    rows = [
-        row
-        for collection_id, version, body in op.get_bind().execute(latest)
-        for row in flag_rows(collection_id, version, orjson.loads(body))
-    ]
+    rows = []
+    for collection_id, version, body in op.get_bind().execute(latest):
+        value = orjson.loads(body)
+        rows.extend(placed(collection_id, value["id"], version, flags(value)))
     if rows:
         op.bulk_insert(table, rows)
 
