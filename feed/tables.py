@@ -99,7 +99,9 @@ class ObjectVersion(SQLModel, table=True):
     row: int | None = Field(
         default=None, sa_column=Column(_ROW_ID, primary_key=True, autoincrement=True)
     )
-    collection_id: str = Field(foreign_key="collection.id", max_length=36)
+    # No foreign key: a row is only written under its collection's row lock, which proves
+    # the collection exists, and a per-row check of it cost ingest a sixth of its speed.
+    collection_id: str = Field(max_length=36)
     object_id: str = Field(max_length=300)
     type: str = Field(max_length=250)
     spec_version: str = Field(max_length=8)
@@ -141,7 +143,7 @@ class FlaggedAddress(SQLModel, table=True):
     __tablename__ = "flagged_address"
     __table_args__ = (Index("ix_flagged_address_key", "domain", "address_key"),)
 
-    collection_id: str = Field(foreign_key="collection.id", max_length=36, primary_key=True)
+    collection_id: str = Field(max_length=36, primary_key=True)  # as in ObjectVersion
     object_id: str = Field(max_length=300, primary_key=True)
     domain: str = Field(max_length=64, primary_key=True)
     address_key: str = Field(max_length=128)
