@@ -6,7 +6,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import URL, Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -32,6 +32,11 @@ def create_engine_for(settings: Settings) -> Engine:
                 "keepalives_count": 2,
             },
         )
+    return _sqlite_engine(url)
+
+
+def _sqlite_engine(url: str | URL, *, setup: Sequence[str] = ()) -> Engine:
+    """A SQLite engine; `setup` is run on each new connection, after the pragmas."""
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -45,6 +50,8 @@ def create_engine_for(settings: Settings) -> Engine:
             "busy_timeout=30000",
         ):
             dbapi_connection.execute(f"PRAGMA {pragma}")
+        for statement in setup:
+            dbapi_connection.execute(statement)
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
@@ -52,6 +59,24 @@ def create_engine_for(settings: Settings) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
+
+
+_REQUEST_COUNTS = (
+    "CREATE TABLE IF NOT EXISTS rate_window (organisation_id VARCHAR(36) NOT NULL, "
+    "minute BIGINT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (organisation_id, minute))"
+)
+
+
+def request_counts_engine(engine: Engine) -> Engine:
+    """Where SQLite counts requests for rate limits: a database file of its own beside the
+    main one (`<file>-counts`). SQLite has one writer per file, and a POST holds the main
+    file's for tens of milliseconds, which every request's count would wait for. Counts are
+    worth nothing after a minute, so the file needs no migrations: its one table is made when
+    it is first opened."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return engine
+    return _sqlite_engine(engine.url.set(database=f"{database}-counts"), setup=[_REQUEST_COUNTS])
 
 
 def migrate(engine: Engine) -> None:

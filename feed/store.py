@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from feed.database import bulk_insert
+from feed.database import bulk_insert, request_counts_engine
 from feed.errors import ConfigurationError
 from feed.lookup import flags, index, reindex, unindex
 from feed.stix import SPEC_VERSION, object_version
@@ -84,7 +84,13 @@ class Store:
         self._statements = (
             engine.execution_options(isolation_level="AUTOCOMMIT") if self._postgresql else engine
         )
+        self._counts = request_counts_engine(engine).execution_options(writer=True)
         self._analysed = False
+
+    def dispose(self) -> None:
+        """Close every pooled connection (the counts file's too, on SQLite)."""
+        self.engine.dispose()
+        self._counts.engine.dispose()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -92,17 +98,16 @@ class Store:
             yield session
 
     @contextmanager
-    def statements(self) -> Iterator[Session]:
-        """For writes that each stand alone, as a request's rate-limit count: on PostgreSQL
-        every statement commits by itself, without BEGIN and COMMIT; on SQLite, one write
-        transaction."""
-        if not self._postgresql:
-            with self.writing() as session:
-                yield session
-            return
-        with Session(self._statements, expire_on_commit=False) as session:
+    def counting(self, session: Session) -> Iterator[Session]:
+        """Where a request is counted, beside `session` reading the caller: on PostgreSQL that
+        session, whose statements each commit by themselves (see `reading`); on SQLite a write
+        transaction on the counts file (see `request_counts_engine`), committed when the
+        block ends."""
+        if self._postgresql:
             yield session
-            session.flush()  # what was added to the session is written, and so committed
+            return
+        with Session(self._counts, expire_on_commit=False) as counts, counts.begin():
+            yield counts
 
     @contextmanager
     def writing(self) -> Iterator[Session]:

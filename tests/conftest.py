@@ -58,8 +58,9 @@ def settings(database_url: str) -> Settings:
 def store(settings: Settings) -> Iterator[Store]:
     engine = create_engine_for(settings)
     migrate(engine)
-    yield Store(engine)
-    engine.dispose()
+    store = Store(engine)
+    yield store
+    store.dispose()
 
 
 @dataclass(frozen=True)

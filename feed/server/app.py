@@ -160,7 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             stop.set()
-            engine.dispose()
+            store.dispose()
 
     app = FastAPI(
         title=settings.title,

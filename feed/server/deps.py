@@ -95,10 +95,11 @@ def _caller_and_access(
     counted = getattr(request.state, "caller", None) is not None
     limit = 0 if counted else settings.rate_limit_per_minute
     retry_after = None
-    with store.statements() if limit else store.reading() as session:
+    with store.reading() as session:
         found = authenticate(session, key_id, secret, collection_id)
         if found is not None and limit:
-            retry_after = count_request(session, found[0].id, now_micros(), limit)
+            with store.counting(session) as counts:
+                retry_after = count_request(counts, found[0].id, now_micros(), limit)
     if found is None:
         raise Unauthorized("the API key is unknown, revoked, or its secret is wrong")
     caller, access = found
