@@ -19,9 +19,9 @@ from sqlmodel import Session, col, select
 
 from feed.errors import BadRequest, NotFound
 from feed.stix import definitions, organisation_identity
-from feed.store import Candidate, add_objects
 from feed.tables import ApiKey, Collection, CollectionKind, Grant, Organisation, Role
 from feed.taxii import now_micros
+from feed.versions import Candidate, add_objects
 
 
 @dataclass(frozen=True)

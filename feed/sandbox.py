@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import base58
-import orjson
 from bech32 import encode as segwit_encode
 from sqlalchemy import delete
 from sqlmodel import Session, SQLModel
@@ -32,8 +31,9 @@ from feed.stix import (
     next_modified,
     revoke_indicator,
 )
-from feed.store import Candidate, Store, add_objects
+from feed.store import Store
 from feed.tables import Organisation, Role, ServerKey
+from feed.versions import Candidate, add_objects
 
 SANDBOX_NAMESPACE = uuid.UUID("5e1d2b0c-8f3a-4c6e-9b7d-2a4f6c8e0b13")
 HEADER = "X-Feed-Sandbox"
@@ -173,7 +173,7 @@ class Sandbox:
         candidates = []
         for value in values:
             check_object(value, self.author)
-            candidates.append(Candidate.of(value, orjson.dumps(value)))
+            candidates.append(Candidate.of(value))
             if not value.get("revoked") and "valid_until" not in value:
                 self.live[value["id"]] = value
         add_objects(session, self.feed_id, candidates)

@@ -1,98 +1,23 @@
-"""Storage on SQLite and PostgreSQL: stamping and latest-version marks."""
+"""The store on SQLite and PostgreSQL: statistics, and where requests are counted."""
 
 import threading
-from typing import Any
 
-import orjson
 import pytest
 from sqlalchemy import text
 from sqlmodel import col, select
 
 from feed.limits import count_request
-from feed.store import Candidate, Store, add_objects, delete_versions
-from feed.tables import ObjectVersion, RateWindow
-from feed.taxii import Filters, now_micros
+from feed.store import Store
+from feed.tables import RateWindow
+from feed.taxii import now_micros
+from feed.versions import Candidate, add_objects
 from tests.conftest import World
 from tests.stix_objects import indicator
 
 
-def candidate(value: dict[str, Any]) -> Candidate:
-    return Candidate.of(value, orjson.dumps(value))
-
-
-def test_concurrent_writers_get_distinct_increasing_stamps(store: Store, world: World) -> None:
-    def write(writer: int) -> None:
-        for batch in range(5):
-            objects = [
-                indicator(world.watchdog.identity, number=writer * 100 + batch * 10 + n)
-                for n in range(5)
-            ]
-            with store.writing() as session:
-                add_objects(session, world.feed, [candidate(o) for o in objects])
-
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    with store.reading() as session:
-        rows = session.exec(
-            select(ObjectVersion.row, ObjectVersion.date_added)
-            .where(col(ObjectVersion.collection_id) == world.feed)
-            .order_by(col(ObjectVersion.row))
-        ).all()
-    stamps = [date_added for _, date_added in rows]
-    assert len(stamps) == len(world.feed_seed) + 3 * 5 * 5
-    assert stamps == sorted(stamps)  # insert order is commit order is stamp order
-    assert len(set(stamps)) == len(stamps)
-
-
-def latest_versions(store: Store, collection: str) -> dict[str, str]:
-    with store.reading() as session:
-        rows = session.exec(
-            select(ObjectVersion.object_id, ObjectVersion.version).where(
-                col(ObjectVersion.collection_id) == collection, col(ObjectVersion.is_latest)
-            )
-        ).all()
-    return dict(rows)
-
-
-def test_latest_mark_follows_versions_in_any_order(store: Store, world: World) -> None:
-    first = indicator(world.watchdog.identity, modified="2025-01-01T00:00:00Z")
-    third = {**first, "modified": "2025-03-01T00:00:00Z"}
-    second = {**first, "modified": "2025-02-01T00:00:00Z"}
-    with store.writing() as session:
-        add_objects(session, world.feed, [candidate(third), candidate(first)])
-    with store.writing() as session:
-        add_objects(session, world.feed, [candidate(second)])
-    assert latest_versions(store, world.feed)[first["id"]] == "2025-03-01T00:00:00.000000Z"
-
-    with store.writing() as session:
-        only_third = Filters(
-            versions=("2025-03-01T00:00:00.000000Z",), version_selector=frozenset()
-        )
-        assert delete_versions(session, world.feed, first["id"], only_third) == 1
-    assert latest_versions(store, world.feed)[first["id"]] == "2025-02-01T00:00:00.000000Z"
-
-
-def test_unversioned_objects_are_deduplicated_by_content(store: Store, world: World) -> None:
-    sco = {
-        "type": "ipv4-addr",
-        "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd",
-        "value": "198.51.100.3",
-    }
-    unversioned = candidate(sco)
-    with store.writing() as session:
-        first = add_objects(session, world.feed, [unversioned])
-    with store.writing() as session:
-        again = add_objects(session, world.feed, [unversioned])
-    assert first == again
-    assert first[0].failure is None
-
-
 def test_the_object_table_is_analysed_once(store: Store, world: World) -> None:
     with store.writing() as session:
-        add_objects(session, world.feed, [candidate(indicator(author=world.watchdog.identity))])
+        add_objects(session, world.feed, [Candidate.of(indicator(author=world.watchdog.identity))])
     store.ensure_statistics()
     with store.reading() as session:
         connection = session.connection()
@@ -152,7 +77,7 @@ def test_requests_are_counted_while_a_writer_holds_the_collection(
         counted.set()
 
     with store.writing() as session:
-        add_objects(session, world.feed, [candidate(indicator(world.watchdog.identity))])
+        add_objects(session, world.feed, [Candidate.of(indicator(world.watchdog.identity))])
         counter = threading.Thread(target=count)
         counter.start()
         assert counted.wait(timeout=5), "the count waited for the writer"

@@ -10,7 +10,8 @@ from feed import audit
 from feed.accounts import Access
 from feed.audit import Action
 from feed.deliveries import poll_record_due, record_served
-from feed.store import PageRow, Store
+from feed.pages import PageRow
+from feed.store import Store
 from feed.tables import Organisation, Role
 from feed.taxii import format_timestamp, now_micros
 

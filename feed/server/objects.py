@@ -16,6 +16,7 @@ from feed.audit import Action
 from feed.config import Settings
 from feed.envelope import Item, parse_envelope
 from feed.errors import InvalidObject, NotFound, PayloadTooLarge
+from feed.pages import PageRow, object_exists, read_page
 from feed.server.deps import (
     Caller,
     CursorKey,
@@ -31,16 +32,7 @@ from feed.server.ledger import audit_additions, delivery_due, note_delivery
 from feed.server.responses import TaxiiResponse, documented_query, paged, taxii_json
 from feed.server.status import status_resource
 from feed.stix import check_object
-from feed.store import (
-    Candidate,
-    PageRow,
-    Store,
-    add_objects,
-    delete_versions,
-    object_exists,
-    read_page,
-    save_status,
-)
+from feed.store import Store, save_status
 from feed.tables import StatusRecord
 from feed.taxii import (
     STIX_MEDIA_TYPE,
@@ -53,6 +45,7 @@ from feed.taxii import (
     parse_filters,
     parse_page,
 )
+from feed.versions import Candidate, add_objects, delete_versions
 
 router = APIRouter(prefix="/api/collections/{collection_id}")
 

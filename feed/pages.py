@@ -1,0 +1,144 @@
+"""Reading object versions: pages in `date_added` order after a keyset cursor, the stored
+JSON passed through unchanged, each shape of filters built into a statement once."""
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, TypeAlias
+
+from sqlalchemy import ColumnElement, Row, Select, String, bindparam, func, or_, select, true
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from feed.tables import ObjectVersion
+from feed.taxii import Filters, Page, VersionSelector
+
+# date_added, object_id, version, spec_version, body
+PageRow: TypeAlias = Row[Any, Any, Any, Any, Any]
+OBJECTS = ObjectVersion.__table__  # type: ignore[attr-defined]
+# Where an object's id is known, its collection is compared through an expression no index
+# serves, so the only index left is the one that leads with the object id. Statistics taken
+# when a collection was small (a new feed on a large database) would otherwise have either
+# planner read the collection through its page index, every row of it for each object.
+SAME_COLLECTION = OBJECTS.c.collection_id.concat("")
+
+
+def _version_clause(
+    selector: frozenset[VersionSelector], versions: bool
+) -> ColumnElement[bool] | None:
+    if "all" in selector:
+        return None
+    clauses: list[ColumnElement[bool]] = []
+    if "last" in selector:
+        clauses.append(OBJECTS.c.is_latest == true())
+    if "first" in selector:
+        other = aliased(OBJECTS)
+        first = (
+            select(func.min(other.c.version))
+            .where(
+                other.c.collection_id == OBJECTS.c.collection_id,
+                other.c.object_id == OBJECTS.c.object_id,
+            )
+            .scalar_subquery()
+        )
+        clauses.append(OBJECTS.c.version == first)
+    if versions:
+        clauses.append(OBJECTS.c.version.in_(bindparam("versions", expanding=True)))
+    return or_(*clauses)
+
+
+@cache
+def _matching(
+    *,
+    one_object: bool,
+    ids: bool,
+    types: bool,
+    spec_versions: bool,
+    selector: frozenset[VersionSelector],
+    versions: bool,
+    added_after: bool,
+) -> tuple[ColumnElement[bool], ...]:
+    """The conditions for one shape of filters, with the values left as parameters (see
+    `matching`): a shape's statement is built once, as building one cost more than running
+    it."""
+    collection = bindparam("collection_id", type_=String)
+    where = (
+        [collection == SAME_COLLECTION, OBJECTS.c.object_id == bindparam("object_id")]
+        if one_object
+        else [OBJECTS.c.collection_id == collection]
+    )
+    for wanted, column in ((ids, "object_id"), (types, "type"), (spec_versions, "spec_version")):
+        if wanted:
+            where.append(OBJECTS.c[column].in_(bindparam(column + "s", expanding=True)))
+    version = _version_clause(selector, versions)
+    if version is not None:
+        where.append(version)
+    if added_after:
+        where.append(OBJECTS.c.date_added > bindparam("added_after"))
+    return tuple(where)
+
+
+def matching(
+    collection_id: str, filters: Filters, object_id: str | None
+) -> tuple[tuple[ColumnElement[bool], ...], dict[str, Any]]:
+    where = _matching(
+        one_object=object_id is not None,
+        ids=bool(filters.ids),
+        types=bool(filters.types),
+        spec_versions=bool(filters.spec_versions),
+        selector=filters.version_selector,
+        versions=bool(filters.versions),
+        added_after=filters.added_after is not None,
+    )
+    parameters = {
+        "collection_id": collection_id,
+        "object_id": object_id,
+        "object_ids": list(filters.ids),
+        "types": list(filters.types),
+        "spec_versions": list(filters.spec_versions),
+        "versions": list(filters.versions),
+        "added_after": filters.added_after,
+    }
+    return where, parameters
+
+
+@cache
+def _page_query(where: tuple[ColumnElement[bool], ...], after: bool) -> Select[Any]:
+    if after:
+        where = (*where, OBJECTS.c.date_added > bindparam("after"))
+    return (
+        select(
+            OBJECTS.c.date_added,
+            OBJECTS.c.object_id,
+            OBJECTS.c.version,
+            OBJECTS.c.spec_version,
+            OBJECTS.c.body,
+        )
+        .where(*where)
+        .order_by(OBJECTS.c.date_added)
+        .limit(bindparam("limit"))
+    )
+
+
+def read_page(
+    session: Session,
+    collection_id: str,
+    filters: Filters,
+    page: Page,
+    *,
+    object_id: str | None = None,
+) -> tuple[Sequence[PageRow], bool]:
+    """One page in `date_added` order after the page's cursor, and whether more follow.
+    Rows carry date_added, object_id, version, spec_version and the stored body."""
+    where, parameters = matching(collection_id, filters, object_id)
+    after = page.after.date_added if page.after is not None else None
+    query = _page_query(where, after is not None)
+    parameters.update(after=after, limit=page.limit + 1)
+    rows = session.connection().execute(query, parameters).all()
+    return rows[: page.limit], len(rows) > page.limit
+
+
+def object_exists(session: Session, collection_id: str, object_id: str) -> bool:
+    query = select(OBJECTS.c.row).where(
+        collection_id == SAME_COLLECTION, OBJECTS.c.object_id == object_id
+    )
+    return session.connection().execute(query.limit(1)).first() is not None
