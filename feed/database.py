@@ -73,10 +73,10 @@ def request_counts_engine(engine: Engine) -> Engine:
     file's for tens of milliseconds, which every request's count would wait for. Counts are
     worth nothing after a minute, so the file needs no migrations: its one table is made when
     it is first opened."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+    if engine.dialect.name != "sqlite":
         return engine
-    return _sqlite_engine(engine.url.set(database=f"{database}-counts"), setup=[_REQUEST_COUNTS])
+    counts = engine.url.set(database=f"{engine.url.database}-counts")
+    return _sqlite_engine(counts, setup=[_REQUEST_COUNTS])
 
 
 def migrate(engine: Engine) -> None:
