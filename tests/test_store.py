@@ -36,9 +36,11 @@ def test_the_object_table_is_analysed_once(store: Store, world: World) -> None:
             "EXPLAIN QUERY PLAN SELECT body FROM object_version WHERE collection_id = 'c' "
             "AND object_id = 'o' AND is_latest = 1 ORDER BY date_added"
         ).all()
-        assert "uq_object_version_version" in str(plan) or "autoindex_object_version_2" in str(
-            plan
-        ), plan
+        # SQLite numbers the unique constraints' indexes by their place in the table's
+        # definition, which a rebuilt table need not keep: the plan names the columns.
+        searched = str(plan)
+        assert "USING INDEX" in searched, plan
+        assert "(object_id=? AND collection_id=?)" in searched, plan
 
 
 def _counts(store: Store) -> list[tuple[int, int]]:
