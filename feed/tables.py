@@ -204,7 +204,8 @@ class AuditEvent(SQLModel, table=True):
 
 class RateWindow(SQLModel, table=True):
     """Requests an organisation made in one minute, counted in the database so that every
-    server process enforces one limit."""
+    server process enforces one limit. SQLite counts in a file of its own instead (see
+    `database.request_counts_engine`), in a table of the same shape."""
 
     __tablename__ = "rate_window"
 
