@@ -127,6 +127,8 @@ def _run(
     watermark = stix_timestamp(datetime.now(UTC) - timedelta(milliseconds=1))
     if read is not None:
         figures.read_raw_per_s = len(read.objects) / sum(read.seconds)
+        if read.reconnects:
+            figures.notes.append(f"read: {read.reconnects} idle connections closed, reopened")
         check_read(read, sent, figures)
         deep_pages(read, figures)
         watermark = read.date_added[-1] if read.date_added else watermark
