@@ -57,9 +57,8 @@ def _matching(
     versions: bool,
     added_after: bool,
 ) -> tuple[ColumnElement[bool], ...]:
-    """The conditions for one shape of filters, with the values left as parameters (see
-    `matching`): a shape's statement is built once, as building one cost more than running
-    it."""
+    """The conditions for one shape of filters, their values left as parameters: a shape's
+    statement is built once, as building one cost more than running it."""
     collection = bindparam("collection_id", type_=String)
     where = (
         [collection == SAME_COLLECTION, OBJECTS.c.object_id == bindparam("object_id")]
@@ -80,6 +79,8 @@ def _matching(
 def matching(
     collection_id: str, filters: Filters, object_id: str | None
 ) -> tuple[tuple[ColumnElement[bool], ...], dict[str, Any]]:
+    """The conditions selecting the versions `filters` match, of one object or of the whole
+    collection, and the parameters that carry their values."""
     where = _matching(
         one_object=object_id is not None,
         ids=bool(filters.ids),

@@ -92,8 +92,8 @@ def _caller_and_access(
     if key_id in DEMO_KEY_IDS and not settings.sandbox:
         raise Unauthorized("sandbox demo keys work only on a sandbox server")
     # A request is counted once, though a handler may resolve its caller twice.
-    counted = getattr(request.state, "caller", None) is not None
-    limit = 0 if counted else settings.rate_limit_per_minute
+    already_counted = getattr(request.state, "caller", None) is not None
+    limit = 0 if already_counted else settings.rate_limit_per_minute
     retry_after = None
     with store.reading() as session:
         found = authenticate(session, key_id, secret, collection_id)
