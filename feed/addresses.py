@@ -225,6 +225,28 @@ def detect(text: str) -> list[Address]:
     return [address for address in readings if address is not None]
 
 
+def _decoding(chain: Chain) -> tuple[object, ...]:
+    """What decoding a text as `chain` depends on: chains alike in it (the Tron, Solana and
+    EVM networks) read a text alike, as the same address on each."""
+    return (chain.family, chain.prefixes, tuple(chain.versions.items()), chain.hrp)
+
+
+def _alike(candidates: tuple[Chain, ...]) -> tuple[tuple[Chain, tuple[Chain, ...]], ...]:
+    """`candidates` as (chain decoded, the later chains that decode alike and stand in
+    another screening domain), each chain in one group."""
+    groups: dict[tuple[object, ...], list[Chain]] = {}
+    for chain in candidates:
+        groups.setdefault(_decoding(chain), []).append(chain)
+    return tuple(
+        (first, tuple(c for c in others if c.domain != first.domain))
+        for first, *others in groups.values()
+    )
+
+
+_SCREENED_ANY = _alike(_ANY)
+_SCREENED = {first: _alike(candidates) for first, candidates in _CANDIDATES.items()}
+
+
 def screening_readings(text: str) -> list[Address]:
     """One reading of `text` per place it is screened (Address.domain): every EVM chain is one
     place, named by the first EVM chain that reads it."""
@@ -236,14 +258,13 @@ def screening_readings(text: str) -> list[Address]:
 @lru_cache(maxsize=1 << 17)
 def _screening_readings(text: str) -> tuple[Address, ...]:
     readings: list[Address] = []
-    domains: set[str] = set()
-    for chain in _possible_chains(text):
-        if chain.domain in domains:
-            continue  # every EVM chain reads a text alike, and one reading screens them all
+    for chain, alike in _SCREENED.get(text[:1], _SCREENED_ANY):
+        if not _has_prefix(chain, text):
+            continue
         address = _reading(chain, text)
         if address is not None:
             readings.append(address)
-            domains.add(chain.domain)
+            readings += (Address(c, address.canonical, address.kind, address.tag) for c in alike)
     return tuple(readings)
 
 

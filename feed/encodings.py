@@ -103,10 +103,15 @@ def base58check_decode(text: str, size: int, alphabet: str = BITCOIN_ALPHABET) -
     raw = _base58(text, alphabet)
     if len(raw) != size + 4:
         raise EncodingError(Problem.BAD_LENGTH, f"decodes to {len(raw)} bytes; {size + 4} expected")
-    payload, checksum = raw[:-4], raw[-4:]
-    if hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4] != checksum:
+    if not _checksum_matches(raw):
         raise EncodingError(Problem.BAD_CHECKSUM, "base58check checksum does not match")
-    return payload
+    return raw[:-4]
+
+
+@functools.lru_cache(maxsize=1024)  # asked once per chain that reads the same bytes
+def _checksum_matches(raw: bytes) -> bool:
+    """Whether the last 4 bytes are the double SHA-256 checksum of the rest."""
+    return hashlib.sha256(hashlib.sha256(raw[:-4]).digest()).digest()[:4] == raw[-4:]
 
 
 def base58check_encode(payload: bytes, alphabet: str = BITCOIN_ALPHABET) -> str:
