@@ -12,7 +12,7 @@ from enum import StrEnum
 import base58
 from bech32 import CHARSET as BECH32_CHARSET
 from bech32 import bech32_hrp_expand
-from Crypto.Hash import keccak
+from sha3 import keccak_256
 
 BITCOIN_ALPHABET = base58.BITCOIN_ALPHABET.decode()
 RIPPLE_ALPHABET = base58.RIPPLE_ALPHABET.decode()
@@ -44,7 +44,8 @@ class EncodingError(ValueError):
 
 
 def keccak256(data: bytes) -> bytes:
-    return keccak.new(digest_bits=256, data=data).digest()
+    digest: bytes = keccak_256(data).digest()
+    return digest
 
 
 @functools.lru_cache(maxsize=8)
@@ -303,16 +304,18 @@ def cashaddr_encode(prefix: str, version: int, hash160: bytes) -> str:
     values = _to_five_bit(bytes([version]) + hash160)
     checksum = _cashaddr_polymod(prefix, [*values, 0, 0, 0, 0, 0, 0, 0, 0])
     values += [(checksum >> 5 * (7 - i)) & 0x1F for i in range(8)]
-    return prefix + ":" + "".join(BECH32_CHARSET[value] for value in values)
+    return prefix + ":" + "".join([BECH32_CHARSET[value] for value in values])
+
+
+# EIP-55 by whole-string operations: hex digits of the hash from 8 up, and the letters a-f,
+# each become 0x20, which cleared (XOR) from a lower-case letter makes it upper case.
+_HIGH_NIBBLE = bytes.maketrans(b"0123456789abcdef", b"\0" * 8 + b"\x20" * 8)
+_LETTER = bytes.maketrans(b"0123456789abcdef", b"\0" * 10 + b"\x20" * 6)
 
 
 def eip55(hex_digits: str) -> str:
     """The EIP-55 mixed-case checksum form of 40 lower-case hex digits, with 0x."""
-    digest = keccak256(hex_digits.encode()).hex()
-    # A letter is upper case where the hash's hex digit at its place is 8 or more.
-    return "0x" + "".join(
-        [
-            upper if h >= "8" else lower
-            for lower, upper, h in zip(hex_digits, hex_digits.upper(), digest, strict=False)
-        ]
-    )
+    lower = hex_digits.encode()
+    high = keccak256(lower).hex().encode()[: len(lower)].translate(_HIGH_NIBBLE)
+    upper = int.from_bytes(high, "big") & int.from_bytes(lower.translate(_LETTER), "big")
+    return "0x" + (int.from_bytes(lower, "big") ^ upper).to_bytes(len(lower), "big").decode()

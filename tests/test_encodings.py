@@ -18,6 +18,7 @@ from feed.encodings import (
     cashaddr_decode,
     cashaddr_encode,
     eip55,
+    keccak256,
     monero_base58_decode,
     segwit_decode,
 )
@@ -109,6 +110,22 @@ def test_cashaddr_checksum_covers_the_prefix() -> None:
 @pytest.mark.parametrize("address", EIP55_EXAMPLES)
 def test_eip55_examples(address: str) -> None:
     assert eip55(address[2:].lower()) == address
+
+
+def test_keccak256_is_ethereum_keccak_not_sha3() -> None:
+    assert keccak256(b"").hex() == (
+        "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+    )
+
+
+@given(st.text(alphabet="0123456789abcdef", min_size=40, max_size=40))
+def test_eip55_agrees_with_its_definition(hex_digits: str) -> None:
+    digest = keccak256(hex_digits.encode()).hex()
+    by_character = "".join(
+        character.upper() if int(nibble, 16) >= 8 else character
+        for character, nibble in zip(hex_digits, digest, strict=False)
+    )
+    assert eip55(hex_digits) == "0x" + by_character
 
 
 def test_base58check_round_trip_and_damage() -> None:
