@@ -250,22 +250,39 @@ _SCREENED = {first: _alike(candidates) for first, candidates in _CANDIDATES.item
 def screening_readings(text: str) -> list[Address]:
     """One reading of `text` per place it is screened (Address.domain): every EVM chain is one
     place, named by the first EVM chain that reads it."""
-    return list(_screening_readings(text.strip()))
+    return list(readings_in(text) or ())
+
+
+def readings_in(text: str, domains: frozenset[str] | None = None) -> tuple[Address, ...] | None:
+    """The screening readings of `text` in these domains only (None: in all); None when no
+    chain reads it at all. A chain of a domain not asked for is decoded only while that is
+    still unknown: a screener holding nothing on a chain need not read every text as it."""
+    return _readings_in(text.strip(), domains)
 
 
 # Screened addresses recur (deposit addresses, busy wallets) and reading a text as every
 # chain costs tens of microseconds of Python decoding.
 @lru_cache(maxsize=1 << 17)
-def _screening_readings(text: str) -> tuple[Address, ...]:
+def _readings_in(text: str, domains: frozenset[str] | None) -> tuple[Address, ...] | None:
     readings: list[Address] = []
+    valid = False
     for chain, alike in _SCREENED.get(text[:1], _SCREENED_ANY):
+        placed = (chain, *alike)
+        if domains is not None:
+            placed = tuple(c for c in placed if c.domain in domains)
+            if valid and not placed:
+                continue
         if not _has_prefix(chain, text):
             continue
         address = _reading(chain, text)
-        if address is not None:
-            readings.append(address)
-            readings += (Address(c, address.canonical, address.kind, address.tag) for c in alike)
-    return tuple(readings)
+        if address is None:
+            continue
+        valid = True
+        readings += (
+            address if c is chain else Address(c, address.canonical, address.kind, address.tag)
+            for c in placed
+        )
+    return tuple(readings) if valid else None
 
 
 def parse_address(text: str, chain: str | None = None) -> Address:

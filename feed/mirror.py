@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from feed.addresses import Address, parse_address, screening_readings
+from feed.addresses import Address, parse_address, readings_in
 from feed.client import FeedClient
 from feed.errors import ConfigurationError, FeedError, InvalidObject, RemoteError
 from feed.stix import EXTENSION_ID, indicator_addresses
@@ -302,6 +302,7 @@ class Screener:
                 keys[key] = match
             else:
                 keys[key] = (*(held if isinstance(held, tuple) else (held,)), match)
+        self._domains = frozenset(self._index)
 
     def __len__(self) -> int:
         return self._size
@@ -319,10 +320,11 @@ class Screener:
         Raises InvalidAddress for text that is no address of the chain (or of any)."""
         if chain is not None:
             return self.matches(parse_address(text, chain))
-        readings = screening_readings(text)
-        if not readings:
+        # Only chains this screener holds indicators on can match: others are not read.
+        readings = readings_in(text, self._domains)
+        if readings is None:
             parse_address(text)  # raises, saying why
-        return [match for address in readings for match in self.matches(address)]
+        return [match for address in readings or () for match in self.matches(address)]
 
 
 def _valid(found: Sequence[Match], now: str | None) -> list[Match]:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feed.addresses import Address, detect, parse_address, screening_readings
+from feed.addresses import Address, detect, parse_address, readings_in, screening_readings
+from feed.chains import CHAINS
 from feed.encodings import Problem, base58check_decode, base58check_encode
 from feed.errors import InvalidAddress
 
@@ -257,6 +258,22 @@ def test_screening_reads_a_text_as_detect_does_once_per_domain() -> None:
 @given(st.text(alphabet=ALPHABETS, max_size=110))
 def test_screening_any_text_agrees_with_detect(text: str) -> None:
     assert screening_readings(text) == _first_per_domain(detect(text))
+
+
+DOMAINS = sorted({chain.domain for chain in CHAINS})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.sampled_from([written for _, written, _, _ in GOOD]), st.text(ALPHABETS)),
+    st.frozensets(st.sampled_from(DOMAINS)),
+)
+def test_readings_in_some_domains_are_those_of_all_domains_there(
+    text: str, domains: frozenset[str]
+) -> None:
+    everywhere = screening_readings(text)
+    expected = tuple(a for a in everywhere if a.domain in domains) if everywhere else None
+    assert readings_in(text, domains) == expected
 
 
 def test_a_non_hex_evm_character_is_named_with_its_position() -> None:
