@@ -161,6 +161,27 @@ def test_the_reports_collection_takes_only_own_sightings_of_the_feed(
         assert client.report(sighting).failure is None
 
 
+def test_screen_finds_columns_by_header_and_names_rows_by_line(tmp_path: Path) -> None:
+    transactions = tmp_path / "transactions.csv"
+    quoted = '"a note\nover two lines"'
+    transactions.write_text(
+        f"wallet,note,wallet_chain\n{BTC},,BTC\n\nnot-an-address\n,{quoted},ETH\n{ETH},x,\n"
+    )
+    mirror = str(tmp_path / "mirror.db")
+    arguments = ["--address-column", "wallet", "--chain-column", "wallet_chain"]
+    screened = feed_command("screen", str(transactions), *arguments, "--mirror", mirror, "--json")
+    assert screened.returncode == 0, screened.stderr
+    summary = json.loads(screened.stdout)
+    assert summary["screened"] == 4  # the blank line is no row
+    invalid = [(row["line"], row["address"], row["reason"]) for row in summary["invalid"]]
+    assert invalid[0][:2] == (4, "not-an-address")
+    assert invalid[1] == (6, "", "no address")  # a row ends on the line where its record ends
+
+    missing = feed_command("screen", str(transactions), "--mirror", mirror)
+    assert missing.returncode != 0
+    assert "line 1: no 'address' column" in missing.stderr
+
+
 def test_screener_respects_valid_until_between_polls() -> None:
     address = parse_address(BTC, "BTC")
     match = Match("f", "c", None, None, "scam", 50, "indicator--x", "v", address.chain.caip2,
