@@ -260,18 +260,27 @@ def readings_in(text: str, domains: frozenset[str] | None = None) -> tuple[Addre
     return _readings_in(text.strip(), domains)
 
 
+@lru_cache(maxsize=256)  # a few dozen first characters, and one set of domains per screener
+def _placements(
+    first: str, domains: frozenset[str] | None
+) -> tuple[tuple[Chain, tuple[Chain, ...]], ...]:
+    """For a text starting with `first`: each chain to decode, and the chains in `domains`
+    that a reading by it places the address on."""
+    return tuple(
+        (chain, tuple(c for c in (chain, *alike) if domains is None or c.domain in domains))
+        for chain, alike in _SCREENED.get(first, _SCREENED_ANY)
+    )
+
+
 # Screened addresses recur (deposit addresses, busy wallets) and reading a text as every
 # chain costs tens of microseconds of Python decoding.
 @lru_cache(maxsize=1 << 17)
 def _readings_in(text: str, domains: frozenset[str] | None) -> tuple[Address, ...] | None:
     readings: list[Address] = []
     valid = False
-    for chain, alike in _SCREENED.get(text[:1], _SCREENED_ANY):
-        placed = (chain, *alike)
-        if domains is not None:
-            placed = tuple(c for c in placed if c.domain in domains)
-            if valid and not placed:
-                continue
+    for chain, placed in _placements(text[:1], domains):
+        if valid and not placed:
+            continue
         if not _has_prefix(chain, text):
             continue
         address = _reading(chain, text)
