@@ -9,6 +9,7 @@ stix2's verdicts. Pure."""
 import re
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 # A lower-case RFC 4122 UUID (its variant digit is 8, 9, a or b).
@@ -57,9 +58,14 @@ def _timestamp(value: Any, field: str) -> datetime:
     if not isinstance(value, str) or not TIMESTAMP.match(value):
         raise _Other
     try:
-        return datetime.fromisoformat(value[:-1] + "+00:00")
+        return _moment(value)
     except ValueError:
         raise Unfit(f"{field} {value!r} is not a valid date and time") from None
+
+
+@lru_cache(maxsize=4096)  # the objects of one batch mostly share their timestamps
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text[:-1] + "+00:00")
 
 
 def _plain(value: Any, kind: type) -> bool:

@@ -81,6 +81,7 @@ def format_timestamp(micros: int) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{fraction:06d}Z"
 
 
+@lru_cache(maxsize=4096)  # the objects of one batch mostly share their timestamps
 def parse_timestamp(text: str, *, field: str = "timestamp") -> int:
     """Microseconds since the epoch of an RFC 3339 UTC timestamp. Lenient about precision
     (taxii2-client drops trailing zeros); digits beyond microseconds are truncated."""
