@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 import stix2
@@ -154,7 +155,7 @@ def check_object(value: Any, author_identity: str) -> None:
         raise InvalidObject("has no string `type` and `id`")
     if not object_id.startswith(object_type + "--"):
         raise InvalidObject(f"id {object_id!r} does not start with its type {object_type!r}--")
-    sco = is_sco(object_type, SPEC_VERSION)
+    sco, marking = _kind(object_type)
     spec_version = value.get("spec_version", SPEC_VERSION if sco else None)
     if spec_version != SPEC_VERSION:
         raise InvalidObject(f"spec_version is {spec_version!r}; this server stores STIX 2.1")
@@ -188,15 +189,19 @@ def check_object(value: Any, author_identity: str) -> None:
         raise InvalidObject(f"{type(error).__name__}: {error}") from None
     if object_type == "indicator":
         flagged_address(value)
-    _check_author(value, object_type, object_id, author_identity, sco=sco)
+    _check_author(value, object_id, author_identity, unauthored=sco or marking)
 
 
-def _check_author(
-    value: dict[str, Any], object_type: str, object_id: str, author: str, *, sco: bool
-) -> None:
+@lru_cache(maxsize=1024)  # stix2 answers from its type registries, slowly, on every call
+def _kind(object_type: str) -> tuple[bool, bool]:
+    """Whether objects of this type are SCOs, and whether they are marking definitions."""
+    return is_sco(object_type, SPEC_VERSION), is_marking(object_type, SPEC_VERSION)
+
+
+def _check_author(value: dict[str, Any], object_id: str, author: str, *, unauthored: bool) -> None:
     """SDOs, SROs and other SMOs must name the poster as `created_by_ref`; SCOs, marking
     definitions and the poster's own identity carry no author."""
-    if sco or is_marking(object_type, SPEC_VERSION) or object_id == author:
+    if unauthored or object_id == author:
         return
     created_by = value.get("created_by_ref")
     if created_by is None:
