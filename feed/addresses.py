@@ -243,10 +243,6 @@ def _alike(candidates: tuple[Chain, ...]) -> tuple[tuple[Chain, tuple[Chain, ...
     )
 
 
-_SCREENED_ANY = _alike(_ANY)
-_SCREENED = {first: _alike(candidates) for first, candidates in _CANDIDATES.items()}
-
-
 def screening_readings(text: str) -> list[Address]:
     """One reading of `text` per place it is screened (Address.domain): every EVM chain is one
     place, named by the first EVM chain that reads it."""
@@ -268,7 +264,7 @@ def _placements(
     that a reading by it places the address on."""
     return tuple(
         (chain, tuple(c for c in (chain, *alike) if domains is None or c.domain in domains))
-        for chain, alike in _SCREENED.get(first, _SCREENED_ANY)
+        for chain, alike in _alike(_CANDIDATES.get(first, _ANY))
     )
 
 
