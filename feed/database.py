@@ -6,11 +6,12 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import URL, Connection, Engine, Table, create_engine, event
+from sqlalchemy import URL, Connection, Engine, Table, create_engine, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from feed.config import Settings
+from feed.errors import ConfigurationError
 
 
 def create_engine_for(settings: Settings) -> Engine:
@@ -31,6 +32,13 @@ def create_engine_for(settings: Settings) -> Engine:
                 "keepalives_interval": 2,
                 "keepalives_count": 2,
             },
+        )
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        # Each pooled connection would open a database of its own, empty.
+        raise ConfigurationError(
+            f"database_url {url!r} names an in-memory SQLite database; give a file, "
+            "such as sqlite:///feed.db"
         )
     return _sqlite_engine(url)
 

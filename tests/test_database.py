@@ -2,12 +2,15 @@
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
-from feed.database import bulk_insert, migrate
+from feed.config import Settings
+from feed.database import bulk_insert, create_engine_for, migrate
+from feed.errors import ConfigurationError
 from feed.store import Store
 from feed.tables import ObjectVersion
 from tests.conftest import World
@@ -52,3 +55,9 @@ def test_bulk_insert_of_nothing_does_nothing(store: Store) -> None:
         bulk_insert(session.connection(), _objects, [])
     with store.reading() as session:
         assert session.connection().execute(select(_objects.c.row)).first() is None
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_database_is_refused(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="in-memory SQLite"):
+        create_engine_for(Settings(database_url=url))
