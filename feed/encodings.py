@@ -3,6 +3,7 @@ base58check (Bitcoin and its forks, Tron, XRP), Monero's block base58, bech32 an
 segwit (BIP-173, BIP-350), CashAddr, and EIP-55 mixed-case hex. Pure; every failure is an
 EncodingError whose `problem` says what kind of damage was found."""
 
+import base64
 import functools
 import hashlib
 import operator
@@ -286,11 +287,17 @@ def _from_five_bit(values: Sequence[int]) -> bytes | None:
     return (number >> spare).to_bytes(5 * len(values) // 8, "big")
 
 
-def _to_five_bit(data: bytes) -> list[int]:
+# RFC 4648 base32 groups bits as bech32 does, five to a character, and the standard library
+# converts five bytes at a step; translations map its alphabet to 5-bit values, and those to
+# bech32's characters.
+_RFC4648 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_FROM_RFC4648 = bytes.maketrans(_RFC4648, bytes(range(32)))
+_TO_BECH32 = bytes.maketrans(bytes(range(32)), BECH32_CHARSET.encode())
+
+
+def _to_five_bit(data: bytes) -> bytes:
     """`data` as 5-bit values, the last padded with zero bits (convertbits with padding)."""
-    count = -(-8 * len(data) // 5)
-    number = int.from_bytes(data, "big") << (5 * count - 8 * len(data))
-    return [number >> 5 * (count - 1 - index) & 0x1F for index in range(count)]
+    return base64.b32encode(data).rstrip(b"=").translate(_FROM_RFC4648)
 
 
 def cashaddr_decode(prefix: str, payload_text: str) -> tuple[int, bytes]:
@@ -314,9 +321,9 @@ def cashaddr_decode(prefix: str, payload_text: str) -> tuple[int, bytes]:
 
 def cashaddr_encode(prefix: str, version: int, hash160: bytes) -> str:
     values = _to_five_bit(bytes([version]) + hash160)
-    checksum = _cashaddr_polymod(prefix, [*values, 0, 0, 0, 0, 0, 0, 0, 0])
-    values += [(checksum >> 5 * (7 - i)) & 0x1F for i in range(8)]
-    return prefix + ":" + "".join([BECH32_CHARSET[value] for value in values])
+    checksum = _cashaddr_polymod(prefix, values + bytes(8))
+    spelled = (values + _to_five_bit(checksum.to_bytes(5, "big"))).translate(_TO_BECH32)
+    return f"{prefix}:{spelled.decode()}"
 
 
 # EIP-55 by whole-string operations: hex digits of the hash from 8 up, and the letters a-f,

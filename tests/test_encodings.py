@@ -101,6 +101,19 @@ def test_cashaddr_carries_the_same_hash_as_the_legacy_address(legacy: str, casha
     assert cashaddr_decode("bitcoincash", cashaddr.upper()) == (version, payload[1:])
 
 
+@given(
+    st.sampled_from(["bitcoincash", "bchtest"]),
+    st.sampled_from([0, 8]),
+    st.binary(min_size=20, max_size=20),
+)
+def test_cashaddr_encoding_decodes_to_what_was_encoded(
+    prefix: str, version: int, hash160: bytes
+) -> None:
+    encoded = cashaddr_encode(prefix, version, hash160)
+    assert encoded.startswith(f"{prefix}:")
+    assert cashaddr_decode(prefix, encoded.partition(":")[2]) == (version, hash160)
+
+
 def test_cashaddr_checksum_covers_the_prefix() -> None:
     with pytest.raises(EncodingError) as caught:
         cashaddr_decode("bchtest", CASHADDR_PAIRS[0][1])
@@ -175,4 +188,4 @@ def test_five_bit_values_to_bytes_agree_with_bip173(values: list[int]) -> None:
 
 @given(st.binary(max_size=70))
 def test_bytes_to_five_bit_values_agree_with_bip173(data: bytes) -> None:
-    assert to_five_bit(data) == bech32.convertbits(data, 8, 5, True)
+    assert list(to_five_bit(data)) == bech32.convertbits(data, 8, 5, True)
