@@ -1,7 +1,7 @@
 """The database connection: one engine per dialect, migrations, and the few statements whose
 fastest form differs between SQLite and PostgreSQL."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from alembic import command
@@ -101,6 +101,17 @@ def upsert_statement(session: Session, table: Any) -> Any:
     syntax, not the SQLAlchemy construct)."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+# Items per statement: binding two values for each, and a few more, stays under the 999 that
+# SQLite before 3.32 allows.
+_CHUNK = 400
+
+
+def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """`items` in slices small enough to bind in one statement."""
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
 
 
 def bulk_insert(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

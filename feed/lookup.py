@@ -10,14 +10,13 @@ from sqlalchemy import delete, or_, tuple_
 from sqlmodel import Session, col, select
 
 from feed.addresses import Address
-from feed.database import bulk_insert
+from feed.database import bulk_insert, chunks
 from feed.errors import InvalidObject
 from feed.stix import EXTENSION_ID, indicator_addresses
 from feed.tables import FlaggedAddress
 from feed.taxii import parse_timestamp
 
 _flags = FlaggedAddress.__table__  # type: ignore[attr-defined]
-_CHUNK = 500
 
 
 def flags(value: dict[str, Any]) -> list[dict[str, Any]]:
@@ -57,11 +56,10 @@ def placed(
 def unindex(session: Session, collection_id: str, object_ids: Sequence[str]) -> None:
     """Remove the index rows of these objects."""
     connection = session.connection()
-    for start in range(0, len(object_ids), _CHUNK):
+    for chunk in chunks(object_ids):
         connection.execute(
             delete(_flags).where(
-                _flags.c.collection_id == collection_id,
-                _flags.c.object_id.in_(object_ids[start : start + _CHUNK]),
+                _flags.c.collection_id == collection_id, _flags.c.object_id.in_(chunk)
             )
         )
 

@@ -7,7 +7,7 @@ that lock, strictly above the collection's last stamp, and the lock is held unti
 object committed later always carries a later `date_added` than anything a poller has seen.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,14 +15,13 @@ import orjson
 from sqlalchemy import delete, func, select, text, true, update
 from sqlmodel import Session, col
 
-from feed.database import bulk_insert
+from feed.database import bulk_insert, chunks
 from feed.lookup import flags, index, reindex, unindex
 from feed.pages import OBJECTS, SAME_COLLECTION, matching
 from feed.stix import SPEC_VERSION, object_version
 from feed.tables import Collection
 from feed.taxii import Filters, format_timestamp, now_micros
 
-_CHUNK = 500
 # Every id is probed through the unique index (see SAME_COLLECTION), one at a time: planned
 # as a join, estimates can have the whole collection scanned for each envelope.
 _PROBE_VERSIONS = text(
@@ -66,11 +65,6 @@ class Outcome:
     failure: str | None = None
 
 
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
 def _lock_collection(session: Session, collection_id: str) -> int:
     query = (
         select(col(Collection.last_date_added))
@@ -98,7 +92,7 @@ def _stored_versions(
                     collection_id == SAME_COLLECTION, OBJECTS.c.object_id.in_(chunk)
                 )
             )
-            for chunk in _chunks(object_ids)
+            for chunk in chunks(object_ids)
         ]
     for result in results:
         for object_id, version, is_latest in result:
@@ -115,7 +109,7 @@ def _stored_values(
     wanted = set(pairs)
     found: dict[tuple[str, str], Any] = {}
     connection = session.connection()
-    for chunk in _chunks(pairs):
+    for chunk in chunks(pairs):
         query = select(OBJECTS.c.object_id, OBJECTS.c.version, OBJECTS.c.body).where(
             collection_id == SAME_COLLECTION,
             OBJECTS.c.object_id.in_({object_id for object_id, _ in chunk}),
@@ -226,7 +220,7 @@ def _insert_versions(
             if previous is not None:
                 superseded.append(object_id)
     connection = session.connection()
-    for chunk in _chunks(superseded):
+    for chunk in chunks(superseded):
         connection.execute(
             update(OBJECTS)
             .where(

@@ -1,7 +1,11 @@
 """Writing object versions on SQLite and PostgreSQL: stamping and latest-version marks."""
 
+import sqlite3
 import threading
+from typing import Any
 
+import pytest
+from sqlalchemy import event
 from sqlmodel import col, select
 
 from feed.store import Store
@@ -80,3 +84,24 @@ def test_unversioned_objects_are_deduplicated_by_content(store: Store, world: Wo
         again = add_objects(session, world.feed, [unversioned])
     assert first == again
     assert first[0].failure is None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_resending_a_thousand_objects_binds_what_older_sqlite_allows(
+    store: Store, world: World
+) -> None:
+    """SQLite before 3.32 binds at most 999 values in a statement."""
+
+    @event.listens_for(store.engine, "connect")
+    def _older_limit(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+
+    store.engine.dispose()  # pooled connections were opened without the limit
+    objects = [
+        indicator(world.watchdog.identity, number=n, modified=f"2025-01-01T00:00:00.{n:03}Z")
+        for n in range(1000)
+    ]
+    for _ in range(2):  # sent, then resent: each version is compared with the one stored
+        with store.writing() as session:
+            outcomes = add_objects(session, world.feed, [Candidate.of(o) for o in objects])
+        assert [outcome.failure for outcome in outcomes] == [None] * len(objects)
