@@ -36,6 +36,9 @@ _OBJECT_ID = re.compile(
 )
 _OBJECT_TYPE = re.compile(r"[a-z0-9][a-z0-9-]{1,248}[a-z0-9]")
 SPEC_VERSIONS = ("2.0", "2.1")
+# Values all of a request's match[] filters may list: each is bound in the page's statement,
+# and SQLite before 3.32 binds at most 999.
+MAX_FILTER_VALUES = 500
 
 
 # --- media types (section 1.6.8) -------------------------------------------------------------
@@ -195,6 +198,11 @@ def parse_filters(params: Mapping[str, Sequence[str]], allowed: Iterable[str]) -
         raise BadRequest("match[version] 'all' cannot be combined with other values")
     if not selectors and not versions:
         selectors.add("last")
+    listed = len(ids) + len(types) + len(spec_versions) + len(versions)
+    if listed > MAX_FILTER_VALUES:
+        raise BadRequest(
+            f"the match[] filters list {listed} values; at most {MAX_FILTER_VALUES} per request"
+        )
     raw_added_after = _single(params, "added_after") if "added_after" in allowed else None
     return Filters(
         ids=ids,

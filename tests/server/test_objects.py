@@ -1,6 +1,7 @@
 """Objects, object, versions, manifest and status over HTTP, on SQLite and PostgreSQL."""
 
 import json
+import uuid
 from typing import Any
 
 import pytest
@@ -136,6 +137,9 @@ def test_filters_by_id_type_and_spec_version(client: TestClient, world: World) -
     assert ids({"match[id]": f"{first['id']},{second['id']}"}) == [first["id"], second["id"]]
     assert ids({"match[type]": "identity"}) == [PROJECT_IDENTITY_ID, author]
     assert ids({"match[type]": "indicator", "match[id]": second["id"]}) == [second["id"]]
+    unknown = [f"indicator--{uuid.UUID(int=n)}" for n in range(498)]  # 500 ids: the most
+    listed = ",".join([first["id"], *unknown, second["id"]])
+    assert ids({"match[id]": listed}) == [first["id"], second["id"]]
     assert ids({"match[spec_version]": "2.0"}) == []
     assert client.get(url, params={"match[type]": "malware"}, headers=headers).json() == {
         "more": False
@@ -155,6 +159,15 @@ def test_filters_by_id_type_and_spec_version(client: TestClient, world: World) -
         ({"match[version]": "all,last"}, "all"),
         ({"match[spec_version]": "3.0"}, "spec_version"),
         ({"match[colour]": "red"}, "match[colour]"),
+        ({"match[id]": ",".join([f"indicator--{uuid.UUID(int=n)}" for n in range(501)])}, "501"),
+        (
+            {
+                "match[id]": ",".join([f"indicator--{uuid.UUID(int=n)}" for n in range(400)]),
+                "match[version]": ",".join([f"2025-01-01T00:00:{n:02}Z" for n in range(60)]),
+                "match[type]": ",".join(["indicator"] * 41),
+            },
+            "at most 500",
+        ),
         ({"next": "forged"}, "next"),
     ],
 )
