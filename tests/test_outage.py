@@ -1,6 +1,7 @@
 """PostgreSQL going away under a running server: requests get 503 with Retry-After at once
 (no hang, no traceback), the server recovers by itself when the database is back, and a
-poller that backs off resumes and misses nothing."""
+poller that backs off resumes and misses nothing. Pooled connections that died while idle are
+replaced before a request sees them."""
 
 import threading
 import time
@@ -66,3 +67,24 @@ def test_postgresql_outage_gives_503_and_recovery(
             with FeedClient(url, world.exchange.bearer, world.feed) as client:
                 assert poll(client, mirror).indicators == 1
             mirror.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_connections_that_died_while_idle_are_replaced_unseen(
+    settings: Settings, world: World
+) -> None:
+    parts = urlsplit(settings.database_url)
+    with Proxy((parts.hostname or "127.0.0.1", parts.port or 5432)) as proxy:
+        through = settings.database_url.replace(
+            parts.netloc.split("@")[-1], f"127.0.0.1:{proxy.port}"
+        )
+        with serving(settings.model_copy(update={"database_url": through})) as url:
+            collections = f"{url}/api/collections/"
+            for _ in range(3):  # pooled connections, in use a moment ago
+                assert httpx2.get(collections, headers=world.exchange.headers).status_code == 200
+            time.sleep(1.5)  # idle long enough to be pinged before the next use
+            proxy.cut()  # every pooled connection dies; the database itself stays
+            proxy.start()
+            for _ in range(3):
+                response = httpx2.get(collections, headers=world.exchange.headers, timeout=30)
+                assert response.status_code == 200, response.text
