@@ -10,10 +10,10 @@ and why. Timestamps are stored in TAXII's fixed 27-character form, so they compa
 import gc
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from feed.addresses import Address, parse_address, readings_in
 from feed.client import FeedClient
@@ -54,9 +54,10 @@ CREATE TABLE IF NOT EXISTS identities (id TEXT PRIMARY KEY, name TEXT NOT NULL);
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One active indicator that flags a screened address."""
+class Match(NamedTuple):
+    """One active indicator that flags a screened address. A named tuple, not a dataclass: a
+    mirror of a million indicators builds a million of them, and a frozen dataclass's
+    constructor cost more than reading the rows from SQLite."""
 
     feed: str
     collection_id: str
@@ -250,49 +251,48 @@ class Mirror:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return Screener(
-                _compact(row, feed, names)
-                for row in rows
-                if (feed := feeds.get(row[2])) is not None
-            )
+            return Screener(_shared_rows(rows, feeds, names))
         finally:
             if collecting:
                 gc.enable()
 
 
-def _shared(text: str | None) -> str | None:
-    return None if text is None else sys.intern(text)
-
-
-def _compact(row: Sequence[Any], feed: str, names: dict[str, str]) -> tuple[str, str, Match]:
-    """A screener row with the strings that recur across indicators (collection, watchdog,
+def _shared_rows(
+    rows: Iterable[Sequence[Any]], feeds: dict[str, str], names: dict[str, str]
+) -> Iterator[tuple[str, str, Match]]:
+    """Screener rows with the strings that recur across indicators (collection, watchdog,
     category, chain, a publishing run's version...) shared, and the key, where it is the
     address itself, the address's own string: a million indicators fit in a few hundred MB."""
-    (domain, key, collection_id, watchdog, category, confidence) = row[:6]
-    (indicator_id, version, chain, address, valid_until) = row[6:]
-    match = Match(
-        feed,
-        sys.intern(collection_id),
-        _shared(watchdog),
-        names.get(watchdog) if watchdog is not None else None,
-        _shared(category),
-        confidence,
-        indicator_id,
-        sys.intern(version),
-        _shared(chain),
-        address,
-        _shared(valid_until),
-    )
-    return sys.intern(domain), address if key == address else key, match
+    intern = sys.intern
+    for row in rows:
+        (domain, key, collection_id, watchdog, category, confidence, indicator_id, version,
+         chain, address, valid_until) = row  # fmt: skip
+        feed = feeds.get(collection_id)
+        if feed is None:
+            continue
+        match = Match(
+            feed,
+            intern(collection_id),
+            None if watchdog is None else intern(watchdog),
+            None if watchdog is None else names.get(watchdog),
+            None if category is None else intern(category),
+            confidence,
+            indicator_id,
+            intern(version),
+            None if chain is None else intern(chain),
+            address,
+            None if valid_until is None else intern(valid_until),
+        )
+        yield intern(domain), address if key == address else key, match
 
 
 class Screener:
     """The active flagged set in memory: per screening domain, a dict from address key to its
-    one match or, rarely, a tuple of several (no tuple key and no container per address: a
+    one match or, rarely, a list of several (no tuple key and no container per address: a
     million indicators in a few hundred MB)."""
 
     def __init__(self, rows: Iterable[tuple[str, str, Match]]) -> None:
-        self._index: dict[str, dict[str, Match | tuple[Match, ...]]] = {}
+        self._index: dict[str, dict[str, Match | list[Match]]] = {}
         self._size = 0
         for domain, key, match in rows:
             keys = self._index.setdefault(domain, {})
@@ -300,8 +300,10 @@ class Screener:
             if held is None:
                 self._size += 1
                 keys[key] = match
+            elif isinstance(held, list):
+                held.append(match)
             else:
-                keys[key] = (*(held if isinstance(held, tuple) else (held,)), match)
+                keys[key] = [held, match]
         self._domains = frozenset(self._index)
 
     def __len__(self) -> int:
@@ -313,7 +315,7 @@ class Screener:
         held = None if keys is None else keys.get(address.key)
         if held is None:  # nearly every lookup: answered without another call
             return []
-        return _valid(held if isinstance(held, tuple) else (held,), now)
+        return _valid(held if isinstance(held, list) else (held,), now)
 
     def screen(self, text: str, chain: str | None = None) -> list[Match]:
         """Matches for an address as written; with no chain, every chain it may be on.

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -213,7 +212,7 @@ def test_screener_holds_every_match_of_an_address() -> None:
         for feed in ("f", "g")
     )  # fmt: skip
     other = parse_address("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", "ETH")
-    third = replace(first, indicator_id="indicator--h", address=other.canonical)
+    third = first._replace(indicator_id="indicator--h", address=other.canonical)
     screener = Screener(
         [(address.domain, address.key, first), (address.domain, address.key, second),
          (other.domain, other.key, third)]

@@ -104,7 +104,7 @@ def poll_command(
 
 
 def _match_json(match: Match) -> dict[str, Any]:
-    return asdict(match)
+    return match._asdict()
 
 
 def _match_line(match: Match) -> str:
