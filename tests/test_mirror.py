@@ -21,7 +21,7 @@ from feed.addresses import parse_address
 from feed.client import FeedClient
 from feed.config import Settings
 from feed.mirror import Match, Mirror, Screener, poll
-from feed.stix import build_sighting
+from feed.stix import Category, Flag, build_indicator, build_sighting
 from tests.conftest import World
 from tests.serving import serving
 from tests.soak import SOAK
@@ -188,6 +188,25 @@ def test_screener_respects_valid_until_between_polls() -> None:
     screener = Screener([(address.domain, address.key, match)])
     assert screener.matches(address, now="2025-12-31T23:59:59.999999Z") == [match]
     assert screener.matches(address, now="2026-01-01T00:00:00.000000Z") == []
+
+
+def test_a_screener_of_some_addresses_holds_only_their_matches(tmp_path: Path) -> None:
+    flagged = [parse_address(BTC, "BTC"), parse_address(ETH, "ETH"), parse_address(TRON, "TRX")]
+    now = datetime.now(UTC)
+    author = "identity--5d2c1b6e-8a7f-4e3d-9c2b-1a0f9e8d7c6b"
+    indicators = [build_indicator(Flag(a, Category.SCAM), author, now) for a in flagged]
+    with Mirror(tmp_path / "mirror.db") as mirror:
+        mirror.register("f", "http://127.0.0.1/", "Feed", None)
+        mirror.apply(
+            "f", [i for i in indicators if i], watermark=None, next_token=None,
+            next_added_after=None,
+        )  # fmt: skip
+        everything = mirror.screener()
+        # One EVM account is one key on every chain, whichever the reading names.
+        some = mirror.screener(only=[parse_address(ETH.lower(), "BSC")])
+    assert (len(everything), len(some)) == (3, 1)
+    assert some.screen(ETH.lower()) == everything.screen(ETH.lower()) != []
+    assert some.screen(BTC) == [] != everything.screen(BTC)
 
 
 def _progressed(process: "subprocess.Popen[bytes]", lines: int, deadline: float) -> bool:

@@ -9,7 +9,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from feed.addresses import Address, parse_address, readings_in
 from feed.cli.base import (
     json_option,
     key_option,
@@ -103,6 +104,15 @@ def poll_command(
             time.sleep(interval * random.uniform(1 - jitter, 1 + jitter))  # noqa: S311
 
 
+def _readings(text: str, chain: str | None) -> Iterable[Address]:
+    """Every address `text` may be, on `chain` or on any chain; none if it is invalid (the
+    screener says why)."""
+    try:
+        return [parse_address(text, chain)] if chain else readings_in(text) or ()
+    except InvalidAddress:
+        return ()
+
+
 def _match_json(match: Match) -> dict[str, Any]:
     return match._asdict()
 
@@ -124,7 +134,7 @@ def _match_line(match: Match) -> str:
 def check(addresses: tuple[str, ...], chain: str | None, mirror_path: Path, as_json: bool) -> None:
     """Say whether each ADDRESS is flagged in the mirror, and by which indicators."""
     with Mirror(mirror_path) as mirror:
-        screener = mirror.screener()
+        screener = mirror.screener(only=[a for text in addresses for a in _readings(text, chain)])
     results: list[dict[str, Any]] = []
     hit = invalid = False
     for text in addresses:
