@@ -1,14 +1,32 @@
 """`feed admin`: organisations, API keys, feeds and grants, on the server's database."""
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
+from sqlmodel import Session
 
 from feed import accounts, audit
 from feed.audit import Action
-from feed.cli.base import emit, json_option, main, reports_errors, writing
+from feed.cli.base import emit, json_option, main, reports_errors
+from feed.config import Settings
+from feed.database import create_engine_for, migrate
+from feed.store import Store
 from feed.tables import Role
 from feed.taxii import parse_timestamp
+
+
+@contextmanager
+def writing() -> Iterator[Session]:
+    """A write transaction on the configured database, migrated first."""
+    engine = create_engine_for(Settings())
+    try:
+        migrate(engine)
+        with Store(engine).writing() as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 @main.group()

@@ -1,20 +1,16 @@
 """The `feed` command group and what its commands share: error reporting, output, options."""
 
+import importlib
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import click
-from sqlmodel import Session
 
-from feed.config import Settings
-from feed.database import create_engine_for, migrate
 from feed.errors import FeedError
-from feed.store import Store
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -34,18 +30,6 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     return run
 
 
-@contextmanager
-def writing() -> Iterator[Session]:
-    """A write transaction on the configured database, migrated first."""
-    engine = create_engine_for(Settings())
-    try:
-        migrate(engine)
-        with Store(engine).writing() as session:
-            yield session
-    finally:
-        engine.dispose()
-
-
 def emit(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -57,7 +41,37 @@ def emit(data: dict[str, Any], as_json: bool) -> None:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
-@click.group()
+# Each command's module, imported when the command runs: screening a file or checking an
+# address need not first load the server's database layer, half a second of every run.
+COMMAND_MODULES = {
+    "acks": "watchdog",
+    "admin": "admin",
+    "chains": "watchdog",
+    "check": "exchange",
+    "db": "server",
+    "import-ofac": "watchdog",
+    "poll": "exchange",
+    "publish": "watchdog",
+    "report-hit": "exchange",
+    "sandbox": "server",
+    "screen": "exchange",
+    "serve": "server",
+}
+
+
+class _Commands(click.Group):
+    """The group whose commands register themselves on it when their module is imported."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in COMMAND_MODULES:
+            importlib.import_module(f"feed.cli.{COMMAND_MODULES[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Flagged cryptocurrency addresses over TAXII 2.1 (settings: FEED_* environment)."""
 
