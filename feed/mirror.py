@@ -12,6 +12,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -312,7 +313,12 @@ class Screener:
                 held.append(match)
             else:
                 keys[key] = [held, match]
-        self._domains = frozenset(self._index)
+        # Payments' addresses recur: a text seen lately is answered by one lookup, not by its
+        # readings' lookups in dicts of a million keys. Bound to the index, not to self, so
+        # that a screener replaced by a newer one is freed at once, with no cycle to collect.
+        self._held_by_text = lru_cache(maxsize=1 << 17)(
+            partial(_held_for, self._index, frozenset(self._index))
+        )
 
     def __len__(self) -> int:
         return self._size
@@ -325,16 +331,31 @@ class Screener:
             return []
         return _valid(held if isinstance(held, list) else (held,), now)
 
-    def screen(self, text: str, chain: str | None = None) -> list[Match]:
-        """Matches for an address as written; with no chain, every chain it may be on.
-        Raises InvalidAddress for text that is no address of the chain (or of any)."""
+    def screen(self, text: str, chain: str | None = None, now: str | None = None) -> list[Match]:
+        """Matches for an address as written, still valid at `now`; with no chain, every
+        chain it may be on. Raises InvalidAddress for text that is no address of the chain
+        (or of any)."""
         if chain is not None:
-            return self.matches(parse_address(text, chain))
-        # Only chains this screener holds indicators on can match: others are not read.
-        readings = readings_in(text, self._domains)
-        if readings is None:
-            parse_address(text)  # raises, saying why
-        return [match for address in readings or () for match in self.matches(address)]
+            return self.matches(parse_address(text, chain), now)
+        return _valid(self._held_by_text(text), now)
+
+
+def _held_for(
+    index: dict[str, dict[str, Match | list[Match]]], domains: frozenset[str], text: str
+) -> tuple[Match, ...]:
+    """Every match held on a reading of `text`, whether valid now or not. Only chains the
+    index holds indicators on can match: `text` is not read as others."""
+    readings = readings_in(text, domains)
+    if readings is None:
+        parse_address(text)  # raises, saying why
+    found: list[Match] = []
+    for address in readings or ():
+        held = index[address.domain].get(address.key)
+        if isinstance(held, list):
+            found += held
+        elif held is not None:
+            found.append(held)
+    return tuple(found)
 
 
 def _valid(found: Sequence[Match], now: str | None) -> list[Match]:

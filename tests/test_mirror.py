@@ -1,6 +1,7 @@
 """The exchange side end to end against a real server: a watchdog publishes, an exchange polls
 into its mirror, screens, and reports a hit; then the feed changes and the mirror follows."""
 
+import gc
 import json
 import os
 import random
@@ -9,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from feed import publisher
 from feed.addresses import parse_address
 from feed.client import FeedClient
 from feed.config import Settings
+from feed.errors import InvalidAddress
 from feed.mirror import Match, Mirror, Screener, poll
 from feed.stix import Category, Flag, build_indicator, build_sighting
 from tests.conftest import World
@@ -207,6 +210,35 @@ def test_a_screener_of_some_addresses_holds_only_their_matches(tmp_path: Path) -
     assert (len(everything), len(some)) == (3, 1)
     assert some.screen(ETH.lower()) == everything.screen(ETH.lower()) != []
     assert some.screen(BTC) == [] != everything.screen(BTC)
+
+
+def test_a_screened_text_seen_before_is_answered_as_at_its_screening() -> None:
+    address = parse_address(BTC, "BTC")
+    match = Match("f", "c", None, None, "scam", 50, "indicator--x", "v", address.chain.caip2,
+                  BTC, "2026-01-01T00:00:00.000000Z")  # fmt: skip
+    screener = Screener([(address.domain, address.key, match)])
+    assert screener.screen(BTC, now="2025-12-31T23:59:59.999999Z") == [match]
+    assert screener.screen(BTC, now="2026-01-01T00:00:00.000000Z") == []
+    for _ in range(2):
+        with pytest.raises(InvalidAddress):
+            screener.screen("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggv")  # a bad checksum, twice
+
+
+def test_a_screener_is_freed_when_dropped_without_the_cycle_collector() -> None:
+    address = parse_address(BTC, "BTC")
+    match = Match("f", "c", None, None, "scam", 50, "indicator--x", "v", address.chain.caip2,
+                  BTC, None)  # fmt: skip
+    screener = Screener([(address.domain, address.key, match)])
+    assert screener.screen(BTC) == [match]
+    held = weakref.ref(screener)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        del screener
+        assert held() is None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _progressed(process: "subprocess.Popen[bytes]", lines: int, deadline: float) -> bool:
