@@ -32,7 +32,7 @@ SEGWIT_KINDS = {(0, 20): "p2wpkh", (0, 32): "p2wsh", (1, 32): "p2tr"}
 CASHADDR_KINDS = {0: "p2pkh", 8: "p2sh"}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Address:
     chain: Chain
     canonical: str
