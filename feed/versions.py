@@ -8,27 +8,61 @@ object committed later always carries a later `date_added` than anything a polle
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select, text, true, update
+from sqlalchemy import delete, func, select, text, update
 from sqlmodel import Session, col
 
-from feed.database import bulk_insert, chunks
+from feed.database import bound_list, bulk_insert
 from feed.lookup import flags, index, reindex, unindex
 from feed.pages import OBJECTS, SAME_COLLECTION, matching
 from feed.stix import SPEC_VERSION, object_version
 from feed.tables import Collection
 from feed.taxii import Filters, format_timestamp, now_micros
 
-# Every id is probed through the unique index (see SAME_COLLECTION), one at a time: planned
-# as a join, estimates can have the whole collection scanned for each envelope.
-_PROBE_VERSIONS = text(
-    "SELECT wanted.id, v.version, v.is_latest FROM unnest(CAST(:ids AS text[])) AS wanted(id) "
-    "CROSS JOIN LATERAL (SELECT version, is_latest FROM object_version "
-    "WHERE object_id = wanted.id AND collection_id || '' = :collection OFFSET 0) AS v"
-)
+# Each object is found by its id through the unique index (see SAME_COLLECTION), one at a
+# time, the ids bound as one list: planned as a join or an IN list, estimates can have the
+# whole collection read for each envelope. SQLite takes its statistics once, while a feed is
+# small, and then reads a collection of 30,000 for a list of 400 ids.
+_PROBE_VERSIONS = {
+    "postgresql": text(
+        'SELECT wanted.id, v.version, v.is_latest, v."row" '
+        "FROM unnest(CAST(:ids AS text[])) AS wanted(id) "
+        'CROSS JOIN LATERAL (SELECT version, is_latest, "row" FROM object_version '
+        "WHERE object_id = wanted.id AND collection_id || '' = :collection OFFSET 0) AS v"
+    ),
+    "sqlite": text(
+        'SELECT v.object_id, v.version, v.is_latest, v."row" FROM json_each(:ids) AS wanted '
+        "CROSS JOIN object_version AS v "
+        "ON v.object_id = wanted.value AND v.collection_id || '' = :collection"
+    ),
+}
+_PROBE_BODIES = {
+    "postgresql": text(
+        "SELECT wanted.id, wanted.version, v.body "
+        "FROM unnest(CAST(:ids AS text[]), CAST(:versions AS text[])) AS wanted(id, version) "
+        "CROSS JOIN LATERAL (SELECT body FROM object_version WHERE object_id = wanted.id "
+        "AND version = wanted.version AND collection_id || '' = :collection OFFSET 0) AS v"
+    ),
+    "sqlite": text(
+        "SELECT v.object_id, v.version, v.body FROM json_each(:pairs) AS wanted "
+        "CROSS JOIN object_version AS v "
+        "ON v.object_id = json_extract(wanted.value, '$[0]') "
+        "AND v.version = json_extract(wanted.value, '$[1]') "
+        "AND v.collection_id || '' = :collection"
+    ),
+}
+_NO_LONGER_LATEST = {
+    "postgresql": text(
+        'UPDATE object_version SET is_latest = false WHERE "row" = ANY(CAST(:rows AS bigint[]))'
+    ),
+    "sqlite": text(
+        "UPDATE object_version SET is_latest = 0 "
+        'WHERE "row" IN (SELECT value FROM json_each(:rows))'
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -75,50 +109,46 @@ def _lock_collection(session: Session, collection_id: str) -> int:
     return last
 
 
-def _stored_versions(
-    session: Session, collection_id: str, object_ids: Sequence[str]
-) -> tuple[dict[str, set[str]], dict[str, str]]:
+@dataclass
+class _Stored:
+    """What is stored of some objects: their versions, and the latest one of each and its row."""
+
+    versions: dict[str, set[str]] = field(default_factory=dict)
+    latest: dict[str, str] = field(default_factory=dict)
+    latest_row: dict[str, int] = field(default_factory=dict)
+
+
+def _stored_versions(session: Session, collection_id: str, object_ids: Sequence[str]) -> _Stored:
     """The versions stored of each object, and which of them is latest; bodies stay behind."""
-    versions: dict[str, set[str]] = {}
-    latest: dict[str, str] = {}
+    stored = _Stored()
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        parameters = {"ids": list(object_ids), "collection": collection_id}
-        results = [connection.execute(_PROBE_VERSIONS, parameters)]
-    else:
-        results = [
-            connection.execute(
-                select(OBJECTS.c.object_id, OBJECTS.c.version, OBJECTS.c.is_latest).where(
-                    collection_id == SAME_COLLECTION, OBJECTS.c.object_id.in_(chunk)
-                )
-            )
-            for chunk in chunks(object_ids)
-        ]
-    for result in results:
-        for object_id, version, is_latest in result:
-            versions.setdefault(object_id, set()).add(version)
-            if is_latest:
-                latest[object_id] = version
-    return versions, latest
+    dialect = connection.dialect.name
+    parameters = {"ids": bound_list(connection, object_ids), "collection": collection_id}
+    for object_id, version, is_latest, row in connection.execute(
+        _PROBE_VERSIONS[dialect], parameters
+    ):
+        stored.versions.setdefault(object_id, set()).add(version)
+        if is_latest:
+            stored.latest[object_id], stored.latest_row[object_id] = version, row
+    return stored
 
 
 def _stored_values(
     session: Session, collection_id: str, pairs: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], Any]:
     """The stored content of these versions, to tell a resent version from a changed one."""
-    wanted = set(pairs)
-    found: dict[tuple[str, str], Any] = {}
+    if not pairs:
+        return {}
     connection = session.connection()
-    for chunk in chunks(pairs):
-        query = select(OBJECTS.c.object_id, OBJECTS.c.version, OBJECTS.c.body).where(
-            collection_id == SAME_COLLECTION,
-            OBJECTS.c.object_id.in_({object_id for object_id, _ in chunk}),
-            OBJECTS.c.version.in_({version for _, version in chunk}),
-        )
-        for object_id, version, body in connection.execute(query):
-            if (object_id, version) in wanted:
-                found[object_id, version] = orjson.loads(body)
-    return found
+    dialect = connection.dialect.name
+    parameters: dict[str, Any] = {"collection": collection_id}
+    if dialect == "postgresql":
+        ids, versions = zip(*pairs, strict=True)
+        parameters.update(ids=list(ids), versions=list(versions))
+    else:
+        parameters.update(pairs=bound_list(connection, pairs))
+    result = connection.execute(_PROBE_BODIES[dialect], parameters)
+    return {(object_id, version): orjson.loads(body) for object_id, version, body in result}
 
 
 _CHANGED_SAME_VERSION = (
@@ -134,7 +164,8 @@ def add_objects(
     stored version succeeds without change. Call inside `Store.writing()`."""
     last = _lock_collection(session, collection_id)
     object_ids = list(dict.fromkeys(candidate.object_id for candidate in candidates))
-    versions, latest = _stored_versions(session, collection_id, object_ids)
+    stored_versions = _stored_versions(session, collection_id, object_ids)
+    versions, latest = stored_versions.versions, stored_versions.latest
     resent = [
         (c.object_id, c.version)
         for c in candidates
@@ -183,7 +214,7 @@ def add_objects(
         outcomes.append(Outcome(candidate.object_id, version))
         stamp += 1
     if rows:
-        became_latest = _insert_versions(session, collection_id, rows, latest)
+        became_latest = _insert_versions(session, rows, stored_versions)
         replaced = [row["object_id"] for row in became_latest if row["object_id"] in latest]
         unindex(session, collection_id, replaced)
         index(
@@ -203,7 +234,7 @@ def add_objects(
 
 
 def _insert_versions(
-    session: Session, collection_id: str, rows: list[dict[str, Any]], latest: dict[str, str]
+    session: Session, rows: list[dict[str, Any]], stored: _Stored
 ) -> list[dict[str, Any]]:
     """Insert the rows and move `is_latest` to the newest version of each object; the rows
     that became latest."""
@@ -214,22 +245,15 @@ def _insert_versions(
             newest[row["object_id"]] = row
     superseded = []
     for object_id, row in newest.items():
-        previous = latest.get(object_id)
+        previous = stored.latest.get(object_id)
         if previous is None or row["version"] > previous:
             row["is_latest"] = True
             if previous is not None:
-                superseded.append(object_id)
+                superseded.append(stored.latest_row[object_id])
     connection = session.connection()
-    for chunk in chunks(superseded):
-        connection.execute(
-            update(OBJECTS)
-            .where(
-                collection_id == SAME_COLLECTION,
-                OBJECTS.c.is_latest == true(),
-                OBJECTS.c.object_id.in_(chunk),
-            )
-            .values(is_latest=False)
-        )
+    if superseded:
+        statement = _NO_LONGER_LATEST[connection.dialect.name]
+        connection.execute(statement, {"rows": bound_list(connection, superseded)})
     bulk_insert(connection, OBJECTS, rows)
     return [row for row in newest.values() if row["is_latest"]]
 

@@ -105,3 +105,39 @@ def test_resending_a_thousand_objects_binds_what_older_sqlite_allows(
         with store.writing() as session:
             outcomes = add_objects(session, world.feed, [Candidate.of(o) for o in objects])
         assert [outcome.failure for outcome in outcomes] == [None] * len(objects)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_finding_stored_versions_reads_no_more_of_a_collection_grown_since_analysed(
+    store: Store, world: World
+) -> None:
+    """SQLite's statistics are taken once, while a feed is small (Store.ensure_statistics);
+    looking up an envelope's ids must not then read the collection, however large."""
+    resent = [indicator(world.watchdog.identity, number=n) for n in range(400)]
+
+    def steps_to_add(objects: list[dict[str, Any]]) -> int:
+        """SQLite virtual machine steps, in tens, that storing `objects` takes."""
+        steps = 0
+
+        def step() -> int:
+            nonlocal steps
+            steps += 1
+            return 0  # go on
+
+        with store.writing() as session:
+            driver = session.connection().connection.driver_connection
+            assert isinstance(driver, sqlite3.Connection)
+            driver.set_progress_handler(step, 10)
+            try:
+                outcomes = add_objects(session, world.feed, [Candidate.of(o) for o in objects])
+            finally:
+                driver.set_progress_handler(None, 0)
+        assert [outcome.failure for outcome in outcomes] == [None] * len(objects)
+        return steps
+
+    steps_to_add(resent)
+    store.ensure_statistics()
+    small = steps_to_add(resent)  # each version found stored and compared, nothing written
+    for batch in range(5):
+        steps_to_add([indicator(world.watchdog.identity, number=batch) for _ in range(1000)])
+    assert steps_to_add(resent) < 1.2 * small
