@@ -60,11 +60,14 @@ def _matching(
     """The conditions for one shape of filters, their values left as parameters: a shape's
     statement is built once, as building one cost more than running it."""
     collection = bindparam("collection_id", type_=String)
-    where = (
-        [collection == SAME_COLLECTION, OBJECTS.c.object_id == bindparam("object_id")]
-        if one_object
-        else [OBJECTS.c.collection_id == collection]
-    )
+    # With ids known, each is found through the index that leads with them.
+    where = [
+        collection == SAME_COLLECTION
+        if one_object or ids
+        else OBJECTS.c.collection_id == collection
+    ]
+    if one_object:
+        where.append(OBJECTS.c.object_id == bindparam("object_id"))
     for wanted, column in ((ids, "object_id"), (types, "type"), (spec_versions, "spec_version")):
         if wanted:
             where.append(OBJECTS.c[column].in_(bindparam(column + "s", expanding=True)))

@@ -15,7 +15,7 @@ from tests.conftest import World
 from tests.stix_objects import indicator
 
 
-def test_the_object_table_is_analysed_once(store: Store, world: World) -> None:
+def test_the_object_table_is_analysed(store: Store, world: World) -> None:
     with store.writing() as session:
         add_objects(session, world.feed, [Candidate.of(indicator(author=world.watchdog.identity))])
     store.ensure_statistics()
@@ -41,6 +41,27 @@ def test_the_object_table_is_analysed_once(store: Store, world: World) -> None:
         searched = str(plan)
         assert "USING INDEX" in searched, plan
         assert "(object_id=? AND collection_id=?)" in searched, plan
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_analyses_the_objects_again_once_they_have_grown_fourfold(
+    store: Store, world: World
+) -> None:
+    def add(count: int) -> int:
+        """Objects as many as the statistics were last taken over, after a POST of `count`."""
+        objects = [indicator(world.watchdog.identity, number=n) for n in range(count)]
+        with store.writing() as session:
+            add_objects(session, world.feed, [Candidate.of(o) for o in objects])
+        store.ensure_statistics()
+        with store.reading() as session:
+            stat = session.connection().exec_driver_sql(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = 'object_version' LIMIT 1"
+            )
+            return int(stat.scalar_one().split()[0])
+
+    first = add(10)
+    assert add(2 * first) == first  # three times as many: the statistics still serve
+    assert add(first) == 4 * first
 
 
 def _counts(store: Store) -> list[tuple[int, int]]:

@@ -13,6 +13,7 @@ from feed.tables import ObjectVersion
 from feed.taxii import Filters
 from feed.versions import Candidate, add_objects, delete_versions
 from tests.conftest import World
+from tests.sqlite_steps import counting_steps
 from tests.stix_objects import indicator
 
 
@@ -111,29 +112,15 @@ def test_resending_a_thousand_objects_binds_what_older_sqlite_allows(
 def test_finding_stored_versions_reads_no_more_of_a_collection_grown_since_analysed(
     store: Store, world: World
 ) -> None:
-    """SQLite's statistics are taken once, while a feed is small (Store.ensure_statistics);
-    looking up an envelope's ids must not then read the collection, however large."""
+    """With statistics taken while a feed was small (Store.ensure_statistics takes them again
+    only as it grows fourfold), looking up an envelope's ids must not read the collection."""
     resent = [indicator(world.watchdog.identity, number=n) for n in range(400)]
 
     def steps_to_add(objects: list[dict[str, Any]]) -> int:
-        """SQLite virtual machine steps, in tens, that storing `objects` takes."""
-        steps = 0
-
-        def step() -> int:
-            nonlocal steps
-            steps += 1
-            return 0  # go on
-
-        with store.writing() as session:
-            driver = session.connection().connection.driver_connection
-            assert isinstance(driver, sqlite3.Connection)
-            driver.set_progress_handler(step, 10)
-            try:
-                outcomes = add_objects(session, world.feed, [Candidate.of(o) for o in objects])
-            finally:
-                driver.set_progress_handler(None, 0)
+        with store.writing() as session, counting_steps(session) as steps:
+            outcomes = add_objects(session, world.feed, [Candidate.of(o) for o in objects])
         assert [outcome.failure for outcome in outcomes] == [None] * len(objects)
-        return steps
+        return steps()
 
     steps_to_add(resent)
     store.ensure_statistics()

@@ -1,0 +1,39 @@
+"""Reading pages: what a page with match[id] costs does not depend on the collection's size
+(on SQLite, whose statistics are taken once, while a feed is small)."""
+
+import pytest
+
+from feed.pages import read_page
+from feed.store import Store
+from feed.taxii import Filters, Page
+from feed.versions import Candidate, add_objects
+from tests.conftest import World
+from tests.sqlite_steps import counting_steps
+from tests.stix_objects import indicator
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_page_of_chosen_ids_reads_no_more_of_a_collection_grown_since_analysed(
+    store: Store, world: World
+) -> None:
+    def add(count: int) -> list[str]:
+        """As a POST does."""
+        objects = [indicator(world.watchdog.identity, number=n) for n in range(count)]
+        with store.writing() as session:
+            add_objects(session, world.feed, [Candidate.of(o) for o in objects])
+        store.ensure_statistics()
+        return [o["id"] for o in objects]
+
+    chosen = add(200)
+    filters = Filters(ids=tuple(chosen))
+
+    def steps_to_read() -> int:
+        with store.reading() as session, counting_steps(session) as steps:
+            rows, more = read_page(session, world.feed, filters, Page(limit=1000, after=None))
+        assert (sorted(row.object_id for row in rows), more) == (sorted(chosen), False)
+        return steps()
+
+    small = steps_to_read()
+    for _ in range(5):
+        add(1000)
+    assert steps_to_read() < 1.2 * small
