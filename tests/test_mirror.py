@@ -184,13 +184,24 @@ def test_screen_finds_columns_by_header_and_names_rows_by_line(tmp_path: Path) -
     assert "line 1: no 'address' column" in missing.stderr
 
 
-def test_screener_respects_valid_until_between_polls() -> None:
+def _screener_flagging_btc(valid_until: str | None) -> tuple[Screener, Match]:
     address = parse_address(BTC, "BTC")
     match = Match("f", "c", None, None, "scam", 50, "indicator--x", "v", address.chain.caip2,
-                  BTC, "2026-01-01T00:00:00.000000Z")  # fmt: skip
-    screener = Screener([(address.domain, address.key, match)])
+                  BTC, valid_until)  # fmt: skip
+    return Screener([(address.domain, address.key, match)]), match
+
+
+def test_screener_respects_valid_until_between_polls() -> None:
+    screener, match = _screener_flagging_btc("2026-01-01T00:00:00.000000Z")
+    address = parse_address(BTC, "BTC")
     assert screener.matches(address, now="2025-12-31T23:59:59.999999Z") == [match]
     assert screener.matches(address, now="2026-01-01T00:00:00.000000Z") == []
+    # A text screened before is answered from what it held, judged valid again each time.
+    assert screener.screen(BTC, now="2025-12-31T23:59:59.999999Z") == [match]
+    assert screener.screen(BTC, now="2026-01-01T00:00:00.000000Z") == []
+    for _ in range(2):
+        with pytest.raises(InvalidAddress):
+            screener.screen("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggv")  # a bad checksum, twice
 
 
 def test_a_screener_of_some_addresses_holds_only_their_matches(tmp_path: Path) -> None:
@@ -212,23 +223,8 @@ def test_a_screener_of_some_addresses_holds_only_their_matches(tmp_path: Path) -
     assert some.screen(BTC) == [] != everything.screen(BTC)
 
 
-def test_a_screened_text_seen_before_is_answered_as_at_its_screening() -> None:
-    address = parse_address(BTC, "BTC")
-    match = Match("f", "c", None, None, "scam", 50, "indicator--x", "v", address.chain.caip2,
-                  BTC, "2026-01-01T00:00:00.000000Z")  # fmt: skip
-    screener = Screener([(address.domain, address.key, match)])
-    assert screener.screen(BTC, now="2025-12-31T23:59:59.999999Z") == [match]
-    assert screener.screen(BTC, now="2026-01-01T00:00:00.000000Z") == []
-    for _ in range(2):
-        with pytest.raises(InvalidAddress):
-            screener.screen("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggv")  # a bad checksum, twice
-
-
 def test_a_screener_is_freed_when_dropped_without_the_cycle_collector() -> None:
-    address = parse_address(BTC, "BTC")
-    match = Match("f", "c", None, None, "scam", 50, "indicator--x", "v", address.chain.caip2,
-                  BTC, None)  # fmt: skip
-    screener = Screener([(address.domain, address.key, match)])
+    screener, match = _screener_flagging_btc(None)
     assert screener.screen(BTC) == [match]
     held = weakref.ref(screener)
     collecting = gc.isenabled()
