@@ -325,11 +325,7 @@ class Screener:
 
     def matches(self, address: Address, now: str | None = None) -> list[Match]:
         """Active indicators flagging a canonical address, still valid at `now`."""
-        keys = self._index.get(address.domain)
-        held = None if keys is None else keys.get(address.key)
-        if held is None:  # nearly every lookup: answered without another call
-            return []
-        return _valid(held if isinstance(held, list) else (held,), now)
+        return _valid(_held(self._index, address), now)
 
     def screen(self, text: str, chain: str | None = None, now: str | None = None) -> list[Match]:
         """Matches for an address as written, still valid at `now`; with no chain, every
@@ -348,14 +344,16 @@ def _held_for(
     readings = readings_in(text, domains)
     if readings is None:
         parse_address(text)  # raises, saying why
-    found: list[Match] = []
-    for address in readings or ():
-        held = index[address.domain].get(address.key)
-        if isinstance(held, list):
-            found += held
-        elif held is not None:
-            found.append(held)
-    return tuple(found)
+    return tuple(match for address in readings or () for match in _held(index, address))
+
+
+def _held(index: dict[str, dict[str, Match | list[Match]]], address: Address) -> Sequence[Match]:
+    """The matches held on a canonical address, whether valid now or not."""
+    keys = index.get(address.domain)
+    held = None if keys is None else keys.get(address.key)
+    if held is None:
+        return ()
+    return held if isinstance(held, list) else (held,)
 
 
 def _valid(found: Sequence[Match], now: str | None) -> list[Match]:
