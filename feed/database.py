@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from feed.config import Settings
 from feed.errors import ConfigurationError
+from feed.sqlite import WRITE_AHEAD_LOG
 
 
 def create_engine_for(settings: Settings) -> Engine:
@@ -73,10 +74,6 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError("the pooled connection is gone") from error
 
 
-# Pages (of 4 kB) the write-ahead log grows to before it is copied into the database.
-_SQLITE_CHECKPOINT_PAGES = 16384
-
-
 def _sqlite_engine(url: str | URL, *, setup: Sequence[str] = ()) -> Engine:
     """A SQLite engine; `setup` is run on each new connection, after the pragmas."""
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -86,14 +83,10 @@ def _sqlite_engine(url: str | URL, *, setup: Sequence[str] = ()) -> Engine:
         # Transactions are begun explicitly below, so the driver must not begin its own.
         dbapi_connection.isolation_level = None
         for pragma in (
-            "journal_mode=WAL",
+            *WRITE_AHEAD_LOG,
             "synchronous=NORMAL",
             "foreign_keys=ON",
             "busy_timeout=30000",
-            # A checkpoint every 1,000 pages (the default) made a POST of 1,000 indicators
-            # copy pages that the next one changes again; sixteen times fewer halve its commit.
-            f"wal_autocheckpoint={_SQLITE_CHECKPOINT_PAGES}",
-            f"journal_size_limit={_SQLITE_CHECKPOINT_PAGES * 4096}",
         ):
             dbapi_connection.execute(f"PRAGMA {pragma}")
         for statement in setup:

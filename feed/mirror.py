@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from feed.addresses import Address, parse_address, readings_in
 from feed.client import FeedClient
 from feed.errors import ConfigurationError, FeedError, InvalidObject, RemoteError
+from feed.sqlite import WRITE_AHEAD_LOG
 from feed.stix import EXTENSION_ID, indicator_addresses
 from feed.taxii import format_timestamp, normalise_version, now_micros
 
@@ -91,7 +92,8 @@ def _timestamp(value: Any) -> str | None:
 class Mirror:
     def __init__(self, path: Path | str) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode = WAL")
+        for pragma in WRITE_AHEAD_LOG:
+            self._db.execute(f"PRAGMA {pragma}")
         self._db.execute("PRAGMA synchronous = FULL")  # a commit that returned is on disk
         self._db.executescript(SCHEMA)
 

@@ -1,6 +1,5 @@
 """The database layer on SQLite and PostgreSQL: migrations and the bulk insert."""
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,15 +61,3 @@ def test_bulk_insert_of_nothing_does_nothing(store: Store) -> None:
 def test_an_in_memory_sqlite_database_is_refused(url: str) -> None:
     with pytest.raises(ConfigurationError, match="in-memory SQLite"):
         create_engine_for(Settings(database_url=url))
-
-
-def test_sqlite_checkpoints_its_log_in_large_steps(tmp_path: Path) -> None:
-    engine = create_engine_for(Settings(database_url=f"sqlite:///{tmp_path / 'feed.db'}"))
-    try:
-        with engine.connect() as connection:
-            pages = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
-            limit = connection.exec_driver_sql("PRAGMA journal_size_limit").scalar()
-    finally:
-        engine.dispose()
-    # Sixteen times SQLite's default, and the log trimmed back to its 64 MB after a checkpoint.
-    assert (pages, limit) == (16384, 64 * 2**20)
