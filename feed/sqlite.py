@@ -1,5 +1,7 @@
 """How the project's SQLite files keep their write-ahead log: the server's database and the
-exchange's mirror alike. Pure constants, so the mirror needs no database layer."""
+exchange's mirror alike. No database layer here, so the mirror needs none."""
+
+import os
 
 # Pages (of 4 kB) the log grows to before a commit copies it into the database. At SQLite's
 # default of 1,000, a batch of 1,000 indicators (a POST, a polled page) copied the log after
@@ -12,3 +14,20 @@ WRITE_AHEAD_LOG = (
     f"wal_autocheckpoint={_CHECKPOINT_PAGES}",
     f"journal_size_limit={_CHECKPOINT_PAGES * 4096}",  # trimmed back to this after a checkpoint
 )
+
+# A checkpoint after a commit copies the log into the database, but the log starts over only
+# when a writer begins after it with no other writer in between. Server processes posting in
+# turn always had one in between, and the log grew past a gigabyte by 300,000 indicators,
+# every page read searching it. A log twice its checkpoint size has met that; the writer that
+# finds it so waits for the others and starts it over.
+_OUTGROWN_BYTES = 2 * _CHECKPOINT_PAGES * 4096
+
+START_LOG_OVER = "PRAGMA wal_checkpoint(TRUNCATE)"
+
+
+def log_outgrown(database: str) -> bool:
+    """Whether the log of the SQLite file `database` is past the size it is kept to."""
+    try:
+        return os.stat(f"{database}-wal").st_size > _OUTGROWN_BYTES
+    except FileNotFoundError:
+        return False

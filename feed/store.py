@@ -10,6 +10,7 @@ from sqlmodel import Session, col
 
 from feed.database import request_counts_engine
 from feed.errors import ConfigurationError
+from feed.sqlite import START_LOG_OVER, log_outgrown
 from feed.tables import ServerKey, StatusRecord
 
 _ANALYSED = ("object_version", "flagged_address")
@@ -50,6 +51,7 @@ class Store:
         )
         self._counts = request_counts_engine(engine).execution_options(writer=True)
         self._analysed = False
+        self._sqlite_file = None if self._postgresql else engine.url.database
 
     def dispose(self) -> None:
         """Close every pooled connection (the counts file's too, on SQLite)."""
@@ -78,6 +80,17 @@ class Store:
         """A transaction that may write; committed when the block ends without error."""
         with Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
+        if self._sqlite_file is not None and log_outgrown(self._sqlite_file):
+            self._start_log_over()
+
+    def _start_log_over(self) -> None:
+        # On the driver's connection: through SQLAlchemy the pragma would run in a transaction,
+        # where SQLite refuses to checkpoint.
+        connection = self.engine.raw_connection()
+        try:
+            connection.driver_connection.execute(START_LOG_OVER)  # type: ignore[union-attr]
+        finally:
+            connection.close()
 
     def ensure_statistics(self) -> None:
         """Have the database analyse the object tables if it never has, and on SQLite again

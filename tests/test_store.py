@@ -1,6 +1,7 @@
 """The store on SQLite and PostgreSQL: statistics, and where requests are counted."""
 
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -62,6 +63,29 @@ def test_sqlite_analyses_the_objects_again_once_they_have_grown_fourfold(
     first = add(10)
     assert add(2 * first) == first  # three times as many: the statistics still serve
     assert add(first) == 4 * first
+
+
+def _log_bytes(store: Store) -> int:
+    return Path(f"{store.engine.url.database}-wal").stat().st_size
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_starts_its_log_over_once_it_has_outgrown_its_bound(store: Store) -> None:
+    def write(megabytes: int) -> None:
+        with store.writing() as session:
+            session.connection().exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+                "INSERT INTO filler SELECT zeroblob(1048576) FROM n",
+                (megabytes,),
+            )
+
+    with store.writing() as session:
+        session.connection().exec_driver_sql("CREATE TABLE filler (bytes BLOB)")
+    write(1)
+    assert 2**20 < _log_bytes(store) < 2 * 2**20  # a small log is left to grow
+    # Past twice the 64 MB it is checkpointed at: what a log no writer could start over holds.
+    write(130)
+    assert _log_bytes(store) == 0
 
 
 def _counts(store: Store) -> list[tuple[int, int]]:
