@@ -18,8 +18,8 @@ WRITE_AHEAD_LOG = (
 # A checkpoint after a commit copies the log into the database, but the log starts over only
 # when a writer begins after it with no other writer in between. Server processes posting in
 # turn always had one in between, and the log grew past a gigabyte by 300,000 indicators,
-# every page read searching it. A log twice its checkpoint size has met that; the writer that
-# finds it so waits for the others and starts it over.
+# every page read searching it. A log past twice its checkpoint size has not started over;
+# the writer that finds it so waits for the others and empties it.
 _OUTGROWN_BYTES = 2 * _CHECKPOINT_PAGES * 4096
 
 START_LOG_OVER = "PRAGMA wal_checkpoint(TRUNCATE)"

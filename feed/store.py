@@ -88,7 +88,7 @@ class Store:
         # where SQLite refuses to checkpoint.
         connection = self.engine.raw_connection()
         try:
-            connection.driver_connection.execute(START_LOG_OVER)  # type: ignore[union-attr]
+            connection.cursor().execute(START_LOG_OVER)
         finally:
             connection.close()
 
