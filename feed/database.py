@@ -95,7 +95,9 @@ def _sqlite_engine(url: str | URL, *, setup: Sequence[str] = ()) -> Engine:
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         writer = connection.get_execution_options().get("writer", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+        # On the driver's cursor: through SQLAlchemy's execution, the BEGINs of a GET cost 6%
+        # of its instructions.
+        connection.connection.cursor().execute("BEGIN IMMEDIATE" if writer else "BEGIN")
 
     return engine
 
