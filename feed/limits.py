@@ -1,8 +1,7 @@
 """Rate limits: a fixed one-minute window of requests per organisation, counted in the
 database so that every server process behind a load balancer enforces the same limit."""
 
-from sqlalchemy import text
-from sqlmodel import Session
+from sqlalchemy import Connection, text
 
 from feed.errors import TooManyRequests
 
@@ -19,13 +18,12 @@ _FORGET_OLDER = text(
 )
 
 
-def count_request(session: Session, organisation_id: str, now: int, limit: int) -> int | None:
+def count_request(connection: Connection, organisation_id: str, now: int, limit: int) -> int | None:
     """Count one request (refused ones count too); once the organisation is over `limit` in
     the current minute, the seconds until the next window, else None. One statement, so
     concurrent first requests of a minute cannot collide."""
     minute = now // MINUTE
     params = {"organisation": organisation_id, "minute": minute}
-    connection = session.connection()
     count: int = connection.execute(_COUNT, params).scalar_one()
     if count == 1:  # a new window: the organisation's older ones are done with
         connection.execute(_FORGET_OLDER, params)

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, delete, text
+from sqlalchemy import Connection, Engine, delete, text
 from sqlmodel import Session, col
 
 from feed.database import request_counts_engine
@@ -64,15 +64,15 @@ class Store:
             yield session
 
     @contextmanager
-    def counting(self, session: Session) -> Iterator[Session]:
+    def counting(self, session: Session) -> Iterator[Connection]:
         """Where a request is counted, beside `session` reading the caller: on PostgreSQL that
-        session, whose statements each commit by themselves (see `reading`); on SQLite a write
-        transaction on the counts file (see `request_counts_engine`), committed when the
-        block ends."""
+        session's connection, whose statements each commit by themselves (see `reading`); on
+        SQLite a write transaction on the counts file (see `request_counts_engine`), committed
+        when the block ends."""
         if self._postgresql:
-            yield session
+            yield session.connection()
             return
-        with Session(self._counts, expire_on_commit=False) as counts, counts.begin():
+        with self._counts.begin() as counts:
             yield counts
 
     @contextmanager

@@ -98,7 +98,7 @@ def test_a_request_count_is_kept_and_on_postgresql_seen_at_once(store: Store, wo
     minute = 60_000_000
     with store.reading() as session, store.counting(session) as counts:
         assert count_request(counts, world.exchange.id, 5 * minute, limit=10) is None
-        if counts.get_bind().dialect.name == "postgresql":  # committed by itself
+        if counts.dialect.name == "postgresql":  # committed by itself
             assert _counts(store) == [(5, 1)]
     assert _counts(store) == [(5, 1)]
 
