@@ -36,6 +36,9 @@ class IssuedKey:
 
 @dataclass(frozen=True)
 class Access:
+    """What an organisation may do with one collection."""
+
+    caller: Organisation
     collection: Collection
     can_read: bool
     can_write: bool
@@ -143,8 +146,10 @@ def _rights(
     organisation: Organisation, collection: Collection, can_read: bool, can_write: bool
 ) -> Access | None:
     if organisation.role == Role.ADMIN:
-        return Access(collection, True, False)
-    return Access(collection, can_read, can_write) if can_read or can_write else None
+        return Access(organisation, collection, True, False)
+    if can_read or can_write:
+        return Access(organisation, collection, can_read, can_write)
+    return None
 
 
 def _publish(session: Session, collection_id: str, objects: list[bytes]) -> None:
@@ -234,7 +239,7 @@ def accessible_collections(session: Session, organisation: Organisation) -> list
     """Collections the organisation may read or write; an admin reads them all."""
     if organisation.role == Role.ADMIN:
         collections = select(Collection).order_by(col(Collection.title))
-        return [Access(c, True, False) for c in session.exec(collections)]
+        return [Access(organisation, c, True, False) for c in session.exec(collections)]
     granted = (
         select(Collection, Grant.can_read, Grant.can_write)
         .join(Grant, col(Grant.collection_id) == Collection.id)
@@ -243,7 +248,8 @@ def accessible_collections(session: Session, organisation: Organisation) -> list
             or_(col(Grant.can_read), col(Grant.can_write)),
         )
     )
-    return [Access(*row) for row in session.exec(granted.order_by(col(Collection.title)))]
+    found = session.exec(granted.order_by(col(Collection.title)))
+    return [Access(organisation, *row) for row in found]
 
 
 def list_organisations(session: Session) -> list[Organisation]:

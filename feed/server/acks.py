@@ -17,7 +17,7 @@ from feed.deliveries import (
     states,
 )
 from feed.errors import BadRequest, Forbidden, describe_problems
-from feed.server.deps import Caller, EnvelopeBody, ReadableCollection, StoreDep
+from feed.server.deps import EnvelopeBody, ReadableCollection, StoreDep
 from feed.server.responses import TaxiiResponse, taxii_json
 from feed.tables import Role
 from feed.taxii import now_micros
@@ -36,8 +36,9 @@ router = APIRouter(prefix="/api/collections/{collection_id}/acknowledgements")
     "schemas/acknowledgement-request.json.",
 )
 def post_acknowledgement(
-    access: ReadableCollection, caller: Caller, raw: EnvelopeBody, store: StoreDep
+    access: ReadableCollection, raw: EnvelopeBody, store: StoreDep
 ) -> TaxiiResponse:
+    caller = access.caller
     if caller.id == access.collection.owner_id or caller.role == Role.ADMIN:
         raise Forbidden("only subscribers acknowledge a collection, not its owner or an operator")
     try:
@@ -64,11 +65,9 @@ def post_acknowledgement(
     "acknowledged-through, pending count and the age of its oldest unacknowledged object. "
     "For a subscriber: its own.",
 )
-def get_acknowledgements(
-    access: ReadableCollection, caller: Caller, store: StoreDep
-) -> TaxiiResponse:
+def get_acknowledgements(access: ReadableCollection, store: StoreDep) -> TaxiiResponse:
     with store.reading() as session:
-        return taxii_json(states(session, access.collection, caller, now_micros()))
+        return taxii_json(states(session, access.collection, access.caller, now_micros()))
 
 
 @router.get(
@@ -77,7 +76,7 @@ def get_acknowledgements(
     summary="Who received and acknowledged one object (extension)",
 )
 def get_object_acknowledgements(
-    object_id: str, access: ReadableCollection, caller: Caller, store: StoreDep
+    object_id: str, access: ReadableCollection, store: StoreDep
 ) -> TaxiiResponse:
     with store.reading() as session:
-        return taxii_json(object_receipts(session, access.collection, object_id, caller))
+        return taxii_json(object_receipts(session, access.collection, object_id, access.caller))

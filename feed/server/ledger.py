@@ -12,26 +12,23 @@ from feed.audit import Action
 from feed.deliveries import poll_record_due, record_served
 from feed.pages import PageRow
 from feed.store import Store
-from feed.tables import Organisation, Role
+from feed.tables import Role
 from feed.taxii import format_timestamp, now_micros
 
 
-def delivery_due(
-    session: Session, access: Access, caller: Organisation, rows: Sequence[PageRow]
-) -> bool:
+def delivery_due(session: Session, access: Access, rows: Sequence[PageRow]) -> bool:
     """Whether this page moves what a subscriber was served (owners and operators are not
     subscribers), or its last poll is old enough to note again."""
+    caller = access.caller
     if caller.id == access.collection.owner_id or caller.role == Role.ADMIN:
         return False
     through = int(rows[-1].date_added) if rows else None
     return poll_record_due(session, access.collection.id, caller.id, through, now_micros())
 
 
-def note_delivery(
-    store: Store, access: Access, caller: Organisation, rows: Sequence[PageRow]
-) -> None:
+def note_delivery(store: Store, access: Access, rows: Sequence[PageRow]) -> None:
     """Record the poll, and in the audit log what it served."""
-    collection_id, now = access.collection.id, now_micros()
+    caller, collection_id, now = access.caller, access.collection.id, now_micros()
     through = int(rows[-1].date_added) if rows else None
     with store.writing() as session:
         record_served(session, collection_id, caller.id, through, now)
@@ -41,10 +38,8 @@ def note_delivery(
             audit.record(session, caller.id, Action.READ, collection_id, ids, at=now, note=note)
 
 
-def audit_additions(
-    session: Session, caller_id: str, access: Access, stored: list[str], revoked: set[str]
-) -> None:
-    collection_id, now = access.collection.id, now_micros()
+def audit_additions(session: Session, access: Access, stored: list[str], revoked: set[str]) -> None:
+    caller_id, collection_id, now = access.caller.id, access.collection.id, now_micros()
     if access.collection.feed_id is not None:
         audit.record(session, caller_id, Action.REPORT, collection_id, stored, at=now)
         return

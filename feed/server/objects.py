@@ -18,7 +18,6 @@ from feed.envelope import Item, parse_envelope
 from feed.errors import InvalidObject, NotFound, PayloadTooLarge
 from feed.pages import PageRow, object_exists, read_page
 from feed.server.deps import (
-    Caller,
     CursorKey,
     EnvelopeBody,
     QueryParams,
@@ -98,7 +97,6 @@ def _date_added(row: PageRow) -> int:
 )
 def get_objects(
     access: ReadableCollection,
-    caller: Caller,
     params: QueryParams,
     store: StoreDep,
     settings: SettingsDep,
@@ -110,15 +108,15 @@ def get_objects(
         _ALL_FILTERS,
         endpoint="objects",
         access_id=collection_id,
-        caller_id=caller.id,
+        caller_id=access.caller.id,
         settings=settings,
         cursor_key=cursor_key,
     )
     with store.reading() as session:
         rows, more = read_page(session, collection_id, filters, page)
-        due = delivery_due(session, access, caller, rows)
+        due = delivery_due(session, access, rows)
     if due:
-        note_delivery(store, access, caller, rows)
+        note_delivery(store, access, rows)
     return paged(
         rows,
         more=more,
@@ -165,7 +163,6 @@ def _check_report(store: Store, feed_id: str, value: dict[str, Any], identity: s
 )
 def post_objects(
     access: WritableCollection,
-    caller: Caller,
     raw: EnvelopeBody,
     store: StoreDep,
     settings: SettingsDep,
@@ -182,9 +179,9 @@ def post_objects(
     feed_id = access.collection.feed_id
     for index, item in enumerate(items):
         try:
-            check_object(item.value, caller.identity_id)
+            check_object(item.value, access.caller.identity_id)
             if feed_id is not None:
-                _check_report(store, feed_id, item.value, caller.identity_id)
+                _check_report(store, feed_id, item.value, access.caller.identity_id)
         except InvalidObject as error:
             failures.append(_failure(index, item, error.description))
             continue
@@ -198,11 +195,11 @@ def post_objects(
                 successes.append(detail)
             else:
                 failures.append({**detail, "message": outcome.failure})
-        audit_additions(session, caller.id, access, [s["id"] for s in successes], revoked)
+        audit_additions(session, access, [s["id"] for s in successes], revoked)
         record = StatusRecord(
             id=str(uuid.uuid4()),
             collection_id=access.collection.id,
-            organisation_id=caller.id,
+            organisation_id=access.caller.id,
             request_timestamp=request_timestamp,
             total_count=len(items),
             success_count=len(successes),
@@ -225,7 +222,6 @@ def post_objects(
 def get_object(
     object_id: ObjectId,
     access: ReadableCollection,
-    caller: Caller,
     params: QueryParams,
     store: StoreDep,
     settings: SettingsDep,
@@ -237,7 +233,7 @@ def get_object(
         _ONE_OBJECT_FILTERS,
         endpoint="object",
         access_id=collection_id,
-        caller_id=caller.id,
+        caller_id=access.caller.id,
         settings=settings,
         cursor_key=cursor_key,
         object_id=object_id,
@@ -265,7 +261,6 @@ def get_object(
 def delete_object(
     object_id: ObjectId,
     access: ReadWriteCollection,
-    caller: Caller,
     params: QueryParams,
     store: StoreDep,
 ) -> TaxiiResponse:
@@ -277,7 +272,7 @@ def delete_object(
         deleted = delete_versions(session, access.collection.id, object_id, filters)
         if deleted:
             audit.record(
-                session, caller.id, Action.DELETE, access.collection.id, [object_id],
+                session, access.caller.id, Action.DELETE, access.collection.id, [object_id],
                 at=now_micros(), note=f"{deleted} versions",
             )  # fmt: skip
     if not deleted:
@@ -295,7 +290,6 @@ def delete_object(
 def get_versions(
     object_id: ObjectId,
     access: ReadableCollection,
-    caller: Caller,
     params: QueryParams,
     store: StoreDep,
     settings: SettingsDep,
@@ -307,7 +301,7 @@ def get_versions(
         ("spec_version", "added_after", "version"),
         endpoint="versions",
         access_id=collection_id,
-        caller_id=caller.id,
+        caller_id=access.caller.id,
         settings=settings,
         cursor_key=cursor_key,
         object_id=object_id,
@@ -347,7 +341,6 @@ def _manifest_record(row: PageRow) -> str:
 )
 def get_manifest(
     access: ReadableCollection,
-    caller: Caller,
     params: QueryParams,
     store: StoreDep,
     settings: SettingsDep,
@@ -359,7 +352,7 @@ def get_manifest(
         _ALL_FILTERS,
         endpoint="manifest",
         access_id=collection_id,
-        caller_id=caller.id,
+        caller_id=access.caller.id,
         settings=settings,
         cursor_key=cursor_key,
     )
