@@ -169,7 +169,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=TaxiiResponse,
     )
     taxii = [Depends(require_taxii_accept)]
-    for module in (discovery, collections, objects, status):
+    # A request is matched against the routers in this order, and nearly every request is
+    # for objects: they come first.
+    for module in (objects, discovery, collections, status):
         app.include_router(module.router, dependencies=taxii, tags=["TAXII 2.1"])
     for module in (acks, lookup):
         app.include_router(module.router, dependencies=taxii, tags=["Extensions"])
