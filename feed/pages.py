@@ -12,9 +12,18 @@ from sqlmodel import Session
 from feed.tables import ObjectVersion
 from feed.taxii import Filters, Page, VersionSelector
 
-# date_added, object_id, version, spec_version, body
 PageRow: TypeAlias = Row[Any, Any, Any, Any, Any]
 OBJECTS = ObjectVersion.__table__  # type: ignore[attr-defined]
+# A page row's columns, read by position: SQLAlchemy's Row looks each attribute name up on
+# its class first, and the miss raises and catches an AttributeError, for every row served.
+DATE_ADDED, OBJECT_ID, VERSION, SPEC_VERSION, BODY = range(5)
+_PAGE_COLUMNS = (
+    OBJECTS.c.date_added,
+    OBJECTS.c.object_id,
+    OBJECTS.c.version,
+    OBJECTS.c.spec_version,
+    OBJECTS.c.body,
+)
 # Where an object's id is known, its collection is compared through an expression no index
 # serves, so the only index left is the one that leads with the object id. Statistics taken
 # when a collection was small (a new feed on a large database) would otherwise have either
@@ -110,13 +119,7 @@ def _page_query(where: tuple[ColumnElement[bool], ...], after: bool) -> Select[A
     if after:
         where = (*where, OBJECTS.c.date_added > bindparam("after"))
     return (
-        select(
-            OBJECTS.c.date_added,
-            OBJECTS.c.object_id,
-            OBJECTS.c.version,
-            OBJECTS.c.spec_version,
-            OBJECTS.c.body,
-        )
+        select(*_PAGE_COLUMNS)
         .where(*where)
         .order_by(OBJECTS.c.date_added)
         .limit(bindparam("limit"))

@@ -1,9 +1,11 @@
-"""Reading pages: what a page with match[id] costs does not depend on the collection's size
-(on SQLite, whose statistics are taken once, while a feed is small)."""
+"""Reading pages: rows read by position hold the columns their positions name; what a page
+with match[id] costs does not depend on the collection's size (on SQLite, whose statistics
+are taken once, while a feed is small)."""
 
+import orjson
 import pytest
 
-from feed.pages import read_page
+from feed.pages import BODY, DATE_ADDED, OBJECT_ID, SPEC_VERSION, VERSION, read_page
 from feed.store import Store
 from feed.taxii import Filters, Page
 from feed.versions import Candidate, add_objects
@@ -37,3 +39,30 @@ def test_a_page_of_chosen_ids_reads_no_more_of_a_collection_grown_since_analysed
     for _ in range(5):
         add(1000)
     assert steps_to_read() < 1.2 * small
+
+
+def test_a_page_row_holds_each_column_at_the_position_named_for_it(
+    store: Store, world: World
+) -> None:
+    value = indicator(world.watchdog.identity)
+    candidate = Candidate.of(value)
+    with store.writing() as session:
+        add_objects(session, world.feed, [candidate])
+    with store.reading() as session:
+        filters = Filters(ids=(value["id"],))
+        rows, _ = read_page(session, world.feed, filters, Page(limit=10, after=None))
+    [row] = rows
+    positions = {
+        "date_added": DATE_ADDED,
+        "object_id": OBJECT_ID,
+        "version": VERSION,
+        "spec_version": SPEC_VERSION,
+        "body": BODY,
+    }
+    assert {name: row[at] for name, at in positions.items()} == row._asdict()
+    assert (row[OBJECT_ID], row[VERSION], row[SPEC_VERSION]) == (
+        value["id"],
+        candidate.version,
+        "2.1",
+    )
+    assert orjson.loads(row[BODY]) == value

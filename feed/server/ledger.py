@@ -10,7 +10,7 @@ from feed import audit
 from feed.accounts import Access
 from feed.audit import Action
 from feed.deliveries import poll_record_due, record_served
-from feed.pages import PageRow
+from feed.pages import DATE_ADDED, OBJECT_ID, PageRow
 from feed.store import Store
 from feed.tables import Role
 from feed.taxii import format_timestamp, now_micros
@@ -22,18 +22,18 @@ def delivery_due(session: Session, access: Access, rows: Sequence[PageRow]) -> b
     caller = access.caller
     if caller.id == access.collection.owner_id or caller.role == Role.ADMIN:
         return False
-    through = int(rows[-1].date_added) if rows else None
+    through = int(rows[-1][DATE_ADDED]) if rows else None
     return poll_record_due(session, access.collection.id, caller.id, through, now_micros())
 
 
 def note_delivery(store: Store, access: Access, rows: Sequence[PageRow]) -> None:
     """Record the poll, and in the audit log what it served."""
     caller, collection_id, now = access.caller, access.collection.id, now_micros()
-    through = int(rows[-1].date_added) if rows else None
+    through = int(rows[-1][DATE_ADDED]) if rows else None
     with store.writing() as session:
         record_served(session, collection_id, caller.id, through, now)
         if through is not None:
-            ids = [row.object_id for row in rows]
+            ids = [row[OBJECT_ID] for row in rows]
             note = f"served through {format_timestamp(through)}"
             audit.record(session, caller.id, Action.READ, collection_id, ids, at=now, note=note)
 

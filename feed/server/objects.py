@@ -16,7 +16,16 @@ from feed.audit import Action
 from feed.config import Settings
 from feed.envelope import Item, parse_envelope
 from feed.errors import InvalidObject, NotFound, PayloadTooLarge
-from feed.pages import PageRow, object_exists, read_page
+from feed.pages import (
+    BODY,
+    DATE_ADDED,
+    OBJECT_ID,
+    SPEC_VERSION,
+    VERSION,
+    PageRow,
+    object_exists,
+    read_page,
+)
 from feed.server.deps import (
     CursorKey,
     EnvelopeBody,
@@ -79,12 +88,12 @@ def _filters_and_page(
 
 
 def _body(row: PageRow) -> str:
-    body: str = row.body
+    body: str = row[BODY]
     return body
 
 
 def _date_added(row: PageRow) -> int:
-    date_added: int = row.date_added
+    date_added: int = row[DATE_ADDED]
     return date_added
 
 
@@ -314,7 +323,7 @@ def get_versions(
         rows,
         more=more,
         key="versions",
-        render=lambda row: orjson.dumps(row.version).decode(),
+        render=lambda row: orjson.dumps(row[VERSION]).decode(),
         date_added=_date_added,
         cursor_key=cursor_key,
         scope=scope,
@@ -324,10 +333,10 @@ def get_versions(
 def _manifest_record(row: PageRow) -> str:
     return orjson.dumps(
         {
-            "id": row.object_id,
-            "date_added": format_timestamp(row.date_added),
-            "version": row.version,
-            "media_type": STIX_MEDIA_TYPE.replace("2.1", row.spec_version),
+            "id": row[OBJECT_ID],
+            "date_added": format_timestamp(row[DATE_ADDED]),
+            "version": row[VERSION],
+            "media_type": STIX_MEDIA_TYPE.replace("2.1", row[SPEC_VERSION]),
         }
     ).decode()
 
