@@ -4,12 +4,16 @@ Retry-After; a client that honours Retry-After gets through."""
 from collections.abc import Iterator
 
 import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from feed.client import FeedClient
 from feed.config import Settings
 from feed.errors import RemoteError
+from feed.server import acks, collections, discovery, lookup, objects, sandbox, status
 from feed.server.app import create_app
+from feed.server.deps import get_access, get_caller
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World
 from tests.serving import serving
@@ -42,6 +46,35 @@ def test_over_the_limit_gets_429_with_retry_after(limited_client: TestClient, wo
     # Another organisation has a limit of its own.
     other = limited_client.get("/api/collections/", headers=world.watchdog.headers)
     assert other.status_code == 200
+
+
+def _calls(dependant: Dependant) -> list[object]:
+    return [dependant.call] + [call for d in dependant.dependencies for call in _calls(d)]
+
+
+def test_every_taxii_endpoint_authenticates_and_counts_its_request_once() -> None:
+    """Each endpoint resolves either its caller or its access to a collection (which names
+    the caller), never both: each resolution counts the request."""
+    modules = (discovery, collections, objects, status, acks, lookup, sandbox)
+    routes = [route for module in modules for route in module.router.routes]
+    assert len(routes) > 15
+    for route in routes:
+        assert isinstance(route, APIRoute)
+        calls = _calls(route.dependant)
+        resolutions = calls.count(get_caller) + calls.count(get_access)
+        assert resolutions == 1, f"{route.path} {route.methods}: resolved {resolutions} times"
+
+
+def test_a_collection_endpoint_counts_each_request_once(
+    limited_client: TestClient, world: World
+) -> None:
+    answers = [
+        limited_client.get(
+            f"/api/collections/{world.feed}/objects/", headers=world.exchange.headers
+        )
+        for _ in range(LIMIT + 1)
+    ]
+    assert [a.status_code for a in answers] == [200] * LIMIT + [429]
 
 
 def exhaust(client: FeedClient) -> None:

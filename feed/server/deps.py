@@ -91,9 +91,7 @@ def _caller_and_access(
     key_id, secret = _credentials(request.headers.get("authorization"))
     if key_id in DEMO_KEY_IDS and not settings.sandbox:
         raise Unauthorized("sandbox demo keys work only on a sandbox server")
-    # A request is counted once, though a handler may resolve its caller twice.
-    already_counted = getattr(request.state, "caller", None) is not None
-    limit = 0 if already_counted else settings.rate_limit_per_minute
+    limit = settings.rate_limit_per_minute
     retry_after = None
     with store.reading() as session:
         found = authenticate(session, key_id, secret, collection_id)
@@ -104,18 +102,15 @@ def _caller_and_access(
         raise Unauthorized("the API key is unknown, revoked, or its secret is wrong")
     caller, access = found
     request.state.organisation = caller.name
-    request.state.caller = caller
     if retry_after is not None:
         raise refusal(limit, retry_after)
     return caller, access
 
 
 async def get_caller(request: Request, store: StoreDep, settings: SettingsDep) -> Organisation:
-    """The caller; a collection's endpoint has found it already with its access (a
-    `ReadableCollection` or the like comes first in each handler), without a thread."""
-    caller: Organisation | None = getattr(request.state, "caller", None)
-    if caller is not None:
-        return caller
+    """The caller, for endpoints outside a collection; a collection's endpoint finds it with
+    its access (`Access.caller`). An endpoint takes one or the other, so that a request is
+    counted once."""
     found = await run_in_threadpool(_caller_and_access, request, store, settings, None)
     return found[0]
 
