@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Path
 
 from feed import audit
+from feed.accounts import Access
 from feed.audit import Action
 from feed.config import Settings
 from feed.envelope import Item, parse_envelope
@@ -69,14 +70,14 @@ def _filters_and_page(
     allowed: tuple[str, ...],
     *,
     endpoint: str,
-    access_id: str,
-    caller_id: str,
+    access: Access,
     settings: Settings,
     cursor_key: bytes,
     object_id: str | None = None,
 ) -> tuple[Filters, Page, bytes]:
     filters = parse_filters(params, allowed)
-    scope = cursor_scope(f"{endpoint}:{object_id or ''}", access_id, caller_id, filters)
+    where = f"{endpoint}:{object_id or ''}"
+    scope = cursor_scope(where, access.collection.id, access.caller.id, filters)
     page = parse_page(
         params,
         key=cursor_key,
@@ -116,8 +117,7 @@ def get_objects(
         params,
         _ALL_FILTERS,
         endpoint="objects",
-        access_id=collection_id,
-        caller_id=access.caller.id,
+        access=access,
         settings=settings,
         cursor_key=cursor_key,
     )
@@ -241,8 +241,7 @@ def get_object(
         params,
         _ONE_OBJECT_FILTERS,
         endpoint="object",
-        access_id=collection_id,
-        caller_id=access.caller.id,
+        access=access,
         settings=settings,
         cursor_key=cursor_key,
         object_id=object_id,
@@ -309,8 +308,7 @@ def get_versions(
         {**params, "match[version]": ["all"]},
         ("spec_version", "added_after", "version"),
         endpoint="versions",
-        access_id=collection_id,
-        caller_id=access.caller.id,
+        access=access,
         settings=settings,
         cursor_key=cursor_key,
         object_id=object_id,
@@ -360,8 +358,7 @@ def get_manifest(
         params,
         _ALL_FILTERS,
         endpoint="manifest",
-        access_id=collection_id,
-        caller_id=access.caller.id,
+        access=access,
         settings=settings,
         cursor_key=cursor_key,
     )
