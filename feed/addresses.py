@@ -8,6 +8,7 @@ is (chain, key), never (ticker, address)."""
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TypeVar
 
 from feed.chains import CHAINS, Chain, Family, resolve_chains
 from feed.encodings import (
@@ -30,6 +31,8 @@ from feed.errors import InvalidAddress
 HEX_DIGITS = "0123456789abcdefABCDEF"
 SEGWIT_KINDS = {(0, 20): "p2wpkh", (0, 32): "p2wsh", (1, 32): "p2tr"}
 CASHADDR_KINDS = {0: "p2pkh", 8: "p2sh"}
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ def _decode_utxo(chain: Chain, text: str) -> Address:
 
 
 def _base58_kind(chain: Chain, text: str) -> str:
-    width = len(next(iter(chain.versions)))
+    width = chain.version_width
     payload = base58check_decode(text, width + 20)
     kind = chain.versions.get(payload[:width])
     if kind is None:
@@ -188,7 +191,7 @@ def _decode(chain: Chain, text: str) -> Address:
     return DECODERS[chain.family](chain, text)
 
 
-def _reading(chain: Chain, text: str) -> Address | None:
+def reading(chain: Chain, text: str) -> Address | None:
     """`text` as an address of `chain`, which its prefix allows, or None."""
     try:
         return DECODERS[chain.family](chain, text)
@@ -221,7 +224,7 @@ def _possible_chains(text: str) -> Iterator[Chain]:
 def detect(text: str) -> list[Address]:
     """Every reading of `text` as an address of a known chain."""
     text = text.strip()
-    readings = (_reading(chain, text) for chain in _possible_chains(text))
+    readings = (reading(chain, text) for chain in _possible_chains(text))
     return [address for address in readings if address is not None]
 
 
@@ -268,26 +271,42 @@ def _placements(
     )
 
 
-# Screened addresses recur (deposit addresses, busy wallets) and reading a text as every
-# chain costs tens of microseconds of Python decoding.
-@lru_cache(maxsize=1 << 17)
-def _readings_in(text: str, domains: frozenset[str] | None) -> tuple[Address, ...] | None:
-    readings: list[Address] = []
+def read_in(
+    text: str,
+    domains: frozenset[str] | None,
+    read: Callable[[Chain, str], T | None],
+    place: Callable[[T, Chain], R],
+) -> tuple[R, ...] | None:
+    """What `read` makes of `text` as each chain that may read it (None: the chain does not),
+    placed by `place` on each chain of `domains` that reads it alike; None when no chain
+    reads it at all. Once one chain reads it, chains placing nothing in `domains` are skipped."""
+    found: list[R] = []
     valid = False
     for chain, placed in _placements(text[:1], domains):
         if valid and not placed:
             continue
         if not _has_prefix(chain, text):
             continue
-        address = _reading(chain, text)
-        if address is None:
+        value = read(chain, text)
+        if value is None:
             continue
         valid = True
-        readings += (
-            address if c is chain else Address(c, address.canonical, address.kind, address.tag)
-            for c in placed
-        )
-    return tuple(readings) if valid else None
+        found += (place(value, c) for c in placed)
+    return tuple(found) if valid else None
+
+
+# Screened addresses recur (deposit addresses, busy wallets) and reading a text as every
+# chain costs tens of microseconds of Python decoding.
+@lru_cache(maxsize=1 << 17)
+def _readings_in(text: str, domains: frozenset[str] | None) -> tuple[Address, ...] | None:
+    return read_in(text, domains, reading, _placed)
+
+
+def _placed(address: Address, chain: Chain) -> Address:
+    """`address` on `chain`, which reads it alike."""
+    if chain is address.chain:
+        return address
+    return Address(chain, address.canonical, address.kind, address.tag)
 
 
 def parse_address(text: str, chain: str | None = None) -> Address:

@@ -38,11 +38,14 @@ class Chain:
     domain: str = field(init=False, repr=False, compare=False)
     # Prefixes that end in a separator (bech32 "1", CashAddr ":") match in either case.
     caseless_prefixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # Bytes of version before the hash in a base58check address (two on Zcash, else one).
+    version_width: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:  # derived once: reading a text asks them of every chain
         object.__setattr__(self, "domain", "eip155" if self.family is Family.EVM else self.caip2)
         caseless = tuple(prefix for prefix in self.prefixes if prefix[-1] in "1:")
         object.__setattr__(self, "caseless_prefixes", caseless)
+        object.__setattr__(self, "version_width", len(next(iter(self.versions), b"")))
 
 
 def _utxo(

@@ -57,14 +57,19 @@ def _characters(alphabet: str) -> frozenset[str]:
 def check_alphabet(text: str, alphabet: str, name: str, *, start: int = 1) -> None:
     """Raise BAD_CHARACTER naming the first character of `text` not in `alphabet`, counting
     positions from `start` (where `text` begins in what was written)."""
-    if _characters(alphabet).issuperset(text):
-        return
-    for position, character in enumerate(text, start=start):
-        if character not in alphabet:
-            raise EncodingError(
-                Problem.BAD_CHARACTER,
-                f"character {character!r} at position {position} is not {name}",
-            )
+    if not _characters(alphabet).issuperset(text):
+        raise _bad_character(text, alphabet, name, start)
+
+
+def _bad_character(text: str, alphabet: str, name: str, start: int = 1) -> EncodingError:
+    position, character = next(
+        (position, character)
+        for position, character in enumerate(text, start=start)
+        if character not in alphabet
+    )
+    return EncodingError(
+        Problem.BAD_CHARACTER, f"character {character!r} at position {position} is not {name}"
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -77,14 +82,13 @@ def _digit_values(alphabet: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=1024)
-def _base58_bytes(text: str, alphabet: str) -> bytes | EncodingError:
-    """Decoded bytes, or the error saying why not. Reading a text as every chain asks it of
-    the same text once per base58 chain. One big-number accumulation: the base58 package
-    converts digit by digit with divmod, three times slower (tests hold it as the reference)."""
-    try:
-        check_alphabet(text, alphabet, "base58")
-    except EncodingError as error:
-        return error.with_traceback(None)  # cached: its frames would be kept alive with it
+def base58_bytes(text: str, alphabet: str) -> bytes | None:
+    """The bytes a base58 text spells; None when a character is not in `alphabet`. Cached:
+    reading a text as every chain asks it of the same text once per base58 chain. One
+    big-number accumulation: the base58 package converts digit by digit with divmod, three
+    times slower (tests hold it as the reference)."""
+    if not _characters(alphabet).issuperset(text):
+        return None
     number = 0
     for digit in text.encode().translate(_digit_values(alphabet)):
         number = number * 58 + digit
@@ -93,21 +97,30 @@ def _base58_bytes(text: str, alphabet: str) -> bytes | EncodingError:
 
 
 def _base58(text: str, alphabet: str) -> bytes:
-    decoded = _base58_bytes(text, alphabet)
-    if isinstance(decoded, EncodingError):
-        raise EncodingError(decoded.problem, decoded.message)  # a fresh one: no shared traceback
+    decoded = base58_bytes(text, alphabet)
+    if decoded is None:
+        raise _bad_character(text, alphabet, "base58")
     return decoded
 
 
-def base58check_decode(text: str, size: int, alphabet: str = BITCOIN_ALPHABET) -> bytes:
+def base58check_payload(text: str, size: int, alphabet: str = BITCOIN_ALPHABET) -> bytes | None:
     """The payload (version bytes and hash, without the 4-byte checksum) of a base58check
-    string whose payload must be `size` bytes."""
+    string whose payload must be `size` bytes; None when it is not one."""
+    raw = base58_bytes(text, alphabet)
+    if raw is None or len(raw) != size + 4 or not _checksum_matches(raw):
+        return None
+    return raw[:-4]
+
+
+def base58check_decode(text: str, size: int, alphabet: str = BITCOIN_ALPHABET) -> bytes:
+    """base58check_payload, raising an EncodingError that says why there is none."""
+    payload = base58check_payload(text, size, alphabet)
+    if payload is not None:
+        return payload
     raw = _base58(text, alphabet)
     if len(raw) != size + 4:
         raise EncodingError(Problem.BAD_LENGTH, f"decodes to {len(raw)} bytes; {size + 4} expected")
-    if not _checksum_matches(raw):
-        raise EncodingError(Problem.BAD_CHECKSUM, "base58check checksum does not match")
-    return raw[:-4]
+    raise EncodingError(Problem.BAD_CHECKSUM, "base58check checksum does not match")
 
 
 @functools.lru_cache(maxsize=1024)  # asked once per chain that reads the same bytes

@@ -13,6 +13,7 @@ from feed.encodings import (
     RIPPLE_ALPHABET,
     EncodingError,
     Problem,
+    base58_bytes,
     base58check_decode,
     base58check_encode,
     cashaddr_decode,
@@ -22,7 +23,6 @@ from feed.encodings import (
     monero_base58_decode,
     segwit_decode,
 )
-from feed.encodings import _base58_bytes as base58_bytes
 from feed.encodings import _bech32_polymod as bech32_polymod
 from feed.encodings import _from_five_bit as from_five_bit
 from feed.encodings import _to_five_bit as to_five_bit
