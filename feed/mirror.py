@@ -16,9 +16,10 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from feed.addresses import Address, parse_address, readings_in
+from feed.addresses import Address, parse_address
 from feed.client import FeedClient
 from feed.errors import ConfigurationError, FeedError, InvalidObject, RemoteError
+from feed.keys import screening_keys
 from feed.sqlite import WRITE_AHEAD_LOG
 from feed.stix import EXTENSION_ID, indicator_addresses
 from feed.taxii import format_timestamp, normalise_version, now_micros
@@ -327,7 +328,7 @@ class Screener:
 
     def matches(self, address: Address, now: str | None = None) -> list[Match]:
         """Active indicators flagging a canonical address, still valid at `now`."""
-        return _valid(_held(self._index, address), now)
+        return _valid(_held(self._index, address.domain, address.key), now)
 
     def screen(self, text: str, chain: str | None = None, now: str | None = None) -> list[Match]:
         """Matches for an address as written, still valid at `now`; with no chain, every
@@ -343,16 +344,18 @@ def _held_for(
 ) -> tuple[Match, ...]:
     """Every match held on a reading of `text`, whether valid now or not. Only chains the
     index holds indicators on can match: `text` is not read as others."""
-    readings = readings_in(text, domains)
-    if readings is None:
+    keys = screening_keys(text, domains)
+    if keys is None:
         parse_address(text)  # raises, saying why
-    return tuple(match for address in readings or () for match in _held(index, address))
+    return tuple(match for domain, key in keys or () for match in _held(index, domain, key))
 
 
-def _held(index: dict[str, dict[str, Match | list[Match]]], address: Address) -> Sequence[Match]:
-    """The matches held on a canonical address, whether valid now or not."""
-    keys = index.get(address.domain)
-    held = None if keys is None else keys.get(address.key)
+def _held(
+    index: dict[str, dict[str, Match | list[Match]]], domain: str, key: str
+) -> Sequence[Match]:
+    """The matches held on an address key in a domain, whether valid now or not."""
+    keys = index.get(domain)
+    held = None if keys is None else keys.get(key)
     if held is None:
         return ()
     return held if isinstance(held, list) else (held,)

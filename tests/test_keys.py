@@ -1,0 +1,138 @@
+"""Screening keys against the reference, `readings_in`: every family's addresses, real data,
+and texts that nearly are addresses (any version bytes under a good checksum, damaged copies,
+EVM hex in any case, segwit under every chain's prefix), in any set of screening domains."""
+
+import csv
+
+import bech32
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from feed.addresses import readings_in
+from feed.chains import CHAINS
+from feed.encodings import BITCOIN_ALPHABET, RIPPLE_ALPHABET, base58check_encode, eip55
+from feed.keys import screening_keys
+from tests.test_addresses import ALPHABETS, GOOD, OFAC_ROWS, RANSOMWARE
+
+DOMAINS = frozenset(chain.domain for chain in CHAINS)
+HRPS = sorted({chain.hrp for chain in CHAINS if chain.hrp})
+# Every version byte, and the two-byte versions some chain has with their neighbours.
+VERSIONS = [bytes([byte]) for byte in range(256)] + sorted(
+    {
+        bytes([version[0], (version[1] + step) % 256])
+        for chain in CHAINS
+        for version in chain.versions
+        if len(version) == 2
+        for step in (-1, 0, 1)
+    }
+)
+WRITTEN = [written for _, written, _, _ in GOOD]
+
+
+def _expected(text: str, domains: frozenset[str]) -> tuple[tuple[str, str], ...] | None:
+    readings = readings_in(text, domains)
+    return None if readings is None else tuple((a.domain, a.key) for a in readings)
+
+
+def _agrees(text: str, domains: frozenset[str] = DOMAINS) -> None:
+    assert screening_keys(text, domains) == _expected(text, domains), text
+
+
+def test_every_family_and_the_real_data_read_as_the_reference_reads_them() -> None:
+    texts = set(WRITTEN)
+    with OFAC_ROWS.open() as rows:
+        texts |= {row["address"] for row in csv.DictReader(rows)}
+    with RANSOMWARE.open() as rows:
+        texts |= {row["address"] for row in csv.DictReader(rows)}
+    assert len(texts) > 1000
+    for text in sorted(texts):
+        _agrees(text)
+        _agrees(f"  {text}\n")
+
+
+def test_each_case_of_evm_hex_keys_as_the_reference() -> None:
+    digits = "5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"
+    checksummed = eip55(digits)
+    for text in (checksummed, "0x" + digits, "0x" + digits.upper(), checksummed.swapcase()):
+        _agrees(text)
+    wrong_case = checksummed[:3] + checksummed[3].swapcase() + checksummed[4:]
+    assert screening_keys(wrong_case, DOMAINS) is None
+    assert screening_keys("0X" + digits, DOMAINS) is None
+
+
+def test_an_xrp_destination_tag_is_read_by_the_reference() -> None:
+    _agrees("rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh?dt=42")
+    assert screening_keys("rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh?dt=x", DOMAINS) is None
+
+
+def test_every_version_under_a_good_checksum_keys_as_the_reference() -> None:
+    # Hashes from low to high spell every leading character a version byte can start with.
+    bodies = [bytes([top]) + bytes(range(19)) for top in range(0, 256, 16)]
+    for version in VERSIONS:
+        for body in (*bodies, b"\xff" * 20, bytes(19), bytes(21)):
+            for alphabet in (BITCOIN_ALPHABET, RIPPLE_ALPHABET):
+                _agrees(base58check_encode(version + body, alphabet))
+
+
+domain_sets = st.one_of(st.just(DOMAINS), st.frozensets(st.sampled_from(sorted(DOMAINS))))
+
+
+@st.composite
+def base58check_texts(draw: st.DrawFn) -> str:
+    """Any version bytes and payload size under a good checksum, in either alphabet."""
+    version = draw(st.one_of(st.sampled_from(VERSIONS), st.binary(min_size=1, max_size=2)))
+    body = draw(st.one_of(st.binary(min_size=20, max_size=20), st.binary(max_size=33)))
+    alphabet = draw(st.sampled_from([BITCOIN_ALPHABET, RIPPLE_ALPHABET]))
+    return base58check_encode(version + body, alphabet)
+
+
+@st.composite
+def segwit_texts(draw: st.DrawFn) -> str:
+    hrp = draw(st.sampled_from(HRPS)) + draw(st.sampled_from(["", "1q", "x"]))  # "tb1q1..."
+    version = draw(st.integers(0, 16))
+    program = draw(st.sampled_from([b"\x01" * 20, b"\x02" * 32, b"\x03" * 2, b"\x04" * 40]))
+    text = bech32.encode(hrp, version, program)
+    return text if text is not None else hrp + "1" + "q" * 39
+
+
+@st.composite
+def evm_texts(draw: st.DrawFn) -> str:
+    digits = draw(st.text("0123456789abcdef", min_size=40, max_size=40))
+    case = draw(st.sampled_from(["lower", "upper", "eip55", "any"]))
+    if case == "eip55":
+        return eip55(digits)
+    if case == "any":
+        return "0x" + "".join(
+            c.upper() if draw(st.booleans()) else c for c in digits
+        )  # fmt: skip
+    return "0x" + (digits.upper() if case == "upper" else digits)
+
+
+@st.composite
+def damaged(draw: st.DrawFn, texts: st.SearchStrategy[str]) -> str:
+    """A text with one character replaced, or cut short, or with its case swapped."""
+    text = draw(texts)
+    how = draw(st.sampled_from(["replace", "cut", "swapcase", "none"]))
+    if how == "replace" and text:
+        position = draw(st.integers(0, len(text) - 1))
+        return text[:position] + draw(st.sampled_from(ALPHABETS)) + text[position + 1 :]
+    if how == "cut":
+        return text[: draw(st.integers(0, len(text)))]
+    return text.swapcase() if how == "swapcase" else text
+
+
+near_addresses = damaged(
+    st.one_of(
+        st.sampled_from(WRITTEN),
+        base58check_texts(),
+        segwit_texts(),
+        evm_texts(),
+        st.text(ALPHABETS, max_size=110),
+    )
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(near_addresses, domain_sets)
+def test_any_text_keys_as_the_reference_reads_it(text: str, domains: frozenset[str]) -> None:
+    _agrees(text, domains)
