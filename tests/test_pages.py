@@ -1,6 +1,7 @@
-"""Reading pages: rows read by position hold the columns their positions name; what a page
-with match[id] costs does not depend on the collection's size (on SQLite, whose statistics
-are taken once, while a feed is small)."""
+"""Reading pages: rows read by position hold the columns their positions name; each body
+comes back as the exact bytes it was received as; what a page with match[id] costs does not
+depend on the collection's size (on SQLite, whose statistics are taken once, while a feed is
+small)."""
 
 import orjson
 import pytest
@@ -66,3 +67,17 @@ def test_a_page_row_holds_each_column_at_the_position_named_for_it(
         "2.1",
     )
     assert orjson.loads(row[BODY]) == value
+
+
+def test_a_body_comes_back_as_the_bytes_it_was_received_as(store: Store, world: World) -> None:
+    value = indicator(world.watchdog.identity)
+    value["description"] = 'Zürich 🦀 "quoted" back\\slash \\x41 \\000 tab\tend'
+    # Escapes as a sender may write them, not as orjson would: the stored bytes are served.
+    raw = orjson.dumps(value).replace("ü".encode(), b"\\u00fc").replace(b"\\t", b"\\u0009")
+    assert orjson.loads(raw) == value
+    with store.writing() as session:
+        add_objects(session, world.feed, [Candidate.of(value, raw)])
+    with store.reading() as session:
+        filters = Filters(ids=(value["id"],))
+        rows, _ = read_page(session, world.feed, filters, Page(limit=10, after=None))
+    assert [row[BODY].encode() for row in rows] == [raw]
