@@ -74,8 +74,12 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError("the pooled connection is gone") from error
 
 
-def _sqlite_engine(url: str | URL, *, setup: Sequence[str] = ()) -> Engine:
-    """A SQLite engine; `setup` is run on each new connection, after the pragmas."""
+def _sqlite_engine(
+    url: str | URL, *, setup: Sequence[str] = (), synchronous: str = "FULL"
+) -> Engine:
+    """A SQLite engine; `setup` is run on each new connection, after the pragmas. FULL: a
+    commit that returned is on disk, as PostgreSQL's are: an accepted POST, an acknowledgement
+    or an audit entry is not lost to a power cut (NORMAL may lose the last commits)."""
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -84,7 +88,7 @@ def _sqlite_engine(url: str | URL, *, setup: Sequence[str] = ()) -> Engine:
         dbapi_connection.isolation_level = None
         for pragma in (
             *WRITE_AHEAD_LOG,
-            "synchronous=NORMAL",
+            f"synchronous={synchronous}",
             "foreign_keys=ON",
             "busy_timeout=30000",
         ):
@@ -113,11 +117,11 @@ def request_counts_engine(engine: Engine) -> Engine:
     main one (`<file>-counts`). SQLite has one writer per file, and a POST holds the main
     file's for tens of milliseconds, which every request's count would wait for. Counts are
     worth nothing after a minute, so the file needs no migrations: its one table is made when
-    it is first opened."""
+    it is first opened, and a power cut may take the last of them (synchronous NORMAL)."""
     if engine.dialect.name != "sqlite":
         return engine
     counts = engine.url.set(database=f"{engine.url.database}-counts")
-    return _sqlite_engine(counts, setup=[_REQUEST_COUNTS])
+    return _sqlite_engine(counts, setup=[_REQUEST_COUNTS], synchronous="NORMAL")
 
 
 def migrate(engine: Engine) -> None:

@@ -1,4 +1,5 @@
-"""The database layer on SQLite and PostgreSQL: migrations and the bulk insert."""
+"""The database layer on SQLite and PostgreSQL: migrations, the bulk insert, and SQLite's
+durability."""
 
 from typing import Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from feed.config import Settings
-from feed.database import bulk_insert, create_engine_for, migrate
+from feed.database import bulk_insert, create_engine_for, migrate, request_counts_engine
 from feed.errors import ConfigurationError
 from feed.store import Store
 from feed.tables import ObjectVersion
@@ -61,3 +62,16 @@ def test_bulk_insert_of_nothing_does_nothing(store: Store) -> None:
 def test_an_in_memory_sqlite_database_is_refused(url: str) -> None:
     with pytest.raises(ConfigurationError, match="in-memory SQLite"):
         create_engine_for(Settings(database_url=url))
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_commits_reach_the_disk_before_they_return(store: Store) -> None:
+    """synchronous FULL (2) for what the server accepts; NORMAL (1) for rate-limit counts,
+    worth nothing after a minute."""
+    counts = request_counts_engine(store.engine)
+    try:
+        for engine, level in ((store.engine, 2), (counts, 1)):
+            with engine.connect() as connection:
+                assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == level
+    finally:
+        counts.dispose()
