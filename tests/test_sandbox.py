@@ -1,7 +1,9 @@
 """The sandbox as an integrator meets it: taxii2-client pages through the seed feed, the
 simulated watchdog's additions, updates and revocations arrive, every response says it is the
-sandbox, and a reset brings back exactly the seed."""
+sandbox, a reset brings back exactly the seed, and a stopped sandbox leaves nothing behind."""
 
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from taxii2client.v21 import Collection, Server, as_pages
 
+from bench.servers import free_port
 from feed import accounts, publisher
 from feed.client import FeedClient
 from feed.errors import ConfigurationError
@@ -19,6 +22,7 @@ from feed.store import Store
 from feed.tables import Role
 from tests.conftest import World
 from tests.sandboxing import sandbox
+from tests.serving import feed_process
 
 EXCHANGE = EXCHANGES[1].key
 
@@ -120,3 +124,16 @@ def test_the_sandbox_never_wipes_a_database_with_real_organisations(
         Sandbox(store, seed=1, indicators=1, rhythm=1).reset()
     with store.reading() as session:
         assert len(accounts.list_organisations(session)) == 5
+
+
+def test_a_stopped_sandbox_leaves_no_scratch_behind(tmp_path: Path) -> None:
+    """Stopped as a service manager stops it (SIGTERM), the sandbox removes the directory of
+    its default database."""
+    port = free_port()
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    arguments = ["sandbox", "--port", str(port), "--indicators", "5"]
+    with feed_process(arguments, port, env) as (_, process):
+        [scratch] = tmp_path.glob("feed-sandbox-*")
+        assert (scratch / "sandbox.db").exists()
+    assert process.returncode == 128 + signal.SIGTERM
+    assert not scratch.exists()

@@ -2,7 +2,9 @@
 
 import copy
 import os
+import signal
 import tempfile
+from types import FrameType
 
 import click
 
@@ -74,6 +76,9 @@ def sandbox(
     """Serve a sandbox: synthetic indicators on test networks, demo organisations with fixed
     keys (see the integrator guide), and a simulated watchdog that adds, updates, revokes and
     lets indicators expire. Every response carries an X-Feed-Sandbox header."""
+    # uvicorn shuts down on SIGTERM, then raises it again: with the default action the process
+    # would end there, before its scratch directory and default database are removed.
+    signal.signal(signal.SIGTERM, _exit)
     with tempfile.TemporaryDirectory(prefix="feed-sandbox-") as scratch:
         _run(
             {
@@ -88,6 +93,10 @@ def sandbox(
                 "FEED_TITLE": "Flagged-address feed SANDBOX",
             }
         )
+
+
+def _exit(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
 
 
 @main.group()
