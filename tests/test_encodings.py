@@ -172,6 +172,16 @@ def test_base58_decoding_agrees_with_the_base58_package(alphabet: str, data: st.
     assert base58_bytes(text, alphabet) == base58.b58decode(text, alphabet=alphabet.encode())
 
 
+@given(st.sampled_from([BITCOIN_ALPHABET, RIPPLE_ALPHABET]), st.data())
+def test_base58_decoding_refuses_any_character_outside_the_alphabet(
+    alphabet: str, data: st.DataObject
+) -> None:
+    text = data.draw(st.text(alphabet, max_size=40))
+    position = data.draw(st.integers(0, len(text)))
+    foreign = data.draw(st.characters().filter(lambda character: character not in alphabet))
+    assert base58_bytes(text[:position] + foreign + text[position:], alphabet) is None
+
+
 @given(st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12), st.binary())
 def test_bech32_checksum_agrees_with_bip173(hrp: str, data: bytes) -> None:
     values = [byte & 0x1F for byte in data]
@@ -183,7 +193,7 @@ def test_bech32_checksum_agrees_with_bip173(hrp: str, data: bytes) -> None:
 @given(st.lists(st.integers(0, 31), max_size=100))
 def test_five_bit_values_to_bytes_agree_with_bip173(values: list[int]) -> None:
     reference = bech32.convertbits(values, 5, 8, False)
-    assert from_five_bit(values) == (None if reference is None else bytes(reference))
+    assert from_five_bit(bytes(values)) == (None if reference is None else bytes(reference))
 
 
 @given(st.binary(max_size=70))
