@@ -8,7 +8,6 @@ is (chain, key), never (ticker, address)."""
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TypeVar
 
 from feed.chains import CHAINS, Chain, Family, resolve_chains
 from feed.encodings import (
@@ -31,8 +30,6 @@ from feed.errors import InvalidAddress
 HEX_DIGITS = "0123456789abcdefABCDEF"
 SEGWIT_KINDS = {(0, 20): "p2wpkh", (0, 32): "p2wsh", (1, 32): "p2tr"}
 CASHADDR_KINDS = {0: "p2pkh", 8: "p2sh"}
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,14 +173,14 @@ DECODERS: dict[Family, Callable[[Chain, str], Address]] = {
 }
 
 
-def _has_prefix(chain: Chain, text: str) -> bool:
+def has_prefix(chain: Chain, text: str) -> bool:
     return not chain.prefixes or text.startswith(chain.prefixes) or (
         bool(chain.caseless_prefixes) and text.lower().startswith(chain.caseless_prefixes)
     )  # fmt: skip
 
 
 def _decode(chain: Chain, text: str) -> Address:
-    if not _has_prefix(chain, text):
+    if not has_prefix(chain, text):
         raise EncodingError(
             Problem.UNKNOWN_PREFIX,
             f"{chain.name} addresses start with {' or '.join(chain.prefixes)}",
@@ -218,7 +215,7 @@ _CANDIDATES = {
 
 def _possible_chains(text: str) -> Iterator[Chain]:
     """The chains whose prefixes `text` has, in CHAINS order."""
-    return (chain for chain in _CANDIDATES.get(text[:1], _ANY) if _has_prefix(chain, text))
+    return (chain for chain in _CANDIDATES.get(text[:1], _ANY) if has_prefix(chain, text))
 
 
 def detect(text: str) -> list[Address]:
@@ -260,7 +257,7 @@ def readings_in(text: str, domains: frozenset[str] | None = None) -> tuple[Addre
 
 
 @lru_cache(maxsize=256)  # a few dozen first characters, and one set of domains per screener
-def _placements(
+def placements(
     first: str, domains: frozenset[str] | None
 ) -> tuple[tuple[Chain, tuple[Chain, ...]], ...]:
     """For a text starting with `first`: each chain to decode, and the chains in `domains`
@@ -271,35 +268,24 @@ def _placements(
     )
 
 
-def read_in(
-    text: str,
-    domains: frozenset[str] | None,
-    read: Callable[[Chain, str], T | None],
-    place: Callable[[T, Chain], R],
-) -> tuple[R, ...] | None:
-    """What `read` makes of `text` as each chain that may read it (None: the chain does not),
-    placed by `place` on each chain of `domains` that reads it alike; None when no chain
-    reads it at all. Once one chain reads it, chains placing nothing in `domains` are skipped."""
-    found: list[R] = []
-    valid = False
-    for chain, placed in _placements(text[:1], domains):
-        if valid and not placed:
-            continue
-        if not _has_prefix(chain, text):
-            continue
-        value = read(chain, text)
-        if value is None:
-            continue
-        valid = True
-        found += (place(value, c) for c in placed)
-    return tuple(found) if valid else None
-
-
 # Screened addresses recur (deposit addresses, busy wallets) and reading a text as every
 # chain costs tens of microseconds of Python decoding.
 @lru_cache(maxsize=1 << 17)
 def _readings_in(text: str, domains: frozenset[str] | None) -> tuple[Address, ...] | None:
-    return read_in(text, domains, reading, _placed)
+    """Once one chain reads `text`, chains placing nothing in `domains` are skipped."""
+    found: list[Address] = []
+    valid = False
+    for chain, placed in placements(text[:1], domains):
+        if valid and not placed:
+            continue
+        if not has_prefix(chain, text):
+            continue
+        address = reading(chain, text)
+        if address is None:
+            continue
+        valid = True
+        found += (_placed(address, c) for c in placed)
+    return tuple(found) if valid else None
 
 
 def _placed(address: Address, chain: Chain) -> Address:
@@ -346,7 +332,7 @@ def _only_reading(text: str) -> Address:
     failures = [
         (chain, _failure(chain, text))
         for chain in CHAINS
-        if chain.prefixes and _has_prefix(chain, text)
+        if chain.prefixes and has_prefix(chain, text)
     ]
     if len({chain.coin for chain, _ in failures}) != 1:
         raise InvalidAddress(Problem.UNKNOWN_PREFIX, f"{text} is no address of a known chain")

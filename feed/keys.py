@@ -4,14 +4,17 @@ more, and building an address per reading, with the errors every refusing chain 
 more than decoding the text.
 
 The shapes nearly every screened text has (base58check, segwit, EVM hex in one case, Solana
-keys, XRP classic addresses) are judged here straight from their decoded bytes, by the same
-codecs as the chains' decoders; every other family, and mixed-case EVM hex, by its decoder in
-`addresses`. Tests hold `screening_keys` to `addresses.readings_in`, the reference, on every
-family's addresses and on texts that nearly are."""
+keys, XRP classic addresses) are judged here from bytes decoded once per text, by the same
+codecs as the chains' decoders, in one loop over the chains the text may be on; every other
+family, and mixed-case EVM hex, by its decoder in `addresses`. Tests hold `screening_keys` to
+`addresses.readings_in`, the reference, on every family's addresses and on texts that nearly
+are."""
 
-from collections.abc import Callable
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import NamedTuple
 
-from feed.addresses import HEX_DIGITS, read_in, reading
+from feed.addresses import HEX_DIGITS, has_prefix, placements, reading
 from feed.chains import Chain, Family
 from feed.encodings import (
     BITCOIN_ALPHABET,
@@ -19,25 +22,103 @@ from feed.encodings import (
     EncodingError,
     base58_bytes,
     base58check_payload,
+    checksum_matches,
     segwit_decode,
 )
 
 Key = tuple[str, str]
 _HEX = frozenset(HEX_DIGITS)
+_TRON_VERSIONS = {b"\x41": "account"}  # version 0x41 spells 34 characters, no fewer
+
+
+# What a chain reads a text as: plain integers, not an Enum, whose members cost a lookup in a
+# loop run for every chain.
+_BASE58CHECK = 0  # or segwit, where the text starts with the chain's segwit prefix
+_SOLANA_KEY = 1
+_EVM_HEX = 2
+_XRP_CLASSIC = 3
+_DECODED = 4  # by the chain's own decoder
+
+
+class _Step(NamedTuple):
+    """A chain to read a text as, with what reading it needs, worked out once per first
+    character and set of domains."""
+
+    chain: Chain
+    placed: tuple[str, ...]  # the domains a reading is placed on (chains reading it alike)
+    prefix_shown: bool  # the first character alone shows the chain's prefix
+    shape: int
+    versions: Mapping[bytes, str] = {}  # base58check version bytes
+    width: int = 0  # of the version bytes
+    segwit: str = ""  # the segwit prefix and separator, if the first character may start it
 
 
 def screening_keys(text: str, domains: frozenset[str]) -> tuple[Key, ...] | None:
     """(domain, key) of each screening reading of `text` in `domains`, in the order of
-    `readings_in(text, domains)`; None when no chain reads the text at all."""
-    return read_in(text.strip(), domains, _key, _placed)
+    `readings_in(text, domains)`; None when no chain reads the text at all. Once one chain
+    reads it, chains placing nothing in `domains` are not read."""
+    text = text.strip()
+    found: list[Key] = []
+    valid = False
+    raw: bytes | None = None  # the text's bytes in the Bitcoin alphabet, decoded once
+    decoded = False
+    checked: bool | None = None  # whether their last 4 bytes are their checksum, once asked
+    for chain, placed, prefix_shown, shape, versions, width, segwit in _steps(text[:1], domains):
+        if valid and not placed:
+            continue
+        if not prefix_shown and not has_prefix(chain, text):
+            continue
+        key: str | None = None
+        if shape == _EVM_HEX:
+            key = _evm_key(chain, text)
+        elif shape == _XRP_CLASSIC:
+            key = _xrp_key(chain, text)
+        elif shape == _DECODED:
+            key = _decoded(chain, text)
+        elif segwit and text.lower().startswith(segwit):
+            key = _segwit_key(text, segwit)
+        else:  # base58check or a Solana key, from the bytes decoded once
+            if not decoded:
+                raw, decoded = base58_bytes(text, BITCOIN_ALPHABET), True
+            if raw is None:
+                pass
+            elif shape == _SOLANA_KEY:
+                key = text if len(raw) == 32 else None
+            elif len(raw) == width + 24 and raw[:width] in versions:
+                if checked is None:
+                    checked = checksum_matches(raw)
+                key = text if checked else None
+        if key is None:
+            continue
+        valid = True
+        for domain in placed:
+            found.append((domain, key))
+    return tuple(found) if valid else None
 
 
-def _placed(key: str, chain: Chain) -> Key:
-    return chain.domain, key
+@lru_cache(maxsize=256)  # a few dozen first characters, and one set of domains per screener
+def _steps(first: str, domains: frozenset[str]) -> tuple[_Step, ...]:
+    return tuple(
+        _step(chain, tuple(c.domain for c in placed), first)
+        for chain, placed in placements(first, domains)
+    )
 
 
-def _key(chain: Chain, text: str) -> str | None:
-    return _READERS.get(chain.family, _decoded)(chain, text)
+def _step(chain: Chain, placed: tuple[str, ...], first: str) -> _Step:
+    shown = not chain.prefixes or first in chain.prefixes
+    if chain.family is Family.UTXO:
+        segwit = chain.hrp + "1" if chain.hrp and chain.hrp[0] == first.lower() else ""
+        return _Step(
+            chain, placed, shown, _BASE58CHECK, chain.versions, chain.version_width, segwit
+        )
+    if chain.family is Family.TRON:
+        return _Step(chain, placed, shown, _BASE58CHECK, _TRON_VERSIONS, 1)
+    shape = {
+        Family.SOLANA: _SOLANA_KEY,
+        Family.EVM: _EVM_HEX,
+        Family.XRPL: _XRP_CLASSIC,
+    }.get(chain.family, _DECODED)
+    return _Step(chain, placed, shown, shape)
 
 
 def _decoded(chain: Chain, text: str) -> str | None:
@@ -45,19 +126,15 @@ def _decoded(chain: Chain, text: str) -> str | None:
     return None if address is None else address.key
 
 
-def _utxo(chain: Chain, text: str) -> str | None:
-    if chain.hrp and text.lower().startswith(chain.hrp + "1"):
-        try:
-            hrp, _, _ = segwit_decode(text)
-        except EncodingError:
-            return None
-        return text.lower() if hrp == chain.hrp else None
-    width = chain.version_width
-    payload = base58check_payload(text, width + 20)
-    return text if payload is not None and payload[:width] in chain.versions else None
+def _segwit_key(text: str, segwit: str) -> str | None:
+    try:
+        hrp, _, _ = segwit_decode(text)
+    except EncodingError:
+        return None
+    return text.lower() if hrp + "1" == segwit else None
 
 
-def _evm(chain: Chain, text: str) -> str | None:
+def _evm_key(chain: Chain, text: str) -> str | None:
     digits = text[2:]
     if not text.startswith("0x") or len(digits) != 40 or not _HEX.issuperset(digits):
         return None
@@ -67,27 +144,8 @@ def _evm(chain: Chain, text: str) -> str | None:
     return "0x" + lower
 
 
-def _tron(chain: Chain, text: str) -> str | None:
-    payload = base58check_payload(text, 21)  # version 0x41 spells 34 characters, no fewer
-    return text if payload is not None and payload[0] == 0x41 else None
-
-
-def _solana(chain: Chain, text: str) -> str | None:
-    key = base58_bytes(text, BITCOIN_ALPHABET)
-    return text if key is not None and len(key) == 32 else None
-
-
-def _xrpl(chain: Chain, text: str) -> str | None:
+def _xrp_key(chain: Chain, text: str) -> str | None:
     if "?dt=" in text:
         return _decoded(chain, text)  # a destination tag, to be checked
     payload = base58check_payload(text, 21, RIPPLE_ALPHABET)
     return text if payload is not None and payload[0] == 0 else None
-
-
-_READERS: dict[Family, Callable[[Chain, str], str | None]] = {
-    Family.UTXO: _utxo,
-    Family.EVM: _evm,
-    Family.TRON: _tron,
-    Family.SOLANA: _solana,
-    Family.XRPL: _xrpl,
-}

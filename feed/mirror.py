@@ -348,7 +348,10 @@ def _held_for(
     keys = screening_keys(text, domains)
     if keys is None:
         parse_address(text)  # raises, saying why
-    return tuple(match for domain, key in keys or () for match in _held(index, domain, key))
+    found: list[Match] = []
+    for domain, key in keys or ():  # a loop, not a generator: nearly every text finds nothing
+        found += _held(index, domain, key)
+    return tuple(found)
 
 
 def _held(
