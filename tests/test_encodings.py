@@ -24,6 +24,7 @@ from feed.encodings import (
     segwit_decode,
 )
 from feed.encodings import _bech32_polymod as bech32_polymod
+from feed.encodings import _cashaddr_polymod as cashaddr_polymod
 from feed.encodings import _from_five_bit as from_five_bit
 from feed.encodings import _to_five_bit as to_five_bit
 
@@ -188,6 +189,27 @@ def test_bech32_checksum_agrees_with_bip173(hrp: str, data: bytes) -> None:
     assert bech32_polymod(hrp, values) == bech32.bech32_polymod(
         bech32.bech32_hrp_expand(hrp) + values
     )
+
+
+def _cashaddr_spec_polymod(values: list[int]) -> int:
+    """The CashAddr specification's PolyMod, one value and one generator at a time."""
+    checksum = 1
+    for value in values:
+        top = checksum >> 35
+        checksum = ((checksum & 0x07FFFFFFFF) << 5) ^ value
+        for bit, generator in enumerate(
+            (0x98F2BC8E61, 0x79B76D99E2, 0xF33E5FB3C4, 0xAE2EABE2A8, 0x1E4F43E470)
+        ):
+            if top >> bit & 1:
+                checksum ^= generator
+    return checksum ^ 1
+
+
+@given(st.sampled_from(["bitcoincash", "bchtest", "bchreg"]), st.binary(max_size=300))
+def test_cashaddr_checksum_agrees_with_the_specification(prefix: str, data: bytes) -> None:
+    values = [byte & 0x1F for byte in data]
+    prefix_values = [ord(character) & 0x1F for character in prefix]
+    assert cashaddr_polymod(prefix, values) == _cashaddr_spec_polymod([*prefix_values, 0, *values])
 
 
 @given(st.lists(st.integers(0, 31), max_size=100))
