@@ -157,10 +157,12 @@ def _scaling(endpoint: Endpoint, workdir: Path, args: Any, figures: Figures) -> 
     print(f"{endpoint.name}: read by 1 and {args.workers} processes", file=sys.stderr)
     for processes in sorted({1, args.workers}):
         with feed_serve(endpoint, workdir, workers=processes, env=_environment()) as served:
-            read_raw(served, page_size=args.page_size, timeout=args.timeout)  # warm up
+            whole = read_raw(served, page_size=args.page_size, timeout=args.timeout)  # warm up
             parallel = partial(
                 read_parallel,
                 served,
+                objects=len(whole.objects),
+                pages=len(whole.sizes),
                 readers=args.workers,
                 page_size=args.page_size,
                 timeout=args.timeout,

@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.workload import Figures, Read, check_read
+import orjson
+
+from bench.workload import Figures, Read, check_read, following
+from feed.envelope import page
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,3 +51,15 @@ def test_the_read_check_names_what_is_missing_repeated_changed_or_out_of_order()
         "read: 1 objects served changed, e.g. x--1 in ['value']",
         "read: pages out of date_added order",
     ]
+
+
+def test_a_reader_follows_pages_from_their_head_or_else_from_the_whole_page() -> None:
+    objects = ['{"type":"indicator","more":false,"next":"inside"}']
+    assert following(page(objects, key="objects", more=True, next_token="abc")) == (True, "abc")
+    assert following(page(objects, key="objects", more=False, next_token=None)) == (False, None)
+    assert following(page([], key="objects", more=False, next_token=None)) == (False, None)
+    # Other servers' order and spacing: parsed whole, never misread from an object.
+    tail_next = orjson.dumps({"more": True, "objects": [{"more": False}], "next": "n2"})
+    assert following(tail_next) == (True, "n2")
+    assert following(b'{ "objects": [{"next": "x"}], "more": false }') == (False, None)
+    assert following(b'{"more":true, "next":"n3", "objects":[]}') == (True, "n3")
