@@ -30,6 +30,7 @@ from feed.errors import InvalidAddress
 HEX_DIGITS = "0123456789abcdefABCDEF"
 SEGWIT_KINDS = {(0, 20): "p2wpkh", (0, 32): "p2wsh", (1, 32): "p2tr"}
 CASHADDR_KINDS = {0: "p2pkh", 8: "p2sh"}
+MONERO_LENGTHS = (95, 106)  # standard and subaddresses, integrated addresses
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +115,7 @@ def _decode_tron(chain: Chain, text: str) -> Address:
 
 
 def _decode_monero(chain: Chain, text: str) -> Address:
-    if len(text) not in (95, 106):
+    if len(text) not in MONERO_LENGTHS:
         raise EncodingError(Problem.BAD_LENGTH, f"{len(text)} characters; 95 or 106 expected")
     data = monero_base58_decode(text)
     kind = chain.versions.get(data[:1])

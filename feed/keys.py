@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple
 
-from feed.addresses import HEX_DIGITS, has_prefix, placements, reading
+from feed.addresses import HEX_DIGITS, MONERO_LENGTHS, has_prefix, placements, reading
 from feed.chains import Chain, Family
 from feed.encodings import (
     BITCOIN_ALPHABET,
@@ -37,7 +37,9 @@ _BASE58CHECK = 0  # or segwit, where the text starts with the chain's segwit pre
 _SOLANA_KEY = 1
 _EVM_HEX = 2
 _XRP_CLASSIC = 3
-_DECODED = 4  # by the chain's own decoder
+_BITCOIN_CASH = 4  # by its decoder, a legacy address once it reads as base58check
+_MONERO = 5  # by its decoder, once its length is one a Monero address has
+_DECODED = 6  # by the chain's own decoder
 
 
 class _Step(NamedTuple):
@@ -73,8 +75,12 @@ def screening_keys(text: str, domains: frozenset[str]) -> tuple[Key, ...] | None
             key = _evm_key(chain, text)
         elif shape == _XRP_CLASSIC:
             key = _xrp_key(chain, text)
-        elif shape == _DECODED:
+        elif shape == _DECODED or (
+            shape == _BITCOIN_CASH and (":" in text or text[:1] in "qpQP")  # CashAddr
+        ):
             key = _decoded(chain, text)
+        elif shape == _MONERO:
+            key = _decoded(chain, text) if len(text) in MONERO_LENGTHS else None
         elif segwit and text.lower().startswith(segwit):
             key = _segwit_key(text, segwit)
         else:  # base58check or a Solana key, from the bytes decoded once
@@ -87,7 +93,8 @@ def screening_keys(text: str, domains: frozenset[str]) -> tuple[Key, ...] | None
             elif len(raw) == width + 24 and raw[:width] in versions:
                 if checked is None:
                     checked = checksum_matches(raw)
-                key = text if checked else None
+                if checked:  # a legacy Bitcoin Cash address is keyed by its CashAddr form
+                    key = text if shape == _BASE58CHECK else _decoded(chain, text)
         if key is None:
             continue
         valid = True
@@ -113,10 +120,13 @@ def _step(chain: Chain, placed: tuple[str, ...], first: str) -> _Step:
         )
     if chain.family is Family.TRON:
         return _Step(chain, placed, shown, _BASE58CHECK, _TRON_VERSIONS, 1)
+    if chain.family is Family.BITCOIN_CASH:
+        return _Step(chain, placed, shown, _BITCOIN_CASH, chain.versions, chain.version_width)
     shape = {
         Family.SOLANA: _SOLANA_KEY,
         Family.EVM: _EVM_HEX,
         Family.XRPL: _XRP_CLASSIC,
+        Family.MONERO: _MONERO,
     }.get(chain.family, _DECODED)
     return _Step(chain, placed, shown, shape)
 
