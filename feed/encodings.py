@@ -87,10 +87,16 @@ def _digit_values(alphabet: str) -> bytes:
     return bytes(table)
 
 
-# Two base58 digit values, read as one native 16-bit integer, to the number they spell.
-_DIGIT_PAIRS = [0] * 65536
-for _high, _low in itertools.product(range(58), repeat=2):
-    _DIGIT_PAIRS[int.from_bytes(bytes((_high, _low)), sys.byteorder)] = _high * 58 + _low
+def _digit_pairs() -> list[int]:
+    """From two base58 digit values, read as one native 16-bit integer, to the number they
+    spell."""
+    pairs = [0] * 65536
+    for high, low in itertools.product(range(58), repeat=2):
+        pairs[int.from_bytes(bytes((high, low)), sys.byteorder)] = high * 58 + low
+    return pairs
+
+
+_DIGIT_PAIRS = _digit_pairs()
 
 
 def base58_bytes(text: str, alphabet: str) -> bytes | None:
