@@ -103,7 +103,8 @@ def base58_bytes(text: str, alphabet: str) -> bytes | None:
     """The bytes a base58 text spells; None when a character is not in `alphabet`. One
     big-number accumulation, two digits at a step: the base58 package converts digit by
     digit with divmod, three times slower (tests hold it as the reference)."""
-    digits = text.encode().translate(_digit_values(alphabet))
+    # A lone surrogate, which strict UTF-8 cannot encode, becomes bytes no digit has.
+    digits = text.encode("utf-8", "surrogatepass").translate(_digit_values(alphabet))
     if _NOT_A_DIGIT in digits:
         return None
     if len(digits) % 2:

@@ -183,6 +183,10 @@ def test_base58_decoding_refuses_any_character_outside_the_alphabet(
     assert base58_bytes(text[:position] + foreign + text[position:], alphabet) is None
 
 
+def test_base58_decoding_refuses_a_lone_surrogate() -> None:
+    assert base58_bytes("1\ud800", BITCOIN_ALPHABET) is None
+
+
 @given(st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12), st.binary())
 def test_bech32_checksum_agrees_with_bip173(hrp: str, data: bytes) -> None:
     values = [byte & 0x1F for byte in data]
