@@ -110,12 +110,15 @@ def evm_texts(draw: st.DrawFn) -> str:
 
 @st.composite
 def damaged(draw: st.DrawFn, texts: st.SearchStrategy[str]) -> str:
-    """A text with one character replaced, or cut short, or with its case swapped."""
+    """A text with one character replaced (by one of an address alphabet or by any, a lone
+    surrogate included), or cut short, or with its case swapped."""
     text = draw(texts)
-    how = draw(st.sampled_from(["replace", "cut", "swapcase", "none"]))
-    if how == "replace" and text:
+    how = draw(st.sampled_from(["replace", "foreign", "cut", "swapcase", "none"]))
+    if how in ("replace", "foreign") and text:
         position = draw(st.integers(0, len(text) - 1))
-        return text[:position] + draw(st.sampled_from(ALPHABETS)) + text[position + 1 :]
+        foreign = st.one_of(st.characters(), st.sampled_from(["\ud800", "\udfff", "é", "\x00"]))
+        other = draw(st.sampled_from(ALPHABETS) if how == "replace" else foreign)
+        return text[:position] + other + text[position + 1 :]
     if how == "cut":
         return text[: draw(st.integers(0, len(text)))]
     return text.swapcase() if how == "swapcase" else text
