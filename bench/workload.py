@@ -10,6 +10,7 @@ import statistics
 import threading
 import time
 import urllib.parse
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,26 +165,37 @@ def read_raw(endpoint: Endpoint, *, page_size: int, timeout: float) -> Read:
     """Every object, following `next`; only the HTTP exchanges are timed."""
     connection = Http(endpoint, timeout)
     read = Read([], [], [], [])
-    url = endpoint.collection_url + "objects/"
-    query = {"limit": str(page_size)}
     try:
-        while True:
-            status, headers, body, elapsed = connection.get(url, query)
-            if status != 200:
-                raise RuntimeError(f"GET objects answered {status}: {body[:200]!r}")
-            page = orjson.loads(body)
-            read.objects.extend(page.get("objects", []))
+        for headers, body, elapsed in _pages(connection, endpoint, page_size):
+            objects = orjson.loads(body).get("objects", [])
+            read.objects.extend(objects)
             read.seconds.append(elapsed)
-            read.sizes.append(len(page.get("objects", [])))
+            read.sizes.append(len(objects))
             for name in ("X-TAXII-Date-Added-First", "X-TAXII-Date-Added-Last"):
                 if name in headers:
                     read.date_added.append(headers[name])
-            if not page.get("more") or not page.get("next"):
-                read.reconnects = connection.reconnects
-                return read
-            query = {"limit": str(page_size), "next": str(page["next"])}
+        read.reconnects = connection.reconnects
+        return read
     finally:
         connection.close()
+
+
+def _pages(
+    connection: Http, endpoint: Endpoint, page_size: int
+) -> Iterator[tuple[dict[str, str], bytes, float]]:
+    """Each page of the collection, from the first to the last that has no `next`: its
+    headers, its body and how long its exchange took."""
+    url = endpoint.collection_url + "objects/"
+    query = {"limit": str(page_size)}
+    while True:
+        status, headers, body, elapsed = connection.get(url, query)
+        if status != 200:
+            raise RuntimeError(f"GET objects answered {status}: {body[:200]!r}")
+        yield headers, body, elapsed
+        more, next_token = following(body)
+        if not more or not next_token:
+            return
+        query = {"limit": str(page_size), "next": str(next_token)}
 
 
 # The start of a page that names `more` and `next` first, as this server writes its pages.
@@ -205,19 +217,8 @@ def _read_through(endpoint: Endpoint, page_size: int, timeout: float) -> int:
     """Follow `next` from the first page to the last on a connection of its own, as a full
     read does, parsing no objects; the pages read."""
     connection = Http(endpoint, timeout)
-    url = endpoint.collection_url + "objects/"
-    query = {"limit": str(page_size)}
-    pages = 0
     try:
-        while True:
-            status, _, body, _ = connection.get(url, query)
-            if status != 200:
-                raise RuntimeError(f"GET objects answered {status}: {body[:200]!r}")
-            pages += 1
-            more, next_token = following(body)
-            if not more or not next_token:
-                return pages
-            query = {"limit": str(page_size), "next": next_token}
+        return sum(1 for _ in _pages(connection, endpoint, page_size))
     finally:
         connection.close()
 

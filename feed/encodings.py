@@ -147,9 +147,13 @@ def base58check_decode(text: str, size: int, alphabet: str = BITCOIN_ALPHABET) -
     raise EncodingError(Problem.BAD_CHECKSUM, "base58check checksum does not match")
 
 
+def _base58check_checksum(payload: bytes) -> bytes:
+    return hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
+
+
 def checksum_matches(raw: bytes) -> bool:
     """Whether the last 4 bytes are base58check's checksum (double SHA-256) of the rest."""
-    return hashlib.sha256(hashlib.sha256(raw[:-4]).digest()).digest()[:4] == raw[-4:]
+    return _base58check_checksum(raw[:-4]) == raw[-4:]
 
 
 # Asked once per chain that reads the same bytes.
@@ -157,7 +161,7 @@ _cached_checksum_matches = functools.lru_cache(maxsize=1024)(checksum_matches)
 
 
 def base58check_encode(payload: bytes, alphabet: str = BITCOIN_ALPHABET) -> str:
-    checksum = hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
+    checksum = _base58check_checksum(payload)
     return base58.b58encode(payload + checksum, alphabet=alphabet.encode()).decode()
 
 
