@@ -7,7 +7,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 from feed.config import Settings
 from feed.database import bulk_insert, create_engine_for, migrate, request_counts_engine
@@ -75,3 +75,20 @@ def test_sqlite_commits_reach_the_disk_before_they_return(store: Store) -> None:
                 assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == level
     finally:
         counts.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlite_connections_hold_a_larger_cache_only_while_writing(store: Store) -> None:
+    def cache(session: Session) -> tuple[int, Any]:
+        connection = session.connection()
+        size = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        return id(connection.connection.dbapi_connection), size
+
+    with store.reading() as session:
+        reader, before = cache(session)
+    with store.writing() as session:
+        writer, writing = cache(session)
+    with store.reading() as session:
+        after = cache(session)
+    assert writer == reader  # one pooled connection throughout, so the last read sees its cache
+    assert (before, writing, after) == (-2000, -65536, (reader, -2000))
