@@ -1,8 +1,10 @@
 """`feed serve` and `feed db`: the server process and its schema."""
 
+import contextlib
 import copy
 import os
 import signal
+import sys
 import tempfile
 from types import FrameType
 
@@ -24,10 +26,13 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 def _run(overrides: dict[str, object | None]) -> None:
-    """Migrate, then serve with uvicorn. Workers are separate processes that read their
-    settings from the environment, so the overrides go there."""
+    """Migrate, then serve with uvicorn: in this process, or with several workers in
+    processes of their own that the connections are handed to (`feed.server.workers`).
+    Workers read their settings from the environment, so the overrides go there."""
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE
 
+    from feed.server import workers
     from feed.server.connections import HeaderDeadline
 
     for name, value in overrides.items():
@@ -41,7 +46,7 @@ def _run(overrides: dict[str, object | None]) -> None:
         engine.dispose()
     log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     log_config["loggers"]["feed"] = {"handlers": ["default"], "level": settings.log_level.upper()}
-    uvicorn.run(
+    config = uvicorn.Config(
         "feed.server.app:create_app",
         factory=True,
         host=settings.host,
@@ -52,6 +57,14 @@ def _run(overrides: dict[str, object | None]) -> None:
         access_log=False,  # feed.access logs each request with its organisation
         http=HeaderDeadline,
     )
+    if settings.workers > 1:
+        workers.serve(config)
+        return
+    server = uvicorn.Server(config)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises its stop signal again
+        server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
 
 
 @main.command()

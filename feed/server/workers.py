@@ -1,0 +1,307 @@
+"""Several worker processes behind one port, with the connections spread evenly among them.
+
+Workers that accept from one shared socket take whatever the kernel wakes them for, and one
+often takes every connection of a burst: two publishers posting at once then share one
+process, and its interpreter lock, while the other process waits idle. So, as Node's cluster
+module does, the supervisor accepts each connection itself and hands it to the worker with the
+fewest open, over a Unix socket (SCM_RIGHTS); each worker reports how many it has open
+whenever that changes. A worker that dies is replaced; one that fails to start stops them all.
+"""
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import selectors
+import signal
+import socket
+import struct
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+
+from feed.server.connections import HeaderDeadline
+
+logger = logging.getLogger("uvicorn.error")
+
+# What a worker reports: the connections it has open, and how many it has received in all.
+_REPORT = struct.Struct("=QQ")
+_SPAWN = multiprocessing.get_context("spawn")
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_STOP_SECONDS = 30.0  # for a worker to finish its requests once told to stop
+_HAND_SECONDS = 5.0  # for the least busy worker to make room for a connection
+
+
+def serve(config: uvicorn.Config) -> None:
+    """Serve the configured port with `config.workers` worker processes until SIGINT or
+    SIGTERM; exits with uvicorn's startup failure status if a worker fails to start."""
+    listener = config.bind_socket()
+    listener.listen(config.backlog)
+    listener.setblocking(False)
+    supervisor = _Supervisor(config, listener)
+    supervisor.run()
+    if supervisor.failed:
+        sys.exit(STARTUP_FAILURE)
+
+
+class _Worker:
+    """A worker process as the supervisor sees it: its channel, whether it has started, and
+    how many connections it has open, as last reported, plus those handed to it since."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        # Sequenced packets keep each handed connection and each report a message of its own.
+        self.channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.process = _SPAWN.Process(target=_work, args=(config, theirs))
+        self.process.start()
+        theirs.close()
+        self.channel.setblocking(False)
+        self.handed = 0
+        self.ready = False  # it reports once it has started, and not before
+        self._reported = (0, 0)
+
+    @property
+    def open(self) -> int:
+        connections, received = self._reported
+        return connections + self.handed - received
+
+    def hand(self, connection: socket.socket) -> None:
+        """Pass the connection on; raises OSError if the worker cannot take it now."""
+        socket.send_fds(self.channel, [b"c"], [connection.fileno()])
+        self.handed += 1
+
+    def read_reports(self) -> bool:
+        """Take in what the worker reported; False once its channel has closed."""
+        while True:
+            try:
+                report = self.channel.recv(_REPORT.size)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not report:
+                return False
+            self._reported = _REPORT.unpack(report)
+            self.ready = True
+
+
+class _Supervisor:
+    """Starts the workers, hands them the connections and replaces any that dies."""
+
+    def __init__(self, config: uvicorn.Config, listener: socket.socket) -> None:
+        self.config = config
+        self.listener = listener
+        self.selector = selectors.DefaultSelector()
+        self.workers: list[_Worker] = []
+        self.listening = False  # only while a worker is ready: others wait in the backlog
+        self.started = False  # every worker of the first set has started
+        self.stopping = False
+        self.failed = False
+
+    def run(self) -> None:
+        woken, waker = socket.socketpair()
+        for end in (woken, waker):
+            end.setblocking(False)
+        previous = signal.set_wakeup_fd(waker.fileno())
+        handlers = {signum: signal.signal(signum, self._stop) for signum in _STOP_SIGNALS}
+        logger.info("Handing connections to %d worker processes", self.config.workers)
+        try:
+            self.selector.register(woken, selectors.EVENT_READ, lambda: woken.recv(512))
+            for _ in range(self.config.workers):
+                self._start()
+            while not self.stopping:
+                for key, _ in self.selector.select():
+                    key.data()
+        finally:
+            self.listener.close()
+            self._stop_workers()
+            signal.set_wakeup_fd(previous)
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+            woken.close()
+            waker.close()
+            self.selector.close()
+
+    def _stop(self, _signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def _start(self) -> None:
+        worker = _Worker(self.config)
+        self.workers.append(worker)
+        self.selector.register(worker.channel, selectors.EVENT_READ, lambda: self._read(worker))
+        sentinel = worker.process.sentinel
+        self.selector.register(sentinel, selectors.EVENT_READ, lambda: self._ended(worker))
+
+    def _listen(self) -> None:
+        """Accept once every worker has started, and from then on while any one is ready."""
+        ready = [worker.ready for worker in self.workers]
+        self.started = self.started or all(ready)
+        listening = self.started and any(ready)
+        if listening and not self.listening:
+            self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
+        elif self.listening and not listening:
+            self.selector.unregister(self.listener)
+        self.listening = listening
+
+    def _read(self, worker: _Worker) -> None:
+        if worker not in self.workers:  # it ended earlier in the same round of events
+            return
+        if not worker.read_reports():
+            self.selector.unregister(worker.channel)  # it stays readable: its process ends
+        self._listen()
+
+    def _ended(self, worker: _Worker) -> None:
+        worker.process.join()
+        code = worker.process.exitcode
+        self.selector.unregister(worker.process.sentinel)
+        if worker.channel in [key.fileobj for key in self.selector.get_map().values()]:
+            self.selector.unregister(worker.channel)
+        worker.channel.close()
+        self.workers.remove(worker)
+        self._listen()
+        if self.stopping:
+            return
+        if code == STARTUP_FAILURE:
+            logger.error("A worker process failed to start; stopping")
+            self.stopping, self.failed = True, True
+            return
+        logger.warning("Worker process [%s] ended (%s); starting another", worker.process.pid, code)
+        self._start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            with connection:
+                self._hand(connection)
+
+    def _hand(self, connection: socket.socket) -> None:
+        """To the ready worker with the fewest connections open. Its channel holds only a few
+        connections not yet taken; when every ready worker's is full, wait for the least busy
+        to take one. A connection no worker takes in time is closed: a reset, to its client."""
+        ready = sorted((w for w in self.workers if w.ready), key=lambda worker: worker.open)
+        for worker in ready:
+            try:
+                worker.hand(connection)
+            except OSError:  # its channel is full, or its process has ended
+                continue
+            return
+        if ready:
+            ready[0].channel.settimeout(_HAND_SECONDS)
+            try:
+                ready[0].hand(connection)
+                return
+            except OSError:
+                pass
+            finally:
+                ready[0].channel.setblocking(False)
+        logger.warning("No worker process took a connection in time; it was closed")
+
+    def _stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.process.terminate()
+        for worker in self.workers:
+            worker.process.join(_STOP_SECONDS)
+            if worker.process.exitcode is None:
+                logger.warning("Worker process [%s] did not stop; killing it", worker.process.pid)
+                worker.process.kill()
+                worker.process.join()
+            worker.channel.close()
+
+
+def _work(config: uvicorn.Config, channel: socket.socket) -> None:
+    """A worker process: serve the connections the supervisor hands over `channel`."""
+    config.configure_logging()
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises its stop signal again
+        _HandedServer(config, channel).run()
+
+
+class _Counted(set[Any]):
+    """A worker's open connections (uvicorn's record of them), reported whenever their
+    number changes."""
+
+    def __init__(self, report: Callable[[], None]) -> None:
+        super().__init__()
+        self._report = report
+
+    def add(self, item: Any) -> None:
+        super().add(item)
+        self._report()
+
+    def discard(self, item: Any) -> None:
+        if item in self:
+            super().discard(item)
+            self._report()
+
+
+class _HandedServer(uvicorn.Server):
+    """uvicorn's server with no socket of its own: it serves connections from its channel."""
+
+    def __init__(self, config: uvicorn.Config, channel: socket.socket) -> None:
+        super().__init__(config)
+        self._channel = channel
+        self._received = 0
+        self._unsent = False  # a report the supervisor had no room for
+        self._opening: set[asyncio.Task[None]] = set()
+        self.server_state.connections = _Counted(self._report)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[])  # the application starts; nothing to listen on
+        self._channel.setblocking(False)
+        asyncio.get_running_loop().add_reader(self._channel.fileno(), self._receive)
+        self._report()  # ready
+
+    async def on_tick(self, counter: int) -> bool:
+        if self._unsent:
+            self._report()
+        return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        asyncio.get_running_loop().remove_reader(self._channel.fileno())
+        await super().shutdown(sockets=sockets)
+
+    def _receive(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                data, descriptors, _, _ = socket.recv_fds(self._channel, 64, 64)
+            except BlockingIOError:
+                return
+            if not data:  # the supervisor has gone
+                loop.remove_reader(self._channel.fileno())
+                self.should_exit = True
+                return
+            for descriptor in descriptors:
+                self._received += 1
+                task = loop.create_task(self._open(socket.socket(fileno=descriptor)))
+                self._opening.add(task)
+                task.add_done_callback(self._opening.discard)
+
+    async def _open(self, connection: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.connect_accepted_socket(self._protocol, connection)
+        except OSError:  # the client left before it could be served
+            connection.close()
+            self._report()
+
+    def _protocol(self) -> HeaderDeadline:
+        return HeaderDeadline(
+            config=self.config, server_state=self.server_state, app_state=self.lifespan.state
+        )
+
+    def _report(self) -> None:
+        report = _REPORT.pack(len(self.server_state.connections), self._received)
+        try:
+            self._channel.send(report)
+        except BlockingIOError:
+            self._unsent = True  # the supervisor is behind: sent again at the next tick
+            return
+        except OSError:  # the supervisor has gone
+            self.should_exit = True
+        self._unsent = False

@@ -1,0 +1,134 @@
+"""Worker processes behind one port: `feed serve --workers 2` hands each connection to the
+worker with the fewest open, replaces a worker that dies, and its workers leave with it."""
+
+import contextlib
+import http.client
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from feed.config import Settings
+from tests.serving import server_process
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes of the server process `pid` (not multiprocessing's helpers)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        for child in (task / "children").read_text().split():
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _connected(base: str) -> http.client.HTTPConnection:
+    """A keep-alive connection that has been answered, so a worker holds its other end."""
+    host, port = base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("GET", "/healthz")
+        response = connection.getresponse()
+        response.read()
+    except OSError:
+        connection.close()
+        raise
+    assert response.status == 200
+    return connection
+
+
+def _owner(pids: list[int], connection: http.client.HTTPConnection) -> int:
+    """Which of these processes holds the server's end of the connection."""
+    assert connection.sock is not None
+    client_port = connection.sock.getsockname()[1]
+    server_port = connection.sock.getpeername()[1]
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = (int(end.split(":")[1], 16) for end in fields[1:3])
+        if (local, remote) == (server_port, client_port):
+            inode = fields[9]
+    assert inode is not None
+    for pid in pids:
+        for descriptor in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(descriptor) == f"socket:[{inode}]":
+                    return pid
+            except FileNotFoundError:
+                continue
+    raise AssertionError(f"no process holds socket {inode}")
+
+
+def _wait_until(condition: Callable[[], bool], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_each_connection_goes_to_the_worker_with_the_fewest_open(settings: Settings) -> None:
+    with server_process(settings, workers=2) as (base, process):
+        pids = _workers(process.pid)
+        first = [_connected(base) for _ in range(4)]
+        owners = [_owner(pids, connection) for connection in first]
+        assert sorted(Counter(owners).values()) == [2, 2]
+        emptied = owners[0]
+        for connection, owner in zip(first, owners, strict=True):
+            if owner == emptied:
+                connection.close()
+        time.sleep(1.0)  # for the worker to see them closed and tell the supervisor
+        second = [_connected(base) for _ in range(2)]
+        assert [_owner(pids, connection) for connection in second] == [emptied, emptied]
+        for connection in first + second:
+            connection.close()
+
+
+def test_a_worker_that_dies_is_replaced(settings: Settings) -> None:
+    with server_process(settings, workers=2) as (base, process):
+        with contextlib.closing(_connected(base)) as connection:
+            victim = _owner(_workers(process.pid), connection)
+        os.kill(victim, signal.SIGKILL)
+
+        def replaced() -> bool:
+            with contextlib.ExitStack() as stack:
+                try:
+                    answered = [
+                        stack.enter_context(contextlib.closing(_connected(base))) for _ in range(4)
+                    ]
+                except ConnectionError:  # handed to the victim as it died
+                    return False
+                pids = _workers(process.pid)
+                owners = Counter(_owner(pids, connection) for connection in answered)
+            return victim not in owners and sorted(owners.values()) == [2, 2]
+
+        _wait_until(replaced)
+
+
+def test_workers_stop_with_the_server(settings: Settings) -> None:
+    with server_process(settings, workers=2) as (_, process):
+        workers = _workers(process.pid)
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+    assert not [pid for pid in workers if _alive(pid)]
+
+
+def test_workers_leave_when_the_server_is_killed(settings: Settings) -> None:
+    with server_process(settings, workers=2) as (_, process):
+        workers = _workers(process.pid)
+        process.kill()
+        process.wait()
+        _wait_until(lambda: not any(_alive(pid) for pid in workers))
