@@ -33,6 +33,7 @@ def server_process(
         "FEED_BODY_TIMEOUT_SECONDS": str(settings.body_timeout_seconds),
         "FEED_HEADER_TIMEOUT_SECONDS": str(settings.header_timeout_seconds),
         "FEED_RATE_LIMIT_PER_MINUTE": str(settings.rate_limit_per_minute),
+        "FEED_WORKER_STALL_SECONDS": str(settings.worker_stall_seconds),
         "FEED_LOG_LEVEL": "warning",
     }
     command = ["serve", "--port", str(port), "--workers", str(workers)]

@@ -58,7 +58,7 @@ def _run(overrides: dict[str, object | None]) -> None:
         http=HeaderDeadline,
     )
     if settings.workers > 1:
-        workers.serve(config)
+        workers.serve(config, stall_seconds=settings.worker_stall_seconds)
         return
     server = uvicorn.Server(config)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn raises its stop signal again

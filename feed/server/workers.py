@@ -5,7 +5,9 @@ often takes every connection of a burst: two publishers posting at once then sha
 process, and its interpreter lock, while the other process waits idle. So, as Node's cluster
 module does, the supervisor accepts each connection itself and hands it to the worker with the
 fewest open, over a Unix socket (SCM_RIGHTS); each worker reports how many it has open
-whenever that changes. A worker that dies is replaced; one that fails to start stops them all.
+whenever that changes. A worker that dies is replaced, and so is one whose event loop leaves a
+connection handed to it untaken for too long (it would hold every connection sent its way);
+one that fails to start stops them all.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ import signal
 import socket
 import struct
 import sys
+import time
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -34,15 +37,17 @@ _SPAWN = multiprocessing.get_context("spawn")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _STOP_SECONDS = 30.0  # for a worker to finish its requests once told to stop
 _HAND_SECONDS = 5.0  # for the least busy worker to make room for a connection
+_CHECK_SECONDS = 1.0  # between looks for a stalled worker
 
 
-def serve(config: uvicorn.Config) -> None:
+def serve(config: uvicorn.Config, *, stall_seconds: float) -> None:
     """Serve the configured port with `config.workers` worker processes until SIGINT or
-    SIGTERM; exits with uvicorn's startup failure status if a worker fails to start."""
+    SIGTERM, replacing any worker that leaves a connection untaken for `stall_seconds`; exits
+    with uvicorn's startup failure status if a worker fails to start."""
     listener = config.bind_socket()
     listener.listen(config.backlog)
     listener.setblocking(False)
-    supervisor = _Supervisor(config, listener)
+    supervisor = _Supervisor(config, listener, stall_seconds)
     supervisor.run()
     if supervisor.failed:
         sys.exit(STARTUP_FAILURE)
@@ -62,6 +67,7 @@ class _Worker:
         self.handed = 0
         self.ready = False  # it reports once it has started, and not before
         self._reported = (0, 0)
+        self._waiting_since = 0.0  # when the oldest connection it has not taken was handed
 
     @property
     def open(self) -> int:
@@ -71,7 +77,18 @@ class _Worker:
     def hand(self, connection: socket.socket) -> None:
         """Pass the connection on; raises OSError if the worker cannot take it now."""
         socket.send_fds(self.channel, [b"c"], [connection.fileno()])
+        if not self.untaken:
+            self._waiting_since = time.monotonic()
         self.handed += 1
+
+    @property
+    def untaken(self) -> int:
+        """Connections handed to it that it has not yet taken off its channel."""
+        return self.handed - self._reported[1]
+
+    def stalled(self, seconds: float) -> bool:
+        """Whether it has taken no connection for `seconds` while one was waiting."""
+        return self.untaken > 0 and time.monotonic() - self._waiting_since > seconds
 
     def read_reports(self) -> bool:
         """Take in what the worker reported; False once its channel has closed."""
@@ -84,16 +101,22 @@ class _Worker:
                 return False
             if not report:
                 return False
-            self._reported = _REPORT.unpack(report)
+            reported = _REPORT.unpack(report)
+            if reported[1] > self._reported[1]:  # it took some: the rest wait from now
+                self._waiting_since = time.monotonic()
+            self._reported = reported
             self.ready = True
 
 
 class _Supervisor:
-    """Starts the workers, hands them the connections and replaces any that dies."""
+    """Starts the workers, hands them the connections and replaces any that dies or stalls."""
 
-    def __init__(self, config: uvicorn.Config, listener: socket.socket) -> None:
+    def __init__(
+        self, config: uvicorn.Config, listener: socket.socket, stall_seconds: float
+    ) -> None:
         self.config = config
         self.listener = listener
+        self.stall_seconds = stall_seconds
         self.selector = selectors.DefaultSelector()
         self.workers: list[_Worker] = []
         self.listening = False  # only while a worker is ready: others wait in the backlog
@@ -113,8 +136,9 @@ class _Supervisor:
             for _ in range(self.config.workers):
                 self._start()
             while not self.stopping:
-                for key, _ in self.selector.select():
+                for key, _ in self.selector.select(_CHECK_SECONDS):
                     key.data()
+                self._kill_stalled()
         finally:
             self.listener.close()
             self._stop_workers()
@@ -170,6 +194,20 @@ class _Supervisor:
             return
         logger.warning("Worker process [%s] ended (%s); starting another", worker.process.pid, code)
         self._start()
+
+    def _kill_stalled(self) -> None:
+        """Kill each worker whose event loop has stopped taking connections; it is replaced
+        once it has ended. The connections it holds, and those waiting for it, are lost."""
+        for worker in self.workers:
+            if worker.ready and worker.stalled(self.stall_seconds):
+                logger.error(
+                    "Worker process [%s] took no connection in %g s; killing it",
+                    worker.process.pid,
+                    self.stall_seconds,
+                )
+                worker.ready = False  # handed nothing more
+                worker.process.kill()
+        self._listen()
 
     def _accept(self) -> None:
         while True:

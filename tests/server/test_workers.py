@@ -5,6 +5,7 @@ import contextlib
 import http.client
 import os
 import signal
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -97,25 +98,45 @@ def test_each_connection_goes_to_the_worker_with_the_fewest_open(settings: Setti
             connection.close()
 
 
+def _replaced(base: str, server: int, gone: int) -> bool:
+    """Whether the server's workers, none of them `gone`, now take two of four connections
+    each: false while the replacement is starting, or a connection went to `gone` as it died."""
+    with contextlib.ExitStack() as stack:
+        try:
+            answered = [stack.enter_context(contextlib.closing(_connected(base))) for _ in range(4)]
+        except ConnectionError:
+            return False
+        pids = _workers(server)
+        owners = Counter(_owner(pids, connection) for connection in answered)
+    return gone not in owners and sorted(owners.values()) == [2, 2]
+
+
 def test_a_worker_that_dies_is_replaced(settings: Settings) -> None:
     with server_process(settings, workers=2) as (base, process):
         with contextlib.closing(_connected(base)) as connection:
             victim = _owner(_workers(process.pid), connection)
         os.kill(victim, signal.SIGKILL)
+        _wait_until(lambda: _replaced(base, process.pid, victim))
 
-        def replaced() -> bool:
+
+def test_a_worker_that_takes_no_connection_is_replaced(settings: Settings) -> None:
+    impatient = settings.model_copy(update={"worker_stall_seconds": 1.0})
+    with server_process(impatient, workers=2) as (base, process):
+        with contextlib.closing(_connected(base)) as connection:
+            stuck = _owner(_workers(process.pid), connection)
+        time.sleep(1.0)  # for the worker to see it closed and tell the supervisor
+        os.kill(stuck, signal.SIGSTOP)  # alive, but its event loop takes nothing
+        try:
+            host, port = base.removeprefix("http://").split(":")
             with contextlib.ExitStack() as stack:
-                try:
-                    answered = [
-                        stack.enter_context(contextlib.closing(_connected(base))) for _ in range(4)
-                    ]
-                except ConnectionError:  # handed to the victim as it died
-                    return False
-                pids = _workers(process.pid)
-                owners = Counter(_owner(pids, connection) for connection in answered)
-            return victim not in owners and sorted(owners.values()) == [2, 2]
-
-        _wait_until(replaced)
+                # Neither worker has one open: of two connections, each is handed one.
+                for _ in range(2):
+                    stack.enter_context(socket.create_connection((host, int(port))))
+                _wait_until(lambda: not _alive(stuck))
+            _wait_until(lambda: _replaced(base, process.pid, stuck))
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stuck, signal.SIGCONT)
 
 
 def test_workers_stop_with_the_server(settings: Settings) -> None:
