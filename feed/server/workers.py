@@ -5,9 +5,9 @@ often takes every connection of a burst: two publishers posting at once then sha
 process, and its interpreter lock, while the other process waits idle. So, as Node's cluster
 module does, the supervisor accepts each connection itself and hands it to the worker with the
 fewest open, over a Unix socket (SCM_RIGHTS); each worker reports how many it has open
-whenever that changes. A worker that dies is replaced, and so is one whose event loop leaves a
-connection handed to it untaken for too long (it would hold every connection sent its way);
-one that fails to start stops them all.
+whenever that changes, and when asked, which a quiet worker is. A worker that dies is
+replaced, and so is one whose event loop has not answered for too long (it would hold every
+connection sent its way); one that fails to start stops them all.
 """
 
 import asyncio
@@ -38,12 +38,13 @@ _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _STOP_SECONDS = 30.0  # for a worker to finish its requests once told to stop
 _HAND_SECONDS = 5.0  # for the least busy worker to make room for a connection
 _CHECK_SECONDS = 1.0  # between looks for a stalled worker
+_ASK = b"?"  # from the supervisor, with no connection: report now
 
 
 def serve(config: uvicorn.Config, *, stall_seconds: float) -> None:
     """Serve the configured port with `config.workers` worker processes until SIGINT or
-    SIGTERM, replacing any worker that leaves a connection untaken for `stall_seconds`; exits
-    with uvicorn's startup failure status if a worker fails to start."""
+    SIGTERM, replacing any worker that leaves a connection or a question unanswered for
+    `stall_seconds`; exits with uvicorn's startup failure status if a worker fails to start."""
     listener = config.bind_socket()
     listener.listen(config.backlog)
     listener.setblocking(False)
@@ -67,7 +68,8 @@ class _Worker:
         self.handed = 0
         self.ready = False  # it reports once it has started, and not before
         self._reported = (0, 0)
-        self._waiting_since = 0.0  # when the oldest connection it has not taken was handed
+        self._heard_at = time.monotonic()
+        self._awaited_since: float | None = None  # since when a report has been due
 
     @property
     def open(self) -> int:
@@ -77,18 +79,29 @@ class _Worker:
     def hand(self, connection: socket.socket) -> None:
         """Pass the connection on; raises OSError if the worker cannot take it now."""
         socket.send_fds(self.channel, [b"c"], [connection.fileno()])
-        if not self.untaken:
-            self._waiting_since = time.monotonic()
         self.handed += 1
+        self._await()
 
-    @property
-    def untaken(self) -> int:
-        """Connections handed to it that it has not yet taken off its channel."""
-        return self.handed - self._reported[1]
+    def ask(self) -> None:
+        """Ask for a report, unless one is already due."""
+        if self._awaited_since is not None:
+            return
+        try:
+            self.channel.send(_ASK)
+        except OSError:  # its channel is full, or its process has ended: either shows anyway
+            return
+        self._await()
+
+    def _await(self) -> None:
+        if self._awaited_since is None:
+            self._awaited_since = time.monotonic()
+
+    def quiet_for(self) -> float:
+        return time.monotonic() - self._heard_at
 
     def stalled(self, seconds: float) -> bool:
-        """Whether it has taken no connection for `seconds` while one was waiting."""
-        return self.untaken > 0 and time.monotonic() - self._waiting_since > seconds
+        """Whether a report has been due for more than `seconds`."""
+        return self._awaited_since is not None and time.monotonic() - self._awaited_since > seconds
 
     def read_reports(self) -> bool:
         """Take in what the worker reported; False once its channel has closed."""
@@ -101,11 +114,12 @@ class _Worker:
                 return False
             if not report:
                 return False
-            reported = _REPORT.unpack(report)
-            if reported[1] > self._reported[1]:  # it took some: the rest wait from now
-                self._waiting_since = time.monotonic()
-            self._reported = reported
+            self._reported = _REPORT.unpack(report)
             self.ready = True
+            # Its event loop runs: what it has not taken yet, it takes soon, or it is late.
+            self._heard_at = time.monotonic()
+            untaken = self.handed > self._reported[1]
+            self._awaited_since = self._heard_at if untaken else None
 
 
 class _Supervisor:
@@ -138,7 +152,7 @@ class _Supervisor:
             while not self.stopping:
                 for key, _ in self.selector.select(_CHECK_SECONDS):
                     key.data()
-                self._kill_stalled()
+                self._watch()
         finally:
             self.listener.close()
             self._stop_workers()
@@ -195,18 +209,24 @@ class _Supervisor:
         logger.warning("Worker process [%s] ended (%s); starting another", worker.process.pid, code)
         self._start()
 
-    def _kill_stalled(self) -> None:
-        """Kill each worker whose event loop has stopped taking connections; it is replaced
-        once it has ended. The connections it holds, and those waiting for it, are lost."""
+    def _watch(self) -> None:
+        """Ask each worker that has been quiet for half the stall time how it is, and kill
+        each that has left a connection or a question unanswered for all of it; it is
+        replaced once it has ended. The connections it holds, and those waiting for it, are
+        lost."""
         for worker in self.workers:
-            if worker.ready and worker.stalled(self.stall_seconds):
+            if not worker.ready:
+                continue
+            if worker.stalled(self.stall_seconds):
                 logger.error(
-                    "Worker process [%s] took no connection in %g s; killing it",
+                    "Worker process [%s] has not answered in %g s; killing it",
                     worker.process.pid,
                     self.stall_seconds,
                 )
                 worker.ready = False  # handed nothing more
                 worker.process.kill()
+            elif worker.quiet_for() > self.stall_seconds / 2:
+                worker.ask()
         self._listen()
 
     def _accept(self) -> None:
@@ -314,6 +334,8 @@ class _HandedServer(uvicorn.Server):
                 loop.remove_reader(self._channel.fileno())
                 self.should_exit = True
                 return
+            if not descriptors:  # asked how it is
+                self._report()
             for descriptor in descriptors:
                 self._received += 1
                 task = loop.create_task(self._open(socket.socket(fileno=descriptor)))

@@ -139,6 +139,34 @@ def test_a_worker_that_takes_no_connection_is_replaced(settings: Settings) -> No
                 os.kill(stuck, signal.SIGCONT)
 
 
+def test_a_worker_stuck_while_idle_is_replaced_before_any_connection_reaches_it(
+    settings: Settings,
+) -> None:
+    impatient = settings.model_copy(update={"worker_stall_seconds": 1.0})
+    with server_process(impatient, workers=2) as (base, process):
+        with contextlib.closing(_connected(base)) as connection:
+            stuck = _owner(_workers(process.pid), connection)
+        os.kill(stuck, signal.SIGSTOP)
+        try:
+            _wait_until(lambda: not _alive(stuck))
+            _wait_until(lambda: _replaced(base, process.pid, stuck))
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stuck, signal.SIGCONT)
+
+
+def test_a_busy_worker_is_not_taken_for_stuck(settings: Settings) -> None:
+    impatient = settings.model_copy(update={"worker_stall_seconds": 1.0})
+    with server_process(impatient, workers=2) as (base, process):
+        workers = sorted(_workers(process.pid))
+        deadline = time.monotonic() + 4  # four stall times, with requests and quiet spells
+        while time.monotonic() < deadline:
+            with contextlib.closing(_connected(base)):
+                pass
+            time.sleep(0.3)
+        assert sorted(_workers(process.pid)) == workers
+
+
 def test_workers_stop_with_the_server(settings: Settings) -> None:
     with server_process(settings, workers=2) as (_, process):
         workers = _workers(process.pid)
