@@ -58,6 +58,12 @@ def _depth(figures: dict[str, Any]) -> float | None:
     return None if not first or last is None else last / first
 
 
+def _client_share(figures: dict[str, Any]) -> str:
+    """How near a taxii2-client reader came to the speed of its JSON decoding alone."""
+    read, ceiling = figures.get("read_client_per_s"), figures.get("client_decoding_per_s")
+    return "-" if not read or not ceiling else f"{read / ceiling:.2f}"
+
+
 ROWS: list[Row] = [
     ("ingest, objects/s", ">= 20,000",
      lambda f: _number(f["ingest_per_s"]), _at_least("ingest_per_s", 20_000)),
@@ -65,6 +71,9 @@ ROWS: list[Row] = [
      lambda f: _number(f["read_raw_per_s"]), _at_least("read_raw_per_s", 100_000)),
     ("read, taxii2-client, objects/s", "",
      lambda f: _number(f["read_client_per_s"]), lambda f: None),
+    ("its decoding alone, objects/s", "",
+     lambda f: _number(f.get("client_decoding_per_s")), lambda f: None),
+    ("taxii2-client / decoding alone", "", _client_share, lambda f: None),
     ("first page, ms", "", lambda f: _number(f["first_page_ms"], 1), lambda f: None),
     ("last page, ms", "", lambda f: _number(f["last_page_ms"], 1), lambda f: None),
     ("last / first page", "<= 1.5",
