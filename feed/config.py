@@ -11,9 +11,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1)
-    # Seconds a worker process may leave a connection handed to it, or the supervisor's
-    # question, unanswered (its event loop is stuck) before it is killed and replaced; only
-    # with several workers.
+    # Seconds a worker process may leave the supervisor's question unanswered (its event loop
+    # is stuck) before it is killed and replaced; asked once it has been quiet for half as
+    # long. Only with several workers.
     worker_stall_seconds: float = Field(default=10.0, gt=0)
     title: str = "Flagged-address feed"
     contact: str | None = None

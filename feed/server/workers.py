@@ -6,8 +6,8 @@ process, and its interpreter lock, while the other process waits idle. So, as No
 module does, the supervisor accepts each connection itself and hands it to the worker with the
 fewest open, over a Unix socket (SCM_RIGHTS); each worker reports how many it has open
 whenever that changes, and when asked, which a quiet worker is. A worker that dies is
-replaced, and so is one whose event loop has not answered for too long (it would hold every
-connection sent its way); one that fails to start stops them all.
+replaced, and so is one whose event loop leaves the question unanswered for too long (it would
+hold every connection sent its way); one that fails to start stops them all.
 """
 
 import asyncio
@@ -43,8 +43,8 @@ _ASK = b"?"  # from the supervisor, with no connection: report now
 
 def serve(config: uvicorn.Config, *, stall_seconds: float) -> None:
     """Serve the configured port with `config.workers` worker processes until SIGINT or
-    SIGTERM, replacing any worker that leaves a connection or a question unanswered for
-    `stall_seconds`; exits with uvicorn's startup failure status if a worker fails to start."""
+    SIGTERM, replacing any worker that leaves a question unanswered for `stall_seconds`;
+    exits with uvicorn's startup failure status if a worker fails to start."""
     listener = config.bind_socket()
     listener.listen(config.backlog)
     listener.setblocking(False)
@@ -69,7 +69,7 @@ class _Worker:
         self.ready = False  # it reports once it has started, and not before
         self._reported = (0, 0)
         self._heard_at = time.monotonic()
-        self._awaited_since: float | None = None  # since when a report has been due
+        self._asked_at: float | None = None  # while a question is unanswered
 
     @property
     def open(self) -> int:
@@ -80,28 +80,21 @@ class _Worker:
         """Pass the connection on; raises OSError if the worker cannot take it now."""
         socket.send_fds(self.channel, [b"c"], [connection.fileno()])
         self.handed += 1
-        self._await()
 
     def ask(self) -> None:
-        """Ask for a report, unless one is already due."""
-        if self._awaited_since is not None:
-            return
-        try:
-            self.channel.send(_ASK)
-        except OSError:  # its channel is full, or its process has ended: either shows anyway
-            return
-        self._await()
-
-    def _await(self) -> None:
-        if self._awaited_since is None:
-            self._awaited_since = time.monotonic()
+        """Ask for a report, unless a question is already unanswered. A channel too full to
+        take the question counts as asked: the worker has not read what it was sent."""
+        if self._asked_at is None:
+            with contextlib.suppress(OSError):  # full, or its process has ended (seen anyway)
+                self.channel.send(_ASK)
+            self._asked_at = time.monotonic()
 
     def quiet_for(self) -> float:
         return time.monotonic() - self._heard_at
 
     def stalled(self, seconds: float) -> bool:
-        """Whether a report has been due for more than `seconds`."""
-        return self._awaited_since is not None and time.monotonic() - self._awaited_since > seconds
+        """Whether a question has been unanswered for more than `seconds`."""
+        return self._asked_at is not None and time.monotonic() - self._asked_at > seconds
 
     def read_reports(self) -> bool:
         """Take in what the worker reported; False once its channel has closed."""
@@ -116,10 +109,7 @@ class _Worker:
                 return False
             self._reported = _REPORT.unpack(report)
             self.ready = True
-            # Its event loop runs: what it has not taken yet, it takes soon, or it is late.
-            self._heard_at = time.monotonic()
-            untaken = self.handed > self._reported[1]
-            self._awaited_since = self._heard_at if untaken else None
+            self._heard_at, self._asked_at = time.monotonic(), None
 
 
 class _Supervisor:
@@ -211,9 +201,8 @@ class _Supervisor:
 
     def _watch(self) -> None:
         """Ask each worker that has been quiet for half the stall time how it is, and kill
-        each that has left a connection or a question unanswered for all of it; it is
-        replaced once it has ended. The connections it holds, and those waiting for it, are
-        lost."""
+        each that has left the question unanswered for all of it; it is replaced once it has
+        ended. The connections it holds, and those waiting for it, are lost."""
         for worker in self.workers:
             if not worker.ready:
                 continue
@@ -225,9 +214,9 @@ class _Supervisor:
                 )
                 worker.ready = False  # handed nothing more
                 worker.process.kill()
+                self._listen()
             elif worker.quiet_for() > self.stall_seconds / 2:
                 worker.ask()
-        self._listen()
 
     def _accept(self) -> None:
         while True:
