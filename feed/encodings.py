@@ -6,13 +6,13 @@ EncodingError whose `problem` says what kind of damage was found."""
 import base64
 import functools
 import hashlib
-import itertools
 import operator
-import sys
+import string
 from collections.abc import Sequence
 from enum import StrEnum
 
 import base58
+import gmpy2
 from bech32 import CHARSET as BECH32_CHARSET
 from bech32 import bech32_hrp_expand
 from sha3 import keccak_256
@@ -74,46 +74,39 @@ def _bad_character(text: str, alphabet: str, name: str, start: int = 1) -> Encod
     )
 
 
-_NOT_A_DIGIT = 0xFF  # in no alphabet: base58's, bech32's and CashAddr's have 32 or 58 digits
+# From bech32's characters to their 5-bit values; every text translated has been checked
+# against the charset first.
+_BECH32_VALUES = bytes.maketrans(BECH32_CHARSET.encode(), bytes(range(32)))
+
+
+# GMP reads numbers in bases up to 62 spelled with these digits; base58's values are the first 58.
+_GMP_DIGITS = string.digits + string.ascii_uppercase + string.ascii_lowercase
+_NOT_A_GMP_DIGIT = ord("!")
 
 
 @functools.lru_cache(maxsize=8)
-def _digit_values(alphabet: str) -> bytes:
-    """A bytes.translate table from each character of `alphabet` to its digit value, and from
-    every other byte (those of any non-ASCII character too) to _NOT_A_DIGIT."""
-    table = bytearray([_NOT_A_DIGIT] * 256)
-    for value, character in enumerate(alphabet):
-        table[ord(character)] = value
+def _gmp_digits(alphabet: str) -> bytes:
+    """A bytes.translate table from each character of `alphabet` to the GMP digit of its
+    value, and from every other byte to one that is no GMP digit."""
+    table = bytearray([_NOT_A_GMP_DIGIT] * 256)
+    for character, digit in zip(alphabet, _GMP_DIGITS, strict=False):
+        table[ord(character)] = ord(digit)
     return bytes(table)
 
 
-def _digit_pairs() -> list[int]:
-    """From two base58 digit values, read as one native 16-bit integer, to the number they
-    spell."""
-    pairs = [0] * 65536
-    for high, low in itertools.product(range(58), repeat=2):
-        pairs[int.from_bytes(bytes((high, low)), sys.byteorder)] = high * 58 + low
-    return pairs
-
-
-_DIGIT_PAIRS = _digit_pairs()
-
-
 def base58_bytes(text: str, alphabet: str) -> bytes | None:
-    """The bytes a base58 text spells; None when a character is not in `alphabet`. One
-    big-number accumulation, two digits at a step: the base58 package converts digit by
-    digit with divmod, three times slower (tests hold it as the reference)."""
+    """The bytes a base58 text spells; None when a character is not in `alphabet`. GMP
+    converts the number in C, twice as fast as a loop in Python and four times the base58
+    package (tests hold it as the reference)."""
     # A lone surrogate, which strict UTF-8 cannot encode, becomes bytes no digit has.
-    digits = text.encode("utf-8", "surrogatepass").translate(_digit_values(alphabet))
-    if _NOT_A_DIGIT in digits:
+    digits = text.encode("utf-8", "surrogatepass").translate(_gmp_digits(alphabet))
+    # Checked here, not left to GMP, which skips white space and reads a sign or underscore.
+    if _NOT_A_GMP_DIGIT in digits:
         return None
-    if len(digits) % 2:
-        digits = b"\0" + digits  # a leading zero digit leaves the number as it is
-    number = 0
-    for pair in memoryview(digits).cast("H"):
-        number = number * 3364 + _DIGIT_PAIRS[pair]
+    number = gmpy2.mpz(digits, 58) if digits else gmpy2.mpz(0)
     zeros = len(text) - len(text.lstrip(alphabet[0]))  # each leading zero digit is a zero byte
-    return bytes(zeros) + number.to_bytes((number.bit_length() + 7) // 8, "big")
+    decoded: bytes = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    return bytes(zeros) + decoded
 
 
 # Decoding a text as every chain asks it of the same text once per base58 chain.
@@ -210,7 +203,7 @@ def _split_bech32(text: str, max_length: int) -> tuple[str, bytes]:
     check_alphabet(data_part, BECH32_CHARSET, "bech32")
     if len(data_part) < 6:
         raise EncodingError(Problem.BAD_LENGTH, "data part shorter than its checksum")
-    return text[:separator], data_part.encode().translate(_digit_values(BECH32_CHARSET))
+    return text[:separator], data_part.encode().translate(_BECH32_VALUES)
 
 
 def _possible_segwit_lengths() -> frozenset[int]:
@@ -356,7 +349,7 @@ def cashaddr_decode(prefix: str, payload_text: str) -> tuple[int, bytes]:
         raise EncodingError(
             Problem.BAD_LENGTH, f"{len(payload_text)} characters after the prefix; 42 expected"
         )
-    values = payload_text.encode().translate(_digit_values(BECH32_CHARSET))
+    values = payload_text.encode().translate(_BECH32_VALUES)
     if _cashaddr_polymod(prefix, values) != 0:
         raise EncodingError(Problem.BAD_CHECKSUM, "CashAddr checksum does not match")
     decoded = _from_five_bit(values[:-8])

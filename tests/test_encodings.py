@@ -183,6 +183,13 @@ def test_base58_decoding_refuses_any_character_outside_the_alphabet(
     assert base58_bytes(text[:position] + foreign + text[position:], alphabet) is None
 
 
+@pytest.mark.parametrize("text", ["1A 2b", " 1A2b", "1A2b\n", "\t1A2b", "+1A2b", "-1A2b", "1A_2b"])
+def test_base58_decoding_refuses_what_big_number_parsers_skip_or_read_as_a_sign(
+    text: str,
+) -> None:
+    assert base58_bytes(text, BITCOIN_ALPHABET) is None
+
+
 def test_base58_decoding_refuses_a_lone_surrogate() -> None:
     assert base58_bytes("1\ud800", BITCOIN_ALPHABET) is None
 
