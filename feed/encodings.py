@@ -6,8 +6,10 @@ EncodingError whose `problem` says what kind of damage was found."""
 import base64
 import functools
 import hashlib
+import itertools
 import operator
 import string
+import sys
 from collections.abc import Sequence
 from enum import StrEnum
 
@@ -256,6 +258,19 @@ def bech32_plain_decode(text: str) -> tuple[str, bytes]:
     return hrp, payload
 
 
+def _five_bit_pairs() -> list[int]:
+    """From two 5-bit values, read as one native 16-bit integer, to the 10 bits they make."""
+    pairs = [0] * 65536
+    for high, low in itertools.product(range(32), repeat=2):
+        pairs[int.from_bytes(bytes((high, low)), sys.byteorder)] = high << 5 | low
+    return pairs
+
+
+# Two values a step, paired as C reads their bytes: a quarter less time than pairing them in
+# Python with zip.
+_FIVE_BIT_PAIRS = _five_bit_pairs()
+
+
 class _Checksum:
     """A BCH checksum over 5-bit values (bech32's of 30 bits, CashAddr's of 40), by table:
     for each value of the ten bits shifted out over two steps, what they contribute, instead
@@ -278,13 +293,13 @@ class _Checksum:
     def _step(self, checksum: int, value: int) -> int:
         return ((checksum & self.low) << 5) ^ value ^ self.terms[checksum >> self.shift]
 
-    def over(self, values: Sequence[int], checksum: int = 1) -> int:
+    def over(self, values: bytes, checksum: int = 1) -> int:
         if len(values) % 2:
             checksum = self._step(checksum, values[0])
             values = values[1:]
         low, shift, terms = self.pair_low, self.pair_shift, self.pair_terms
-        for high, value in zip(values[::2], values[1::2], strict=True):
-            checksum = ((checksum & low) << 10) ^ (high << 5) ^ value ^ terms[checksum >> shift]
+        for pair in memoryview(values).cast("H"):
+            checksum = ((checksum & low) << 10) ^ _FIVE_BIT_PAIRS[pair] ^ terms[checksum >> shift]
         return checksum
 
 
@@ -294,20 +309,20 @@ _CASHADDR = _Checksum(CASHADDR_GENERATORS, 40)
 
 @functools.lru_cache(maxsize=32)
 def _bech32_hrp_state(hrp: str) -> int:
-    return _BECH32.over(bech32_hrp_expand(hrp))
+    return _BECH32.over(bytes(bech32_hrp_expand(hrp)))
 
 
-def _bech32_polymod(hrp: str, values: Sequence[int]) -> int:
+def _bech32_polymod(hrp: str, values: bytes) -> int:
     """BIP-173's bech32_polymod(bech32_hrp_expand(hrp) + values), the prefix's part once."""
     return _BECH32.over(values, _bech32_hrp_state(hrp))
 
 
 @functools.lru_cache(maxsize=8)
 def _cashaddr_prefix_state(prefix: str) -> int:
-    return _CASHADDR.over([ord(character) & 0x1F for character in prefix] + [0])
+    return _CASHADDR.over(bytes([ord(character) & 0x1F for character in prefix] + [0]))
 
 
-def _cashaddr_polymod(prefix: str, values: Sequence[int]) -> int:
+def _cashaddr_polymod(prefix: str, values: bytes) -> int:
     """The CashAddr checksum of `values` after `prefix:`; 0 when they end in a valid one."""
     return _CASHADDR.over(values, _cashaddr_prefix_state(prefix)) ^ 1
 
