@@ -7,6 +7,7 @@ distinct texts of the file (every one decoded), and over its rows in order, wher
 recur as they do in a stream of payments."""
 
 import csv
+import gc
 import json
 import random
 import subprocess
@@ -119,6 +120,9 @@ def _fresh_process(mode: str, mirror: Path, texts: Path) -> dict[str, Any]:
     with texts.open() as source:
         rows = [row["address"] for row in csv.DictReader(source)]
     screened = list(dict.fromkeys(rows)) if mode == "distinct" else rows
+    # What loading the mirror and the file left is collected now, not in the timed loop: its
+    # first passes over those objects took a seventh of the distinct texts' time.
+    gc.collect()
     started = time.perf_counter()
     for text in screened:
         screener.screen(text)
