@@ -169,11 +169,11 @@ def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield items[start : start + _CHUNK]
 
 
-def bound_list(connection: Connection, values: Sequence[Any]) -> Any:
-    """`values` as one parameter: an array for PostgreSQL, JSON text for SQLite's json_each.
-    Unlike an IN list, it binds any number of values and leaves the plan to the statement."""
-    if connection.dialect.name == "postgresql":
-        return list(values)
+def bound_list(values: Sequence[Any]) -> str:
+    """`values` as one parameter, JSON text, which a statement reads as rows (PostgreSQL's
+    json_array_elements, SQLite's json_each). Unlike an IN list, it binds any number of values
+    and leaves the plan to the statement; unlike an array, psycopg need not adapt each element
+    in Python, which cost a probe of 1,000 ids 2 ms against 0.5."""
     return orjson.dumps(list(values)).decode()
 
 

@@ -29,7 +29,7 @@ from feed.taxii import Filters, format_timestamp, now_micros
 _PROBE_VERSIONS = {
     "postgresql": text(
         'SELECT wanted.id, v.version, v.is_latest, v."row" '
-        "FROM unnest(CAST(:ids AS text[])) AS wanted(id) "
+        "FROM json_array_elements_text(CAST(:ids AS json)) AS wanted(id) "
         'CROSS JOIN LATERAL (SELECT version, is_latest, "row" FROM object_version '
         "WHERE object_id = wanted.id AND collection_id || '' = :collection OFFSET 0) AS v"
     ),
@@ -41,10 +41,10 @@ _PROBE_VERSIONS = {
 }
 _PROBE_BODIES = {
     "postgresql": text(
-        "SELECT wanted.id, wanted.version, v.body "
-        "FROM unnest(CAST(:ids AS text[]), CAST(:versions AS text[])) AS wanted(id, version) "
-        "CROSS JOIN LATERAL (SELECT body FROM object_version WHERE object_id = wanted.id "
-        "AND version = wanted.version AND collection_id || '' = :collection OFFSET 0) AS v"
+        "SELECT wanted.pair ->> 0, wanted.pair ->> 1, v.body "
+        "FROM json_array_elements(CAST(:pairs AS json)) AS wanted(pair) "
+        "CROSS JOIN LATERAL (SELECT body FROM object_version WHERE object_id = wanted.pair ->> 0 "
+        "AND version = wanted.pair ->> 1 AND collection_id || '' = :collection OFFSET 0) AS v"
     ),
     "sqlite": text(
         "SELECT v.object_id, v.version, v.body FROM json_each(:pairs) AS wanted "
@@ -56,7 +56,8 @@ _PROBE_BODIES = {
 }
 _NO_LONGER_LATEST = {
     "postgresql": text(
-        'UPDATE object_version SET is_latest = false WHERE "row" = ANY(CAST(:rows AS bigint[]))'
+        'UPDATE object_version SET is_latest = false WHERE "row" = ANY(ARRAY('
+        "SELECT CAST(value AS bigint) FROM json_array_elements_text(CAST(:rows AS json))))"
     ),
     "sqlite": text(
         "UPDATE object_version SET is_latest = 0 "
@@ -123,7 +124,7 @@ def _stored_versions(session: Session, collection_id: str, object_ids: Sequence[
     stored = _Stored()
     connection = session.connection()
     dialect = connection.dialect.name
-    parameters = {"ids": bound_list(connection, object_ids), "collection": collection_id}
+    parameters = {"ids": bound_list(object_ids), "collection": collection_id}
     for object_id, version, is_latest, row in connection.execute(
         _PROBE_VERSIONS[dialect], parameters
     ):
@@ -141,12 +142,7 @@ def _stored_values(
         return {}
     connection = session.connection()
     dialect = connection.dialect.name
-    parameters: dict[str, Any] = {"collection": collection_id}
-    if dialect == "postgresql":
-        ids, versions = zip(*pairs, strict=True)
-        parameters.update(ids=list(ids), versions=list(versions))
-    else:
-        parameters.update(pairs=bound_list(connection, pairs))
+    parameters = {"pairs": bound_list(pairs), "collection": collection_id}
     result = connection.execute(_PROBE_BODIES[dialect], parameters)
     return {(object_id, version): orjson.loads(body) for object_id, version, body in result}
 
@@ -253,7 +249,7 @@ def _insert_versions(
     connection = session.connection()
     if superseded:
         statement = _NO_LONGER_LATEST[connection.dialect.name]
-        connection.execute(statement, {"rows": bound_list(connection, superseded)})
+        connection.execute(statement, {"rows": bound_list(superseded)})
     bulk_insert(connection, OBJECTS, rows)
     return [row for row in newest.values() if row["is_latest"]]
 
