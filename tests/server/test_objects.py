@@ -10,7 +10,7 @@ from sqlmodel import col, update
 
 from feed.stix import PROJECT_IDENTITY_ID
 from feed.tables import StatusRecord
-from feed.taxii import TAXII_MEDIA_TYPE, now_micros, parse_timestamp
+from feed.taxii import TAXII_MEDIA_TYPE, Status, dump_model, now_micros, parse_timestamp
 from tests.conftest import Member, World
 from tests.stix_objects import envelope, indicator
 
@@ -53,6 +53,8 @@ def test_add_objects_reports_each_object(client: TestClient, world: World) -> No
 
     fetched = client.get(status_url(status["id"]), headers=world.watchdog.headers).json()
     assert fetched == status
+    assert list(status) == list(dump_model(Status.model_validate(status))), "the schema's order"
+    assert dump_model(Status.model_validate(status)) == status
 
 
 def status_url(status_id: str) -> str:
@@ -285,6 +287,7 @@ def test_unknown_object_is_404(client: TestClient, world: World) -> None:
 
 def test_status_without_slash_and_only_for_its_creator(client: TestClient, world: World) -> None:
     status = post(client, world.watchdog, world.feed, envelope(indicator(world.watchdog.identity)))
+    assert "failures" not in status, "TAXII forbids empty lists"
     assert (
         client.get(f"/api/status/{status['id']}", headers=world.watchdog.headers).json() == status
     )
