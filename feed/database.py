@@ -2,7 +2,7 @@
 fastest form differs between SQLite and PostgreSQL."""
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -143,13 +143,18 @@ def request_counts_engine(engine: Engine) -> Engine:
     return _sqlite_engine(counts, setup=[_REQUEST_COUNTS], synchronous="NORMAL")
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent; safe from several processes)."""
+def migrations(connection: Connection) -> Config:
+    """Alembic's configuration for our migrations, run over `connection`."""
     config = Config()
     config.set_main_option("script_location", "feed:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision (idempotent; safe from several processes)."""
     with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(migrations(connection), "head")
 
 
 def upsert_statement(session: Session, table: Any) -> Any:
@@ -157,16 +162,6 @@ def upsert_statement(session: Session, table: Any) -> Any:
     syntax, not the SQLAlchemy construct)."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-# Items per statement, and a few more values, stay under the 999 that SQLite before 3.32 binds.
-_CHUNK = 400
-
-
-def chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    """`items` in slices small enough to bind in one statement."""
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
 
 
 def bound_list(values: Sequence[Any]) -> str:

@@ -4,24 +4,35 @@ keep no mirror. An indicator flags its address while its latest version is not r
 `valid_until` has not passed (checked when asked, so expiry needs no job)."""
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, or_, tuple_
+from sqlalchemy import or_, text, tuple_
 from sqlmodel import Session, col, select
 
 from feed.addresses import Address
-from feed.database import bulk_insert, chunks
+from feed.database import bound_list, bulk_insert
 from feed.errors import InvalidObject
 from feed.stix import EXTENSION_ID, indicator_addresses
 from feed.tables import FlaggedAddress
 from feed.taxii import parse_timestamp
 
 _flags = FlaggedAddress.__table__  # type: ignore[attr-defined]
+# The version rows bound as one JSON list (see bound_list), each probed in the key.
+_UNINDEX = {
+    "postgresql": text(
+        "DELETE FROM flagged_address WHERE version_row = ANY(ARRAY("
+        "SELECT CAST(value AS bigint) FROM json_array_elements_text(CAST(:rows AS json))))"
+    ),
+    "sqlite": text(
+        "DELETE FROM flagged_address WHERE version_row IN (SELECT value FROM json_each(:rows))"
+    ),
+}
 
 
 def flags(value: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the index holds of one indicator version, less its collection, object id and
-    version (`placed` adds them): nothing if it is revoked or flags nothing."""
+    """What the index holds of one indicator version, less which version it is (`index`
+    adds that): nothing if it is revoked or flags nothing."""
     if value.get("type") != "indicator" or value.get("revoked"):
         return []
     try:
@@ -45,49 +56,39 @@ def flags(value: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def placed(
-    collection_id: str, object_id: str, version: str, found: Iterable[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """Index rows of `flags` found in one object version."""
-    where = {"collection_id": collection_id, "object_id": object_id, "version": version}
-    return [{**flag, **where} for flag in found]
+@dataclass(frozen=True)
+class Latest:
+    """An object version that became its object's latest, and what the index holds of it."""
+
+    collection_id: str
+    object_id: str
+    version: str
+    row: int  # its object_version row
+    flags: Sequence[dict[str, Any]]
 
 
-def unindex(session: Session, collection_id: str, object_ids: Sequence[str]) -> None:
-    """Remove the index rows of these objects."""
-    connection = session.connection()
-    for chunk in chunks(object_ids):
-        connection.execute(
-            delete(_flags).where(
-                _flags.c.collection_id == collection_id, _flags.c.object_id.in_(chunk)
-            )
-        )
+def unindex(session: Session, version_rows: Sequence[int]) -> None:
+    """Remove the index rows of these object versions (by their object_version rows)."""
+    if version_rows:
+        connection = session.connection()
+        statement = _UNINDEX[connection.dialect.name]
+        connection.execute(statement, {"rows": bound_list(version_rows)})
 
 
-def index(
-    session: Session,
-    collection_id: str,
-    latest: Iterable[tuple[str, str, Sequence[dict[str, Any]]]],
-) -> None:
-    """Add the index rows of new latest versions (object id, version, their `flags`) of
-    objects that have none."""
+def index(session: Session, latest: Iterable[Latest]) -> None:
+    """Add the index rows of new latest versions."""
     rows = [
-        row
-        for object_id, version, found in latest
-        for row in placed(collection_id, object_id, version, found)
+        {
+            **flag,
+            "version_row": version.row,
+            "collection_id": version.collection_id,
+            "object_id": version.object_id,
+            "version": version.version,
+        }
+        for version in latest
+        for flag in version.flags
     ]
     bulk_insert(session.connection(), _flags, rows)
-
-
-def reindex(
-    session: Session, collection_id: str, object_id: str, latest: tuple[str, dict[str, Any]] | None
-) -> None:
-    """Replace one object's index rows after its latest version changed: (version, value), or
-    None when no version is left."""
-    unindex(session, collection_id, [object_id])
-    if latest is not None:
-        version, value = latest
-        index(session, collection_id, [(object_id, version, flags(value))])
 
 
 def find_flagged(

@@ -143,8 +143,12 @@ class FlaggedAddress(SQLModel, table=True):
     __tablename__ = "flagged_address"
     __table_args__ = (Index("ix_flagged_address_key", "domain", "address_key"),)
 
-    collection_id: str = Field(max_length=36, primary_key=True)  # as in ObjectVersion
-    object_id: str = Field(max_length=300, primary_key=True)
+    # The object version the row is of: keyed by its row, which grows as versions are added,
+    # new rows land at the end of the key. Keyed by collection and object id, they landed at
+    # random, and each POST of 1,000 rewrote a page of the key per row.
+    version_row: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    collection_id: str = Field(max_length=36)  # as in ObjectVersion
+    object_id: str = Field(max_length=300)
     domain: str = Field(max_length=64, primary_key=True)
     address_key: str = Field(max_length=128)
     chain: str = Field(max_length=64)

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlmodel import Session, col
 
 from feed.database import bound_list, bulk_insert
-from feed.lookup import flags, index, reindex, unindex
+from feed.lookup import Latest, flags, index, unindex
 from feed.pages import OBJECTS, SAME_COLLECTION, matching
 from feed.stix import SPEC_VERSION, object_version
 from feed.tables import Collection
@@ -54,6 +54,11 @@ _PROBE_BODIES = {
         "AND v.collection_id || '' = :collection"
     ),
 }
+# Two integers a row: reading back object ids and versions too cost twice as long.
+_ROWS_ADDED = select(OBJECTS.c.date_added, OBJECTS.c.row).where(
+    OBJECTS.c.collection_id == bindparam("collection"),
+    OBJECTS.c.date_added.between(bindparam("first"), bindparam("last")),
+)
 _NO_LONGER_LATEST = {
     "postgresql": text(
         'UPDATE object_version SET is_latest = false WHERE "row" = ANY(ARRAY('
@@ -211,15 +216,20 @@ def add_objects(
         stamp += 1
     if rows:
         became_latest = _insert_versions(session, rows, stored_versions)
-        replaced = [row["object_id"] for row in became_latest if row["object_id"] in latest]
-        unindex(session, collection_id, replaced)
+        flagging = [row for row in became_latest if seen[row["object_id"], row["version"]].flags]
+        placed = _rows_of(session, collection_id, flagging)
         index(
             session,
-            collection_id,
-            [
-                (row["object_id"], row["version"], seen[row["object_id"], row["version"]].flags)
-                for row in became_latest
-            ],
+            (
+                Latest(
+                    collection_id,
+                    row["object_id"],
+                    row["version"],
+                    placed[row["date_added"]],
+                    seen[row["object_id"], row["version"]].flags,
+                )
+                for row in flagging
+            ),
         )
         session.execute(
             update(Collection)
@@ -232,8 +242,8 @@ def add_objects(
 def _insert_versions(
     session: Session, rows: list[dict[str, Any]], stored: _Stored
 ) -> list[dict[str, Any]]:
-    """Insert the rows and move `is_latest` to the newest version of each object; the rows
-    that became latest."""
+    """Insert the rows and move `is_latest` (and the address index) to the newest version of
+    each object; the rows that became latest."""
     newest: dict[str, dict[str, Any]] = {}
     for row in rows:
         current = newest.get(row["object_id"])
@@ -250,8 +260,22 @@ def _insert_versions(
     if superseded:
         statement = _NO_LONGER_LATEST[connection.dialect.name]
         connection.execute(statement, {"rows": bound_list(superseded)})
+        unindex(session, superseded)
     bulk_insert(connection, OBJECTS, rows)
     return [row for row in newest.values() if row["is_latest"]]
+
+
+def _rows_of(
+    session: Session, collection_id: str, inserted: Sequence[dict[str, Any]]
+) -> dict[int, int]:
+    """The object_version rows given to just inserted rows, by their `date_added` stamps,
+    which the collection's page key holds in order."""
+    if not inserted:
+        return {}
+    stamps = [row["date_added"] for row in inserted]
+    parameters = {"collection": collection_id, "first": min(stamps), "last": max(stamps)}
+    result = session.connection().execute(_ROWS_ADDED, parameters)
+    return {stamp: row for stamp, row in result}  # noqa: C416 (dict() takes a result for a mapping)
 
 
 def delete_versions(session: Session, collection_id: str, object_id: str, filters: Filters) -> int:
@@ -259,25 +283,28 @@ def delete_versions(session: Session, collection_id: str, object_id: str, filter
     latest. Returns how many versions were deleted. Call inside `Store.writing()`."""
     _lock_collection(session, collection_id)
     connection = session.connection()
+    object_rows = (collection_id == SAME_COLLECTION, OBJECTS.c.object_id == object_id)
+    indexed = (
+        connection.execute(select(OBJECTS.c.row).where(*object_rows, OBJECTS.c.is_latest))
+        .scalars()
+        .all()
+    )
     where, parameters = matching(collection_id, filters, object_id)
     doomed = select(OBJECTS.c.row).where(*where)
     deleted = connection.execute(
         delete(OBJECTS).where(OBJECTS.c.row.in_(doomed)), parameters
     ).rowcount
-    if deleted:
-        remaining = select(func.max(OBJECTS.c.version)).where(
-            collection_id == SAME_COLLECTION, OBJECTS.c.object_id == object_id
-        )
-        newest = connection.execute(remaining).scalar()
-        latest = None
-        if newest is not None:
-            newest_row = (
-                OBJECTS.c.collection_id == collection_id,
-                OBJECTS.c.object_id == object_id,
-                OBJECTS.c.version == newest,
-            )
-            connection.execute(update(OBJECTS).where(*newest_row).values(is_latest=True))
-            body = connection.execute(select(OBJECTS.c.body).where(*newest_row)).scalar_one()
-            latest = (newest, orjson.loads(body))
-        reindex(session, collection_id, object_id, latest)
+    if not deleted:
+        return 0
+    unindex(session, indexed)
+    remaining = select(func.max(OBJECTS.c.version)).where(*object_rows)
+    newest = connection.execute(remaining).scalar()
+    if newest is not None:
+        newest_row = (*object_rows, OBJECTS.c.version == newest)
+        connection.execute(update(OBJECTS).where(*newest_row).values(is_latest=True))
+        row, body = connection.execute(
+            select(OBJECTS.c.row, OBJECTS.c.body).where(*newest_row)
+        ).one()
+        found = flags(orjson.loads(body))
+        index(session, [Latest(collection_id, object_id, newest, row, found)])
     return int(deleted)

@@ -1,19 +1,30 @@
 """The database layer on SQLite and PostgreSQL: migrations, the bulk insert, and SQLite's
 durability."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlmodel import Session, SQLModel
 
+from feed.addresses import parse_address
 from feed.config import Settings
-from feed.database import bulk_insert, create_engine_for, migrate, request_counts_engine
+from feed.database import (
+    bulk_insert,
+    create_engine_for,
+    migrate,
+    migrations,
+    request_counts_engine,
+)
 from feed.errors import ConfigurationError
+from feed.stix import Category, Flag, build_indicator
 from feed.store import Store
 from feed.tables import ObjectVersion
+from feed.versions import Candidate, add_objects
 from tests.conftest import World
 
 _objects = ObjectVersion.__table__  # type: ignore[attr-defined]
@@ -24,6 +35,30 @@ def test_migrations_match_the_tables(store: Store) -> None:
     with store.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert differences == []
+
+
+def test_the_address_index_keeps_its_rows_through_a_change_of_key(
+    store: Store, world: World
+) -> None:
+    flag = Flag(parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"), Category.SANCTIONS)
+    indicator = build_indicator(flag, world.watchdog.identity, datetime.now(UTC))
+    assert indicator is not None
+    with store.writing() as session:
+        add_objects(session, world.feed, [Candidate.of(indicator)])
+    index = "SELECT object_id, address FROM flagged_address"
+    keyed = (
+        'SELECT f.object_id, v."row" = f.version_row FROM flagged_address AS f '
+        "JOIN object_version AS v ON v.object_id = f.object_id AND v.is_latest"
+    )
+    expected = [(indicator["id"], flag.address.canonical)]
+
+    with store.engine.begin() as connection:
+        command.downgrade(migrations(connection), "0008")
+        assert connection.execute(text(index)).all() == expected
+    migrate(store.engine)
+    with store.engine.connect() as connection:
+        assert connection.execute(text(index)).all() == expected
+        assert connection.execute(text(keyed)).all() == [(indicator["id"], True)]
 
 
 def test_bulk_insert_keeps_every_value_exactly(store: Store, world: World) -> None:

@@ -1,15 +1,19 @@
-"""Writing object versions on SQLite and PostgreSQL: stamping and latest-version marks."""
+"""Writing object versions on SQLite and PostgreSQL: stamping, latest-version marks and the
+address index that follows them."""
 
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 from sqlmodel import col, select
 
+from feed.addresses import parse_address
+from feed.stix import Category, Flag, build_indicator
 from feed.store import Store
-from feed.tables import ObjectVersion
+from feed.tables import FlaggedAddress, ObjectVersion
 from feed.taxii import Filters
 from feed.versions import Candidate, add_objects, delete_versions
 from tests.conftest import World
@@ -70,6 +74,60 @@ def test_latest_mark_follows_versions_in_any_order(store: Store, world: World) -
         )
         assert delete_versions(session, world.feed, first["id"], only_third) == 1
     assert latest_versions(store, world.feed)[first["id"]] == "2025-02-01T00:00:00.000000Z"
+
+
+def indexed(store: Store, collection: str) -> list[tuple[str, str, str | None, bool | None]]:
+    """Each index row's object and version, and the version and latest mark of the object
+    version row it names."""
+    with store.reading() as session:
+        rows = session.exec(
+            select(
+                FlaggedAddress.object_id,
+                FlaggedAddress.version,
+                ObjectVersion.version,
+                ObjectVersion.is_latest,
+            )
+            .join(
+                ObjectVersion,
+                col(ObjectVersion.row) == FlaggedAddress.version_row,
+                isouter=True,  # a row left behind shows, with no version
+            )
+            .where(col(FlaggedAddress.collection_id) == collection)
+        ).all()
+    return [(object_id, version, stored, latest) for object_id, version, stored, latest in rows]
+
+
+def test_the_address_index_holds_the_latest_version_only(store: Store, world: World) -> None:
+    address = parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC")
+    flag = Flag(address, Category.SANCTIONS)
+    first = build_indicator(flag, world.watchdog.identity, datetime(2025, 1, 1, tzinfo=UTC))
+    assert first is not None
+    second = {**first, "modified": "2025-02-01T00:00:00.000Z"}
+    third = {**first, "modified": "2025-03-01T00:00:00.000Z"}
+    versions = {
+        name: f"2025-{month}-01T00:00:00.000000Z"
+        for name, month in (("second", "02"), ("third", "03"))
+    }
+
+    def held() -> list[tuple[str, str, str | None, bool | None]]:
+        return indexed(store, world.feed)
+
+    with store.writing() as session:  # the newer first, in one envelope
+        add_objects(session, world.feed, [Candidate.of(second), Candidate.of(first)])
+    assert held() == [(first["id"], versions["second"], versions["second"], True)]
+    with store.writing() as session:
+        add_objects(session, world.feed, [Candidate.of(third)])
+    assert held() == [(first["id"], versions["third"], versions["third"], True)]
+
+    with store.writing() as session:
+        only_third = Filters(versions=(versions["third"],), version_selector=frozenset())
+        delete_versions(session, world.feed, first["id"], only_third)
+    assert held() == [(first["id"], versions["second"], versions["second"], True)]
+    with store.writing() as session:
+        delete_versions(
+            session, world.feed, first["id"], Filters(version_selector=frozenset({"all"}))
+        )
+    assert held() == []
 
 
 def test_unversioned_objects_are_deduplicated_by_content(store: Store, world: World) -> None:

@@ -6,12 +6,13 @@ Create Date: 2026-11-22
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from alembic import op
 
-from feed.lookup import flags, placed
+from feed.lookup import flags
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -39,10 +40,11 @@ def upgrade() -> None:
         "SELECT collection_id, version, body FROM object_version "
         "WHERE type = 'indicator' AND is_latest"
     )
-    rows = []
+    rows: list[dict[str, Any]] = []
     for collection_id, version, body in op.get_bind().execute(latest):
         value = orjson.loads(body)
-        rows.extend(placed(collection_id, value["id"], version, flags(value)))
+        where = {"collection_id": collection_id, "object_id": value["id"], "version": version}
+        rows.extend({**flag, **where} for flag in flags(value))
     if rows:
         op.bulk_insert(table, rows)
 
