@@ -185,12 +185,12 @@ def post_objects(
         )
     failures: list[dict[str, str]] = []
     candidates: list[Candidate] = []
-    feed_id = access.collection.feed_id
+    feed_id, identity = access.collection.feed_id, access.caller.identity_id
     for index, item in enumerate(items):
         try:
-            check_object(item.value, access.caller.identity_id)
+            check_object(item.value, identity)
             if feed_id is not None:
-                _check_report(store, feed_id, item.value, access.caller.identity_id)
+                _check_report(store, feed_id, item.value, identity)
         except InvalidObject as error:
             failures.append(_failure(index, item, error.description))
             continue
