@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import URL, Connection, Engine, Table, create_engine, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlmodel import Session
 
 from feed.config import Settings
@@ -175,7 +175,9 @@ def bound_list(values: Sequence[Any]) -> str:
 def bulk_insert(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert many rows that carry the same keys, straight through the driver: SQLAlchemy's
     per-row parameter processing costs more than SQLite's insert, and on PostgreSQL COPY is
-    twenty times faster than an executemany, which costs a round of the protocol per row."""
+    twenty times faster than an executemany, which costs a round of the protocol per row.
+    The driver's errors are raised as SQLAlchemy's, as any statement's are: the server answers
+    them alike, and a connection found lost leaves the pool."""
     if not rows:
         return
     # Names come from the table's own columns (a KeyError otherwise), never from input.
@@ -183,16 +185,28 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[dict[str, A
     names = ", ".join(f'"{name}"' for name in columns)
     driver = connection.connection.driver_connection
     assert driver is not None
-    if connection.dialect.name != "postgresql":
+    dialect = connection.dialect
+    if dialect.name == "postgresql":
+        statement = f'COPY "{table.name}" ({names}) FROM STDIN'
+    else:
         marks = ", ".join(f":{name}" for name in columns)  # sqlite3 takes the dicts as they are
-        driver.executemany(
-            f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})',  # noqa: S608
-            rows,
-        )
-        return
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
-    ):
-        for row in rows:
-            copy.write_row([row[name] for name in columns])
+        statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
+    try:
+        if dialect.name == "postgresql":
+            with driver.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row([row[name] for name in columns])
+        else:
+            driver.executemany(statement, rows)
+    except dialect.loaded_dbapi.Error as error:
+        lost = dialect.is_disconnect(error, connection.connection.dbapi_connection, None)
+        if lost:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            statement,
+            None,
+            error,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=lost,
+            dialect=dialect,
+        ) from error

@@ -17,6 +17,7 @@ class Proxy:
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self.cut_on: bytes | None = None  # cut as soon as these bytes would pass
 
     def start(self) -> None:
         listener = socket.socket()
@@ -61,6 +62,9 @@ class Proxy:
     def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                if self.cut_on is not None and self.cut_on in data:
+                    self.cut()
+                    return
                 sink.sendall(data)
         except OSError:
             pass

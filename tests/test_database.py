@@ -9,6 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 from feed.addresses import parse_address
@@ -84,6 +85,25 @@ def test_bulk_insert_keeps_every_value_exactly(store: Store, world: World) -> No
     with store.reading() as session:
         stored = [row._asdict() for row in session.connection().execute(query)]
     assert stored == rows
+
+
+def test_bulk_insert_raises_the_drivers_errors_as_sqlalchemys(store: Store, world: World) -> None:
+    # As any statement's are: the server maps them, a lost database to 503, and none escapes
+    # as a driver's own.
+    row = {
+        "collection_id": world.feed,
+        "object_id": "note--00000001",
+        "type": "note",
+        "spec_version": "2.1",
+        "version": "2026-01-01T00:00:00.000000Z",
+        "date_added": 1,
+        "is_latest": True,
+        "body": None,
+    }
+    with pytest.raises(IntegrityError, match="body"), store.writing() as session:
+        bulk_insert(session.connection(), _objects, [row])
+    with store.writing() as session:  # the pool's connection is still good
+        bulk_insert(session.connection(), _objects, [{**row, "body": "{}"}])
 
 
 def test_bulk_insert_of_nothing_does_nothing(store: Store) -> None:

@@ -3,6 +3,7 @@
 poller that backs off resumes and misses nothing. Pooled connections that died while idle are
 replaced before a request sees them."""
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World
 from tests.proxy import Proxy
 from tests.serving import serving
+from tests.stix_objects import envelope, indicator
 from tests.test_mirror import publish
 
 BTC = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
@@ -76,6 +78,25 @@ def test_postgresql_outage_gives_503_and_recovery(
         with FeedClient(url, world.exchange.bearer, world.feed) as client:
             assert poll(client, mirror).indicators == 1
         mirror.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_postgresql_lost_while_a_post_is_stored_gives_503(settings: Settings, world: World) -> None:
+    with serving_through_proxy(settings) as (proxy, url):
+        objects = f"{url}/api/collections/{world.feed}/objects/"
+        body = json.dumps(envelope(indicator(world.watchdog.identity)))
+        headers = {**world.watchdog.headers, "Content-Type": TAXII_MEDIA_TYPE}
+        proxy.cut_on = b'COPY "object_version"'  # the objects, sent straight through the driver
+        lost = httpx2.post(objects, content=body, headers=headers, timeout=30)
+        assert lost.status_code == 503
+        assert lost.headers["Retry-After"].isdigit()
+        assert lost.json()["http_status"] == "503"
+
+        proxy.cut_on = None
+        proxy.start()
+        stored = httpx2.post(objects, content=body, headers=headers, timeout=30)
+        assert stored.status_code == 202
+        assert stored.json()["success_count"] == 1
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
