@@ -1,6 +1,7 @@
 """The database connection: one engine per dialect, migrations, and the few statements whose
 fastest form differs between SQLite and PostgreSQL."""
 
+import operator
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -193,9 +194,10 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[dict[str, A
         statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
     try:
         if dialect.name == "postgresql":
+            values = operator.itemgetter(*columns)  # of several columns: a tuple of values
             with driver.cursor() as cursor, cursor.copy(statement) as copy:
                 for row in rows:
-                    copy.write_row([row[name] for name in columns])
+                    copy.write_row(values(row))
         else:
             driver.executemany(statement, rows)
     except dialect.loaded_dbapi.Error as error:

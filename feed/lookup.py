@@ -4,8 +4,7 @@ keep no mirror. An indicator flags its address while its latest version is not r
 `valid_until` has not passed (checked when asked, so expiry needs no job)."""
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import or_, text, tuple_
 from sqlmodel import Session, col, select
@@ -56,8 +55,7 @@ def flags(value: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-@dataclass(frozen=True)
-class Latest:
+class Latest(NamedTuple):  # a thousand a POST: a tuple builds in a third of the time
     """An object version that became its object's latest, and what the index holds of it."""
 
     collection_id: str
