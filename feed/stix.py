@@ -318,8 +318,9 @@ def flagged_address(indicator: dict[str, Any]) -> Address | None:
         raise InvalidObject(f"extension address: {error.description}") from None
     if address.canonical != text:
         raise InvalidObject(f"extension address {text} is not canonical: {address.canonical}")
-    if extension.get("category") not in _CATEGORIES:
-        raise InvalidObject(f"extension category {extension.get('category')!r} is unknown")
+    category = extension.get("category")
+    if not isinstance(category, str) or category not in _CATEGORIES:
+        raise InvalidObject(f"extension category {category!r} is unknown")
     if indicator.get("pattern") != wallet_pattern(address):
         raise InvalidObject(f"pattern does not match the extension: {wallet_pattern(address)}")
     return address

@@ -123,12 +123,13 @@ def test_versions() -> None:
         ({"address": "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"}, "not canonical"),
         ({"address": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"}, "EIP-55"),
         ({"chain": "eip155:1", "category": "gossip"}, "category 'gossip' is unknown"),
+        ({"category": ["scam"]}, r"category \['scam'\] is unknown"),
         ({"chain": "bip122:000000000019d6689c085ae165831e93"}, "Bitcoin"),
         ({"chain": "nowhere:1"}, "unknown chain"),
     ],
 )
 def test_the_server_refuses_an_extension_that_disagrees(
-    change: dict[str, str], message: str
+    change: dict[str, Any], message: str
 ) -> None:
     indicator = built(flag())
     indicator["extensions"][EXTENSION_ID].update(change)

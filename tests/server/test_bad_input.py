@@ -1,12 +1,19 @@
 """Bad input of every kind gets a TAXII error body that says what was wrong, never a 500."""
 
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 
+from feed.addresses import parse_address
 from feed.config import Settings
+from feed.stix import EXTENSION_ID, Category, Flag, build_indicator
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World
-from tests.server.test_objects import objects_url
+from tests.server.test_objects import objects_url, post
+from tests.stix_objects import envelope
 
 POST = {"Content-Type": TAXII_MEDIA_TYPE}
 
@@ -61,6 +68,29 @@ def test_bad_objects_fail_one_by_one_with_a_reason(
     status = response.json()
     assert (status["success_count"], status["failure_count"]) == (0, 1)
     assert status["failures"][0]["message"].startswith("objects[0]: ")
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"category": ["scam"]}, "category ['scam'] is unknown"),
+        ({"category": {"scam": True}}, "category {'scam': True} is unknown"),
+        ({"chain": ["BTC"]}, "needs string `chain` and `address`"),
+        ({"address": 5}, "needs string `chain` and `address`"),
+    ],
+)
+def test_extension_values_of_the_wrong_json_type_fail_alone(
+    client: TestClient, world: World, change: dict[str, Any], fragment: str
+) -> None:
+    flagged = Flag(parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"), Category.SCAM)
+    good = build_indicator(flagged, world.watchdog.identity, datetime.now(UTC))
+    assert good is not None
+    bad = copy.deepcopy(good)
+    bad["id"] = good["id"].replace(good["id"][-4:], "0000")
+    bad["extensions"][EXTENSION_ID].update(change)
+    status = post(client, world.watchdog, world.feed, envelope(good, bad))
+    assert (status["success_count"], status["failure_count"]) == (1, 1)
+    assert fragment in status["failures"][0]["message"]
 
 
 @pytest.mark.parametrize(
