@@ -312,16 +312,24 @@ def flagged_address(indicator: dict[str, Any]) -> Address | None:
     chain, text = extension.get("chain"), extension.get("address")
     if not isinstance(chain, str) or not isinstance(text, str):
         raise InvalidObject(f"{EXTENSION_ID} needs string `chain` and `address`")
+    category, pattern = extension.get("category"), indicator.get("pattern")
+    if isinstance(category, str) and isinstance(pattern, str):
+        return _extension_address(chain, text, category, pattern)
+    return _extension_address.__wrapped__(chain, text, category, pattern)  # JSON lists: unhashable
+
+
+# A posted indicator is read here when it is checked and again when it is indexed.
+@lru_cache(maxsize=4096)
+def _extension_address(chain: str, text: str, category: Any, pattern: Any) -> Address:
     try:
         address = parse_address(text, resolve_chains(chain)[0].caip2)
     except InvalidAddress as error:
         raise InvalidObject(f"extension address: {error.description}") from None
     if address.canonical != text:
         raise InvalidObject(f"extension address {text} is not canonical: {address.canonical}")
-    category = extension.get("category")
     if not isinstance(category, str) or category not in _CATEGORIES:
         raise InvalidObject(f"extension category {category!r} is unknown")
-    if indicator.get("pattern") != wallet_pattern(address):
+    if pattern != wallet_pattern(address):
         raise InvalidObject(f"pattern does not match the extension: {wallet_pattern(address)}")
     return address
 
