@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from feed.addresses import Address
 from feed.database import bound_list, bulk_insert
 from feed.errors import InvalidObject
-from feed.stix import EXTENSION_ID, indicator_addresses
+from feed.stix import extension_properties, indicator_addresses
 from feed.tables import FlaggedAddress
 from feed.taxii import parse_timestamp
 
@@ -39,7 +39,7 @@ def flags(value: dict[str, Any]) -> list[dict[str, Any]]:
     except InvalidObject:
         return []
     until = value.get("valid_until")
-    extension = value.get("extensions", {}).get(EXTENSION_ID, {})
+    extension = extension_properties(value) or {}
     return [
         {
             "domain": address.domain,

@@ -21,7 +21,7 @@ from feed.client import FeedClient
 from feed.errors import ConfigurationError, FeedError, InvalidObject, RemoteError
 from feed.keys import screening_keys
 from feed.sqlite import WRITE_AHEAD_LOG
-from feed.stix import EXTENSION_ID, indicator_addresses
+from feed.stix import extension_properties, indicator_addresses
 from feed.taxii import format_timestamp, normalise_version, now_micros
 
 SCHEMA = """
@@ -197,7 +197,7 @@ class Mirror:
             "DELETE FROM indicators WHERE collection_id = ? AND id = ?",
             (collection_id, value["id"]),
         )
-        category = value.get("extensions", {}).get(EXTENSION_ID, {}).get("category")
+        category = (extension_properties(value) or {}).get("category")
         self._db.executemany(
             "INSERT INTO indicators VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [

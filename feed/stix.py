@@ -24,7 +24,7 @@ from feed.addresses import Address, parse_address, screening_readings
 from feed.chains import resolve_chains
 from feed.errors import FeedError, InvalidAddress, InvalidObject
 from feed.shapes import Unfit, common_indicator
-from feed.taxii import normalise_version
+from feed.taxii import normalise_version, parse_timestamp
 
 SPEC_VERSION = "2.1"
 EXTENSION_ID = "extension-definition--59c9d44e-ea9a-479c-a94f-fdeefc13128c"
@@ -177,6 +177,9 @@ def check_object(value: Any, author_identity: str) -> None:
         ):
             raise InvalidObject(f"modified {modified} is earlier than created {created}")
         object_version(value)
+        until = value.get("valid_until")
+        if until is not None:  # stix2 lets an empty list through, as if there were none
+            parse_timestamp(str(until), field="valid_until")
     except InvalidObject:
         raise
     except Unfit as error:
@@ -304,10 +307,17 @@ def revoke_indicator(previous: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {**previous, "modified": next_modified(previous, now), "revoked": True}
 
 
+def extension_properties(value: dict[str, Any]) -> dict[str, Any] | None:
+    """The properties of our extension in `value`; None where it has none as a JSON object."""
+    extensions = value.get("extensions")
+    extension = extensions.get(EXTENSION_ID) if isinstance(extensions, dict) else None
+    return extension if isinstance(extension, dict) else None
+
+
 def flagged_address(indicator: dict[str, Any]) -> Address | None:
     """The address an indicator flags, read from our extension; None if it has none."""
-    extension = indicator.get("extensions", {}).get(EXTENSION_ID)
-    if not isinstance(extension, dict):
+    extension = extension_properties(indicator)
+    if extension is None:
         return None
     chain, text = extension.get("chain"), extension.get("address")
     if not isinstance(chain, str) or not isinstance(text, str):
@@ -341,7 +351,8 @@ def indicator_addresses(value: dict[str, Any]) -> list[Address]:
     """The addresses an indicator flags: our extension's; else, for a plain wallet pattern,
     every chain the address may be on. Raises InvalidObject for an extension that disagrees
     with itself."""
-    if EXTENSION_ID in value.get("extensions", {}):
+    extensions = value.get("extensions")
+    if isinstance(extensions, dict) and EXTENSION_ID in extensions:
         address = flagged_address(value)
         return [] if address is None else [address]
     found = WALLET_PATTERN.match(str(value.get("pattern", "")))

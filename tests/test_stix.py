@@ -26,6 +26,7 @@ from feed.stix import (
     definitions,
     revoke_indicator,
 )
+from feed.versions import Candidate
 from tests.test_addresses import GOOD
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
@@ -182,3 +183,38 @@ def test_any_pattern_is_stored_or_refused_with_a_reason(pattern: str, pattern_ty
         check_object(value, AUTHOR)
     except InvalidObject as error:
         assert error.description  # noqa: PT017 - the refusal itself is what is checked
+
+
+# What an envelope can hold: it refuses integers a 64-bit reader would not take exactly.
+INTEGERS = st.integers(-(2**63), 2**64 - 1)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | INTEGERS | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=2) | st.dictionaries(st.text(), children, max_size=2)
+    ),
+    max_leaves=4,
+)
+INDICATOR_FIELDS = sorted(built(flag()))
+EXTENSION_FIELDS = ["chain", "address", "category", "extension_type", "colour"]
+
+
+CHANGES = st.lists(st.tuples(st.sampled_from(INDICATOR_FIELDS), JSON_VALUES), max_size=2)
+EXTENSION_CHANGES = st.lists(st.tuples(st.sampled_from(EXTENSION_FIELDS), JSON_VALUES), max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(EXTENSION_CHANGES, CHANGES)
+def test_any_json_in_any_field_is_stored_or_refused_with_a_reason(
+    in_extension: list[tuple[str, Any]], changes: list[tuple[str, Any]]
+) -> None:
+    # Whatever JSON a field holds, the object passes or fails alone: never an error that
+    # would fail the envelope around it, in its check or in what is kept of it.
+    value = built(flag())
+    value["extensions"][EXTENSION_ID].update(in_extension)
+    value.update(changes)
+    try:
+        check_object(value, AUTHOR)
+    except InvalidObject as error:
+        assert error.description  # noqa: PT017 - the refusal itself is what is checked
+        return
+    Candidate.of(value)

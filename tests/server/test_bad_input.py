@@ -71,26 +71,38 @@ def test_bad_objects_fail_one_by_one_with_a_reason(
 
 
 @pytest.mark.parametrize(
-    ("change", "fragment"),
+    ("in_extension", "change", "fragment"),
     [
-        ({"category": ["scam"]}, "category ['scam'] is unknown"),
-        ({"category": {"scam": True}}, "category {'scam': True} is unknown"),
-        ({"chain": ["BTC"]}, "needs string `chain` and `address`"),
-        ({"address": 5}, "needs string `chain` and `address`"),
+        (True, {"category": ["scam"]}, "category ['scam'] is unknown"),
+        (True, {"category": {"scam": True}}, "category {'scam': True} is unknown"),
+        (True, {"chain": ["BTC"]}, "needs string `chain` and `address`"),
+        (True, {"address": 5}, "needs string `chain` and `address`"),
+        (False, {"valid_until": []}, "valid_until '[]' is not a UTC timestamp"),
     ],
 )
-def test_extension_values_of_the_wrong_json_type_fail_alone(
-    client: TestClient, world: World, change: dict[str, Any], fragment: str
+def test_values_of_the_wrong_json_type_fail_alone(
+    client: TestClient, world: World, in_extension: bool, change: dict[str, Any], fragment: str
 ) -> None:
     flagged = Flag(parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"), Category.SCAM)
     good = build_indicator(flagged, world.watchdog.identity, datetime.now(UTC))
     assert good is not None
     bad = copy.deepcopy(good)
     bad["id"] = good["id"].replace(good["id"][-4:], "0000")
-    bad["extensions"][EXTENSION_ID].update(change)
+    (bad["extensions"][EXTENSION_ID] if in_extension else bad).update(change)
     status = post(client, world.watchdog, world.feed, envelope(good, bad))
-    assert (status["success_count"], status["failure_count"]) == (1, 1)
+    assert (status["success_count"], status["failure_count"]) == (1, 1), status
     assert fragment in status["failures"][0]["message"]
+
+
+def test_an_indicator_with_null_extensions_is_read_as_having_none(
+    client: TestClient, world: World
+) -> None:
+    # As stix2 reads it; the address is then the pattern's, on every chain it fits.
+    flagged = Flag(parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"), Category.SCAM)
+    indicator = build_indicator(flagged, world.watchdog.identity, datetime.now(UTC))
+    assert indicator is not None
+    status = post(client, world.watchdog, world.feed, envelope({**indicator, "extensions": None}))
+    assert status["success_count"] == 1, status
 
 
 @pytest.mark.parametrize(
