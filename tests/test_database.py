@@ -1,7 +1,6 @@
 """The database layer on SQLite and PostgreSQL: migrations, the bulk insert, and SQLite's
 durability."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
-from feed.addresses import parse_address
 from feed.config import Settings
 from feed.database import (
     bulk_insert,
@@ -22,11 +20,11 @@ from feed.database import (
     request_counts_engine,
 )
 from feed.errors import ConfigurationError
-from feed.stix import Category, Flag, build_indicator
 from feed.store import Store
 from feed.tables import ObjectVersion
 from feed.versions import Candidate, add_objects
 from tests.conftest import World
+from tests.server.test_lookup import BTC, flagged
 
 _objects = ObjectVersion.__table__  # type: ignore[attr-defined]
 
@@ -41,9 +39,7 @@ def test_migrations_match_the_tables(store: Store) -> None:
 def test_the_address_index_keeps_its_rows_through_a_change_of_key(
     store: Store, world: World
 ) -> None:
-    flag = Flag(parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"), Category.SANCTIONS)
-    indicator = build_indicator(flag, world.watchdog.identity, datetime.now(UTC))
-    assert indicator is not None
+    indicator = flagged(world, BTC, "BTC")
     with store.writing() as session:
         add_objects(session, world.feed, [Candidate.of(indicator)])
     index = "SELECT object_id, address FROM flagged_address"
@@ -51,7 +47,7 @@ def test_the_address_index_keeps_its_rows_through_a_change_of_key(
         'SELECT f.object_id, v."row" = f.version_row FROM flagged_address AS f '
         "JOIN object_version AS v ON v.object_id = f.object_id AND v.is_latest"
     )
-    expected = [(indicator["id"], flag.address.canonical)]
+    expected = [(indicator["id"], BTC)]
 
     with store.engine.begin() as connection:
         command.downgrade(migrations(connection), "0008")

@@ -1,17 +1,16 @@
 """Bad input of every kind gets a TAXII error body that says what was wrong, never a 500."""
 
 import copy
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from feed.addresses import parse_address
 from feed.config import Settings
-from feed.stix import EXTENSION_ID, Category, Flag, build_indicator
+from feed.stix import EXTENSION_ID
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World
+from tests.server.test_lookup import BTC, flagged
 from tests.server.test_objects import objects_url, post
 from tests.stix_objects import envelope
 
@@ -83,9 +82,7 @@ def test_bad_objects_fail_one_by_one_with_a_reason(
 def test_values_of_the_wrong_json_type_fail_alone(
     client: TestClient, world: World, in_extension: bool, change: dict[str, Any], fragment: str
 ) -> None:
-    flagged = Flag(parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"), Category.SCAM)
-    good = build_indicator(flagged, world.watchdog.identity, datetime.now(UTC))
-    assert good is not None
+    good = flagged(world, BTC, "BTC")
     bad = copy.deepcopy(good)
     bad["id"] = good["id"].replace(good["id"][-4:], "0000")
     (bad["extensions"][EXTENSION_ID] if in_extension else bad).update(change)
@@ -98,9 +95,7 @@ def test_an_indicator_with_null_extensions_is_read_as_having_none(
     client: TestClient, world: World
 ) -> None:
     # As stix2 reads it; the address is then the pattern's, on every chain it fits.
-    flagged = Flag(parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"), Category.SCAM)
-    indicator = build_indicator(flagged, world.watchdog.identity, datetime.now(UTC))
-    assert indicator is not None
+    indicator = flagged(world, BTC, "BTC")
     status = post(client, world.watchdog, world.feed, envelope({**indicator, "extensions": None}))
     assert status["success_count"] == 1, status
 
