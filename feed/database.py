@@ -187,18 +187,16 @@ def bulk_insert(connection: Connection, table: Table, rows: Sequence[dict[str, A
     driver = connection.connection.driver_connection
     assert driver is not None
     dialect = connection.dialect
-    if dialect.name == "postgresql":
-        statement = f'COPY "{table.name}" ({names}) FROM STDIN'
-    else:
-        marks = ", ".join(f":{name}" for name in columns)  # sqlite3 takes the dicts as they are
-        statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
     try:
         if dialect.name == "postgresql":
+            statement = f'COPY "{table.name}" ({names}) FROM STDIN'
             values = operator.itemgetter(*columns)  # of several columns: a tuple of values
             with driver.cursor() as cursor, cursor.copy(statement) as copy:
                 for row in rows:
                     copy.write_row(values(row))
         else:
+            marks = ", ".join(f":{name}" for name in columns)  # sqlite3 takes the dicts as such
+            statement = f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})'  # noqa: S608
             driver.executemany(statement, rows)
     except dialect.loaded_dbapi.Error as error:
         lost = dialect.is_disconnect(error, connection.connection.dbapi_connection, None)

@@ -216,8 +216,9 @@ def add_objects(
         stamp += 1
     if rows:
         became_latest = _insert_versions(session, rows, stored_versions)
-        flagging = [row for row in became_latest if seen[row["object_id"], row["version"]].flags]
-        placed = _rows_of(session, collection_id, flagging)
+        found = [(row, seen[row["object_id"], row["version"]].flags) for row in became_latest]
+        flagging = [(row, held) for row, held in found if held]
+        placed = _rows_of(session, collection_id, [row for row, _ in flagging])
         index(
             session,
             (
@@ -226,9 +227,9 @@ def add_objects(
                     row["object_id"],
                     row["version"],
                     placed[row["date_added"]],
-                    seen[row["object_id"], row["version"]].flags,
+                    held,
                 )
-                for row in flagging
+                for row, held in flagging
             ),
         )
         session.execute(
