@@ -193,6 +193,9 @@ def monero_checked(data: bytes) -> bytes:
     return data[:-4]
 
 
+_HRP_CHARACTERS = "".join(map(chr, range(33, 127)))
+
+
 def _split_bech32(text: str, max_length: int) -> tuple[str, bytes]:
     """The human-readable part and the 5-bit values (checksum included) of a bech32 string."""
     if text.lower() != text and text.upper() != text:
@@ -201,6 +204,7 @@ def _split_bech32(text: str, max_length: int) -> tuple[str, bytes]:
     separator = text.rfind("1")
     if separator < 1 or len(text) > max_length:
         raise EncodingError(Problem.BAD_LENGTH, f"{len(text)} characters; at most {max_length}")
+    check_alphabet(text[:separator], _HRP_CHARACTERS, "printable US-ASCII")  # as BIP-173 asks
     data_part = text[separator + 1 :]
     check_alphabet(data_part, BECH32_CHARSET, "bech32")
     if len(data_part) < 6:

@@ -55,6 +55,9 @@ INVALID_SEGWIT = [
     ("BC1QR508D6QEJXTDG4Y5R3ZARVARYV98GJ9P", Problem.BAD_LENGTH),
     ("tb1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vq47Zagq", Problem.BAD_CASE),
     ("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7v07qwwzcrf", Problem.BAD_LENGTH),
+    # prefixes of characters outside 33-126, one past what a byte holds once expanded
+    ("\x7f1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", Problem.BAD_CHARACTER),
+    ("\u20001qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", Problem.BAD_CHARACTER),
     ("tb1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vpggkg4j", Problem.BAD_LENGTH),
     ("bc1gmk9yu", Problem.BAD_LENGTH),
 ]
