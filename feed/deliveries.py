@@ -8,12 +8,12 @@ retried acknowledgement is harmless. Nobody may acknowledge past what it was ser
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from feed.database import upsert_statement
-from feed.errors import BadRequest, FeedError
+from feed.errors import BadRequest, FeedError, NotFound
 from feed.tables import (
     Collection,
     Delivery,
@@ -23,7 +23,7 @@ from feed.tables import (
     Organisation,
     Role,
 )
-from feed.taxii import format_timestamp, normalise_version, parse_timestamp
+from feed.taxii import format_timestamp, is_object_id, normalise_version, parse_timestamp
 
 # A poll that serves nothing new is recorded at most this often: one write per poll interval,
 # not per request.
@@ -42,6 +42,20 @@ class ObjectOutcomeIn(BaseModel):
     version: str = Field(max_length=40, description="The object's version (its `modified`).")
     outcome: OutcomeKind
     reason: str | None = Field(None, max_length=2000, description="Why it was rejected.")
+
+    @field_validator("id")
+    @classmethod
+    def _a_stix_identifier(cls, value: str) -> str:
+        if not is_object_id(value):
+            raise ValueError("not a STIX identifier (type--UUID)")
+        return value
+
+    @field_validator("reason")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:  # PostgreSQL's text cannot hold one
+            raise ValueError("holds a NUL character")
+        return value
 
 
 class AcknowledgementIn(BaseModel):
@@ -278,6 +292,8 @@ def object_receipts(
         )
         .order_by(col(ObjectVersion.version))
     ).all()
+    if not versions:
+        raise NotFound(f"there is no object {object_id} in collection {collection.id}")
     receipts = []
     for organisation in subscribers(session, collection, viewer):
         delivery = session.get(Delivery, (collection.id, organisation.id)) or Delivery(

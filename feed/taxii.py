@@ -168,6 +168,11 @@ def _list(params: Mapping[str, Sequence[str]], name: str) -> tuple[str, ...]:
     return items
 
 
+def is_object_id(text: str) -> bool:
+    """Whether `text` is a STIX identifier (type--UUID)."""
+    return _OBJECT_ID.fullmatch(text) is not None
+
+
 def parse_filters(params: Mapping[str, Sequence[str]], allowed: Iterable[str]) -> Filters:
     """Filters from query parameters. `allowed` names the match[] fields the endpoint supports
     (plus "added_after"); any other match[] field is a 400, as is any malformed value."""
@@ -177,7 +182,7 @@ def parse_filters(params: Mapping[str, Sequence[str]], allowed: Iterable[str]) -
             raise BadRequest(f"filter {name} is not supported on this endpoint")
     ids = _list(params, "match[id]")
     for object_id in ids:
-        if not _OBJECT_ID.fullmatch(object_id):
+        if not is_object_id(object_id):
             raise BadRequest(f"match[id] {object_id!r} is not a STIX identifier (type--UUID)")
     types = _list(params, "match[type]")
     for object_type in types:

@@ -74,6 +74,7 @@ def get_acknowledgements(access: ReadableCollection, store: StoreDep) -> TaxiiRe
     "/{object_id}/",
     responses={200: {"model": ObjectAcknowledgements}},
     summary="Who received and acknowledged one object (extension)",
+    description="404 when the collection holds no version of the object.",
 )
 def get_object_acknowledgements(
     object_id: str, access: ReadableCollection, store: StoreDep

@@ -31,7 +31,7 @@ from feed.errors import (
 from feed.sandbox import HEADER, HEADER_VALUE, Sandbox
 from feed.server import acks, collections, discovery, lookup, objects, status
 from feed.server import sandbox as sandbox_routes
-from feed.server.deps import require_taxii_accept
+from feed.server.deps import require_nameable_path, require_taxii_accept
 from feed.server.responses import TaxiiResponse, taxii_json
 from feed.store import Store
 
@@ -168,7 +168,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         default_response_class=TaxiiResponse,
     )
-    taxii = [Depends(require_taxii_accept)]
+    taxii = [Depends(require_taxii_accept), Depends(require_nameable_path)]
     # A request is matched against the routers in this order, and nearly every request is
     # for objects: they come first.
     for module in (objects, discovery, collections, status):

@@ -60,6 +60,13 @@ async def require_taxii_accept(request: Request) -> None:
         )
 
 
+async def require_nameable_path(request: Request) -> None:
+    """Refuse a path holding NUL as naming nothing: no id or name we store can hold one
+    (PostgreSQL's text cannot), and a lookup of one would fail in the database, not miss."""
+    if "\x00" in request.scope["path"]:
+        raise NotFound("there is nothing at a path holding a NUL character")
+
+
 def _credentials(header: str | None) -> tuple[str, str]:
     if not header:
         raise Unauthorized("send an API key: HTTP Basic (key id, secret) or Bearer <id>.<secret>")
@@ -80,6 +87,8 @@ def _credentials(header: str | None) -> tuple[str, str]:
         )
     if not separator or not key_id or not secret:
         raise Unauthorized("the credentials must hold both a key id and a secret")
+    if "\x00" in key_id:  # as in a path: no stored key id holds one
+        raise Unauthorized("the API key is unknown, revoked, or its secret is wrong")
     return key_id, secret
 
 

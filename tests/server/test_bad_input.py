@@ -1,6 +1,8 @@
 """Bad input of every kind gets a TAXII error body that says what was wrong, never a 500."""
 
 import copy
+import json
+from base64 import b64encode
 from typing import Any
 
 import pytest
@@ -145,3 +147,85 @@ def test_too_many_objects_in_one_envelope(
     )
     assert response.status_code == 413
     assert "per request" in response.json()["description"]
+
+
+# PostgreSQL refuses text holding NUL. Whatever a client sends with one is refused for what it
+# is (a missing resource, a bad key, a bad value), never taken for an outage.
+NUL_PATHS = [
+    "/api/collections/%00/",
+    "/api/collections/%00/objects/",
+    "/api/collections/{feed}/objects/indicator--%00/",
+    "/api/collections/{feed}/objects/indicator--%00/versions/",
+    "/api/collections/{feed}/acknowledgements/indicator--%00/",
+    "/api/status/%00/",
+]
+
+
+@pytest.mark.parametrize("path", NUL_PATHS)
+def test_a_nul_in_a_path_names_nothing(client: TestClient, world: World, path: str) -> None:
+    response = client.get(path.format(feed=world.feed), headers=world.watchdog.headers)
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"] == TAXII_MEDIA_TYPE
+
+
+def test_deleting_an_object_named_with_a_nul_finds_nothing(
+    client: TestClient, world: World
+) -> None:
+    url = f"/api/collections/{world.feed}/objects/indicator--%00/"
+    response = client.delete(url, headers=world.watchdog.headers)
+    assert response.status_code == 404, response.text
+
+
+@pytest.mark.parametrize("credentials", [b"k\x00:secret", b"kid:sec\x00ret"])
+def test_a_nul_in_credentials_is_an_unknown_key(
+    client: TestClient, world: World, credentials: bytes
+) -> None:
+    basic = f"Basic {b64encode(credentials).decode()}"
+    response = client.get(
+        "/api/collections/", headers={"Accept": TAXII_MEDIA_TYPE, "Authorization": basic}
+    )
+    assert response.status_code == 401, response.text
+
+
+@pytest.mark.parametrize("field", ["through", "id", "version", "reason"])
+def test_a_nul_in_an_acknowledgement_is_refused_by_field(
+    client: TestClient, world: World, field: str
+) -> None:
+    post(client, world.watchdog, world.feed, envelope(flagged(world, BTC, "BTC")))
+    page = client.get(objects_url(world.feed), headers=world.exchange.headers)
+    served = page.json()["objects"][-1]
+    outcome = {"id": served["id"], "version": served["modified"], "outcome": "rejected",
+               "reason": "unreadable"}  # fmt: skip
+    body: dict[str, Any] = {"through": page.headers["X-TAXII-Date-Added-Last"],
+                            "outcomes": [outcome]}  # fmt: skip
+    if field == "through":
+        body["through"] += "\x00"
+    else:
+        outcome[field] += "\x00"
+    response = client.post(
+        f"/api/collections/{world.feed}/acknowledgements/",
+        content=json.dumps(body).encode(),
+        headers={**world.exchange.headers, **POST},
+    )
+    assert response.status_code == 400, response.text
+    assert field in response.json()["description"]
+
+
+@pytest.mark.parametrize("params", [{"address": "\x00"}, {"address": BTC, "chain": "BTC\x00"}])
+def test_a_nul_in_a_lookup_is_refused(
+    client: TestClient, world: World, params: dict[str, str]
+) -> None:
+    response = client.get("/api/lookup/", params=params, headers=world.exchange.headers)
+    assert response.status_code == 400, response.text
+
+
+def test_receipts_of_an_object_the_feed_does_not_hold_are_not_found(
+    client: TestClient, world: World
+) -> None:
+    missing = "indicator--00000000-0000-4000-8000-000000000000"
+    response = client.get(
+        f"/api/collections/{world.feed}/acknowledgements/{missing}/",
+        headers=world.watchdog.headers,
+    )
+    assert response.status_code == 404, response.text
+    assert missing in response.json()["description"]
