@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -100,7 +100,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         return _error_response(BadRequest(describe_problems(error.errors(), "request")))
 
-    async def database_error(_request: Request, error: Exception) -> TaxiiResponse:
+    async def database_unavailable(_request: Request, error: Exception) -> TaxiiResponse:
         error_log.warning("database unavailable: %s", error.__class__.__name__)
         return _error_response(Unavailable("the database is unavailable; retry shortly"))
 
@@ -108,11 +108,20 @@ def _install_error_handlers(app: FastAPI) -> None:
         error_log.exception("unhandled error", exc_info=error)
         return _error_response(FeedError("the server failed to handle this request"))
 
+    async def database_error(request: Request, error: Exception) -> TaxiiResponse:
+        # An outage only if it cost the connection. An integrity, data or programming error
+        # would fail the same request again: "retry shortly" would be false.
+        assert isinstance(error, DBAPIError)
+        if error.connection_invalidated:
+            return await database_unavailable(request, error)
+        return await unexpected_error(request, error)
+
     app.add_exception_handler(FeedError, feed_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-    for database_failure in (OperationalError, PoolTimeout, DBAPIError):
-        app.add_exception_handler(database_failure, database_error)
+    for outage in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(outage, database_unavailable)
+    app.add_exception_handler(DBAPIError, database_error)
     app.add_exception_handler(Exception, unexpected_error)
 
 

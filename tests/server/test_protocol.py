@@ -12,9 +12,20 @@ import time
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from feed import accounts
 from feed.config import Settings
+from feed.server.app import create_app
+from feed.store import Store
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World
 from tests.serving import serving
@@ -294,3 +305,38 @@ def test_a_key_is_rotated_while_the_server_runs(
     subprocess.run([*admin, "revoke", world.exchange.key_id], env=env, check=True,
                    capture_output=True)  # fmt: skip
     assert (status(world.exchange.bearer), status(new)) == (401, 200)
+
+
+def _failure(kind: type[DBAPIError], *, invalidated: bool = False) -> DBAPIError:
+    return kind("SELECT 1", {}, Exception("from the driver"), connection_invalidated=invalidated)
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (_failure(OperationalError), 503),
+        (_failure(InterfaceError), 503),
+        (PoolTimeout("no connection free"), 503),
+        (_failure(DBAPIError, invalidated=True), 503),
+        (_failure(IntegrityError), 500),
+        (_failure(DataError), 500),
+        (_failure(ProgrammingError), 500),
+    ],
+)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_only_a_database_outage_asks_for_a_retry(
+    settings: Settings, store: Store, error: Exception, status: int
+) -> None:
+    # A request that failed on its data would fail again: a 503's Retry-After would have
+    # clients resend it forever.
+    app = create_app(settings)
+
+    @app.get("/failing/")
+    def failing() -> None:
+        raise error
+
+    with TestClient(app, raise_server_exceptions=False) as failing_client:
+        response = failing_client.get("/failing/")
+    assert response.status_code == status
+    assert response.json()["http_status"] == str(status)
+    assert ("Retry-After" in response.headers) == (status == 503)
