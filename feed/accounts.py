@@ -12,12 +12,14 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import orjson
 from sqlalchemy import and_, bindparam, or_
 from sqlmodel import Session, col, select
 
 from feed.errors import BadRequest, NotFound
+from feed.limits import counting_too
 from feed.stix import definitions, organisation_identity
 from feed.tables import ApiKey, Collection, CollectionKind, Grant, Organisation, Role
 from feed.taxii import now_micros
@@ -124,22 +126,43 @@ _CALLER_AND_RIGHTS = (
 )
 
 
+_COUNTING_TOO = {query: counting_too(query) for query in (_CALLER, _CALLER_AND_RIGHTS)}
+
+
+class Authenticated(NamedTuple):
+    organisation: Organisation
+    access: Access | None  # for a collection asked about, if the organisation may use it
+    requests: int | None  # this minute, if counted by the statement that authenticated
+
+
 def authenticate(
-    session: Session, key_id: str, secret: str, collection_id: str | None = None
-) -> tuple[Organisation, Access | None] | None:
+    session: Session,
+    key_id: str,
+    secret: str,
+    collection_id: str | None = None,
+    *,
+    counted_minute: int | None = None,
+) -> Authenticated | None:
     """The organisation a live key belongs to, or None; and, for `collection_id`, its rights
     on that collection: None when it may neither read nor write it, so that a collection it
-    cannot see is indistinguishable from a missing one. One statement: it runs on every
-    request."""
+    cannot see is indistinguishable from a missing one. With `counted_minute`, the same
+    statement counts the request in that minute (PostgreSQL only, see `counting_too`). One
+    statement: it runs on every request."""
     query = _CALLER if collection_id is None else _CALLER_AND_RIGHTS
-    params = {"key_id": key_id, "collection_id": collection_id}
+    secret_hash = _hash(secret)
+    params: dict[str, object] = {"key_id": key_id, "collection_id": collection_id}
+    if counted_minute is not None:
+        query = _COUNTING_TOO[query]
+        params.update(minute=counted_minute, secret_hash=secret_hash)
     row = session.execute(query, params).first()
-    if row is None or not hmac.compare_digest(row[0], _hash(secret)):
+    if row is None or not hmac.compare_digest(row[0], secret_hash):
         return None
     organisation: Organisation = row[1]
+    requests = None if counted_minute is None else row[-1]
     if collection_id is None or row[2] is None:
-        return organisation, None
-    return organisation, _rights(organisation, row[2], bool(row[3]), bool(row[4]))
+        return Authenticated(organisation, None, requests)
+    access = _rights(organisation, row[2], bool(row[3]), bool(row[4]))
+    return Authenticated(organisation, access, requests)
 
 
 def _rights(

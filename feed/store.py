@@ -63,6 +63,12 @@ class Store:
         with Session(self._statements) as session:
             yield session
 
+    @property
+    def counts_beside_callers(self) -> bool:
+        """Whether the statement that reads a request's caller can count the request too
+        (`limits.counting_too`): on PostgreSQL, not on SQLite's counts file of its own."""
+        return self._postgresql
+
     @contextmanager
     def counting(self, session: Session) -> Iterator[Connection]:
         """Where a request is counted, beside `session` reading the caller: on PostgreSQL that

@@ -93,3 +93,13 @@ def test_the_limit_holds_across_server_processes(limited: Settings, world: World
     assert refused.value.status == 429
     assert len(waits) == 3
     assert all(1 <= wait <= 60 for wait in waits)
+
+
+def test_a_wrong_secret_spends_nobody_s_limit(limited_client: TestClient, world: World) -> None:
+    # Key ids travel in the clear (Basic's user name): knowing one must not let anyone use up
+    # its organisation's requests.
+    wrong = {"Accept": TAXII_MEDIA_TYPE, "Authorization": f"Bearer {world.exchange.key_id}.x"}
+    for _ in range(LIMIT + 2):
+        assert limited_client.get("/api/collections/", headers=wrong).status_code == 401
+    right = limited_client.get("/api/collections/", headers=world.exchange.headers)
+    assert right.status_code == 200

@@ -26,7 +26,7 @@ from feed.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from feed.limits import count_request, refusal
+from feed.limits import MINUTE, count_request, refusal
 from feed.sandbox import DEMO_KEY_IDS
 from feed.store import Store
 from feed.tables import Organisation
@@ -102,14 +102,18 @@ def _caller_and_access(
         raise Unauthorized("sandbox demo keys work only on a sandbox server")
     limit = settings.rate_limit_per_minute
     retry_after = None
+    now = now_micros()
+    counted_minute = now // MINUTE if limit and store.counts_beside_callers else None
     with store.reading() as session:
-        found = authenticate(session, key_id, secret, collection_id)
+        found = authenticate(session, key_id, secret, collection_id, counted_minute=counted_minute)
         if found is not None and limit:
             with store.counting(session) as counts:
-                retry_after = count_request(counts, found[0].id, now_micros(), limit)
+                retry_after = count_request(
+                    counts, found.organisation.id, now, limit, counted=found.requests
+                )
     if found is None:
         raise Unauthorized("the API key is unknown, revoked, or its secret is wrong")
-    caller, access = found
+    caller, access, _ = found
     request.state.organisation = caller.name
     if retry_after is not None:
         raise refusal(limit, retry_after)
