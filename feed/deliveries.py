@@ -23,7 +23,13 @@ from feed.tables import (
     Organisation,
     Role,
 )
-from feed.taxii import format_timestamp, is_object_id, normalise_version, parse_timestamp
+from feed.taxii import (
+    MAX_REASON,
+    format_timestamp,
+    is_object_id,
+    normalise_version,
+    parse_timestamp,
+)
 
 # A poll that serves nothing new is recorded at most this often: one write per poll interval,
 # not per request.
@@ -41,7 +47,7 @@ class ObjectOutcomeIn(BaseModel):
     id: str = Field(max_length=300)
     version: str = Field(max_length=40, description="The object's version (its `modified`).")
     outcome: OutcomeKind
-    reason: str | None = Field(None, max_length=2000, description="Why it was rejected.")
+    reason: str | None = Field(None, max_length=MAX_REASON, description="Why it was rejected.")
 
     @field_validator("id")
     @classmethod

@@ -22,7 +22,13 @@ from feed.errors import ConfigurationError, FeedError, InvalidObject, RemoteErro
 from feed.keys import screening_keys
 from feed.sqlite import WRITE_AHEAD_LOG
 from feed.stix import extension_properties, indicator_addresses
-from feed.taxii import format_timestamp, normalise_version, now_micros
+from feed.taxii import (
+    MAX_REASON,
+    format_timestamp,
+    is_object_id,
+    normalise_version,
+    now_micros,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feeds (
@@ -86,8 +92,32 @@ class Applied:
     rejected: list[dict[str, str]] = field(default_factory=list)
 
 
-def _timestamp(value: Any) -> str | None:
-    return None if value is None else normalise_version(str(value))
+def _named(value: dict[str, Any], object_type: str) -> bool:
+    """Whether `value` has an id of `object_type`, by which the mirror can keep it."""
+    object_id = value.get("id")
+    return (
+        isinstance(object_id, str)
+        and is_object_id(object_id)
+        and object_id.startswith(f"{object_type}--")
+    )
+
+
+def _check_kept_properties(value: dict[str, Any]) -> None:
+    """Raise InvalidObject for the first property the mirror keeps or acts on that has not
+    the type it needs. Whatever server a feed comes from, such an object fails alone, and
+    the version the mirror holds stays as it was."""
+    revoked, confidence, author = (value.get(name) for name in ("revoked", "confidence",
+                                                                 "created_by_ref"))  # fmt: skip
+    if revoked is not None and not isinstance(revoked, bool):
+        raise InvalidObject(f"revoked {revoked!r} is not true or false")
+    if confidence is not None and (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, int)
+        or not 0 <= confidence <= 100
+    ):
+        raise InvalidObject(f"confidence {confidence!r} is not a whole number from 0 to 100")
+    if author is not None and not (isinstance(author, str) and is_object_id(author)):
+        raise InvalidObject(f"created_by_ref {author!r} is not a STIX identifier")
 
 
 class Mirror:
@@ -153,13 +183,18 @@ class Mirror:
     def _apply_object(
         self, collection_id: str, value: dict[str, Any], now: str, applied: Applied
     ) -> None:
-        if value.get("type") == "identity" and isinstance(value.get("name"), str):
+        if value.get("type") == "identity" and _named(value, "identity"):
+            if not isinstance(value.get("name"), str):
+                return
             self._db.execute(
                 "INSERT OR REPLACE INTO identities (id, name) VALUES (?, ?)",
                 (value["id"], value["name"]),
             )
             return
         if value.get("type") != "indicator":
+            return
+        if not _named(value, "indicator"):  # nor could it be reported by its id
+            applied.ignored += 1
             return
         try:
             version = normalise_version(str(value.get("modified", value.get("created"))))
@@ -168,11 +203,16 @@ class Mirror:
             return
         try:
             readings = indicator_addresses(value)
-        except InvalidObject as error:
+            _check_kept_properties(value)
+            until = value.get("valid_until")
+            valid_until = (
+                None if until is None else normalise_version(str(until), field="valid_until")
+            )
+        except FeedError as error:  # InvalidObject's reasons, and a bad valid_until's
             applied.ignored += 1
             applied.rejected.append(
                 {"id": value["id"], "version": version, "outcome": "rejected",
-                 "reason": error.description}
+                 "reason": error.description[:MAX_REASON]}
             )  # fmt: skip
             return
         if not readings:
@@ -184,7 +224,6 @@ class Mirror:
         ).fetchone()
         if held is not None and held[0] >= version:
             return  # latest version wins; a replayed page changes nothing
-        valid_until = _timestamp(value.get("valid_until"))
         if value.get("revoked"):
             active, left_at, reason = 0, version, "revoked"
         elif valid_until is not None and valid_until <= now:

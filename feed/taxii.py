@@ -36,6 +36,7 @@ _OBJECT_ID = re.compile(
 )
 _OBJECT_TYPE = re.compile(r"[a-z0-9][a-z0-9-]{1,248}[a-z0-9]")
 SPEC_VERSIONS = ("2.0", "2.1")
+MAX_REASON = 2000  # characters of the reason an acknowledgement gives for a rejected object
 # Values all of a request's match[] filters may list: each is bound in the page's statement,
 # and SQLite before 3.32 binds at most 999.
 MAX_FILTER_VALUES = 500
