@@ -187,6 +187,28 @@ def test_screen_finds_columns_by_header_and_names_rows_by_line(tmp_path: Path) -
     assert "line 1: no 'address' column" in missing.stderr
 
 
+def test_screen_output_keeps_a_row_s_text_from_moving_the_terminal(tmp_path: Path) -> None:
+    # A customer types the address of a withdrawal: written raw, its control characters
+    # could move the cursor up and erase the hit above it, or print lines of their own.
+    mirror_path = tmp_path / "mirror.db"
+    with Mirror(mirror_path) as mirror:
+        mirror.register("f", "http://127.0.0.1/", "Feed", None)
+        flagged = built(flag(address=parse_address(BTC, "BTC")))
+        mirror.apply("f", [flagged], watermark=None, next_token=None, next_added_after=None)
+    hostile = "\x1b[1A\x1b[2K0 rows screened\n\u202eugga"
+    transactions = tmp_path / "withdrawals.csv"
+    transactions.write_text(f'address\n{BTC}\n"{hostile}"\n', encoding="utf-8")
+    screened = feed_command("screen", str(transactions), "--mirror", str(mirror_path))
+    assert screened.returncode == 3, screened.stderr  # a hit
+    lines = screened.stdout.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith(f"line 2: {BTC}\tHIT\t")
+    assert lines[1].startswith("line 4: \\x1b[1A\\x1b[2K0 rows screened\\n\\u202eugga\tinvalid")
+    assert lines[2] == "2 rows screened: 1 hits, 1 invalid"
+    assert "\x1b" not in screened.stdout
+    assert "\u202e" not in screened.stdout
+
+
 def _screener_flagging_btc(valid_until: str | None) -> tuple[Screener, Match]:
     address = parse_address(BTC, "BTC")
     match = Match("f", "c", None, None, "scam", 50, "indicator--x", "v", address.chain.caip2,

@@ -24,10 +24,20 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except FeedError as error:
-            click.echo(f"error: {error.description}", err=True)
+            click.echo(f"error: {shown(error.description)}", err=True)
             sys.exit(1)
 
     return run
+
+
+def shown(text: str) -> str:
+    """`text` as one line of a terminal: what is not printable (control characters, line
+    breaks, bidirectional overrides) escaped. Addresses in a screened file, a remote server's
+    words and a subscriber's reasons are others' text: written raw, one could erase the
+    lines above it, such as a hit, or start lines of its own."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def emit(data: dict[str, Any], as_json: bool) -> None:

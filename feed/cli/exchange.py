@@ -24,6 +24,7 @@ from feed.cli.base import (
     main,
     mirror_option,
     reports_errors,
+    shown,
     url_option,
 )
 from feed.client import FeedClient
@@ -35,7 +36,7 @@ HIT = 3
 
 def _progress(polled: Polled) -> None:
     if polled.pages % 10 == 0:
-        click.echo(f"{polled.feed}: {polled.objects} objects so far", err=True)
+        click.echo(f"{shown(polled.feed)}: {polled.objects} objects so far", err=True)
 
 
 def _poll_round(
@@ -87,7 +88,7 @@ def poll_command(
                 if not follow:
                     raise
                 failures += 1
-                click.echo(f"error: {error.description}", err=True)
+                click.echo(f"error: {shown(error.description)}", err=True)
                 time.sleep(min(interval, 2.0**failures))
                 continue
             for result in results:
@@ -95,7 +96,7 @@ def poll_command(
                     click.echo(json.dumps(asdict(result)))
                 else:
                     click.echo(
-                        f"{result.feed}: {result.objects} objects in {result.pages} pages, "
+                        f"{shown(result.feed)}: {result.objects} objects in {result.pages} pages, "
                         f"{result.indicators} indicators applied, {result.left} left the "
                         f"active set, {result.ignored} ignored"
                     )
@@ -120,8 +121,8 @@ def _match_json(match: Match) -> dict[str, Any]:
 def _match_line(match: Match) -> str:
     watchdog = match.watchdog_name or match.watchdog or "?"
     return (
-        f"{match.feed}\t{watchdog}\t{match.category}\tconfidence {match.confidence}\t"
-        f"{match.indicator_id}@{match.version}"
+        f"{shown(match.feed)}\t{shown(watchdog)}\t{shown(str(match.category))}\t"
+        f"confidence {match.confidence}\t{match.indicator_id}@{match.version}"
     )
 
 
@@ -144,14 +145,14 @@ def check(addresses: tuple[str, ...], chain: str | None, mirror_path: Path, as_j
             invalid = True
             results.append({"address": text, "invalid": error.description})
             if not as_json:
-                click.echo(f"{text}\tinvalid\t{error.description}")
+                click.echo(f"{shown(text)}\tinvalid\t{shown(error.description)}")
             continue
         hit = hit or bool(matches)
         results.append({"address": text, "matches": [_match_json(m) for m in matches]})
         for match in [] if as_json else matches:
-            click.echo(f"{text}\tHIT\t{_match_line(match)}")
+            click.echo(f"{shown(text)}\tHIT\t{_match_line(match)}")
         if not matches and not as_json:
-            click.echo(f"{text}\tno hit")
+            click.echo(f"{shown(text)}\tno hit")
     if as_json:
         click.echo(json.dumps(results, indent=2))
     if hit:
@@ -218,9 +219,11 @@ def screen(
     else:
         for hit in hits:
             for match in hit["matches"]:
-                click.echo(f"line {hit['line']}: {hit['address']}\tHIT\t{_match_line(match)}")
+                address = shown(hit["address"])
+                click.echo(f"line {hit['line']}: {address}\tHIT\t{_match_line(match)}")
         for bad in invalid:
-            click.echo(f"line {bad['line']}: {bad['address']}\tinvalid\t{bad['reason']}")
+            address, reason = shown(bad["address"]), shown(bad["reason"])
+            click.echo(f"line {bad['line']}: {address}\tinvalid\t{reason}")
         click.echo(f"{screened} rows screened: {len(hits)} hits, {len(invalid)} invalid")
     if hits:
         sys.exit(HIT)

@@ -9,7 +9,15 @@ import click
 
 from feed import ofac, publisher
 from feed.chains import CHAINS, TICKERS
-from feed.cli.base import feed_option, json_option, key_option, main, reports_errors, url_option
+from feed.cli.base import (
+    feed_option,
+    json_option,
+    key_option,
+    main,
+    reports_errors,
+    shown,
+    url_option,
+)
 from feed.client import FeedClient
 from feed.publisher import NumberedRow, Summary
 
@@ -50,7 +58,9 @@ def _report(summary: Summary, as_json: bool) -> None:
         counts = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
         click.echo(f"{summary.feed}: {counts}, {len(summary.rejected)} rejected")
         for rejection in summary.rejected:
-            click.echo(f"  {rejection.place}: {rejection.address}: {rejection.reason}")
+            click.echo(
+                f"  {rejection.place}: {shown(rejection.address)}: {shown(rejection.reason)}"
+            )
     if summary.rejected:
         sys.exit(3)
 
@@ -128,15 +138,15 @@ def acks(feed_name: str, url: str, key: str, object_id: str | None, as_json: boo
                 if version.get("reason"):
                     said += f" ({version['reason']})"
                 click.echo(
-                    f"{subscriber['organisation']}\t{version['version']}\t"
+                    f"{shown(subscriber['organisation'])}\t{version['version']}\t"
                     f"received={'yes' if version['received'] else 'no'}\t"
-                    f"acknowledged={'yes' if version['acknowledged'] else 'no'}\t{said}"
+                    f"acknowledged={'yes' if version['acknowledged'] else 'no'}\t{shown(said)}"
                 )
     else:
         click.echo("subscriber\tlast poll\tacknowledged through\tpending\toldest pending\trejected")
         for s in state["subscribers"]:
             click.echo(
-                f"{s['organisation']}\t{s.get('last_poll', 'never')}\t"
+                f"{shown(s['organisation'])}\t{s.get('last_poll', 'never')}\t"
                 f"{s.get('acknowledged_through', '-')}\t{s['pending']}\t"
                 f"{_age(s.get('oldest_pending_age_seconds'))}\t{s['rejected']}"
             )
