@@ -41,7 +41,8 @@ error_log = logging.getLogger("feed.server")
 
 class AccessLog:
     """Logs organisation, method, endpoint, status and duration of every request. Only the
-    path is logged, never the query string or headers, so no credential reaches the log."""
+    path is logged, never the query string or headers, so no credential reaches the log; and
+    the path as sent, percent-encoded, so that an encoded line break cannot forge a line."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -67,10 +68,15 @@ class AccessLog:
                 "org=%s %s %s status=%d duration_ms=%.1f",
                 organisation,
                 scope["method"],
-                scope["path"],
+                _path_as_sent(scope),
                 status_code,
                 (time.perf_counter() - started) * 1000,
             )
+
+
+def _path_as_sent(scope: Scope) -> str:
+    raw: bytes | None = scope.get("raw_path")  # printable ASCII: the HTTP parser refuses more
+    return scope["path"].encode("unicode_escape").decode() if raw is None else raw.decode()
 
 
 def _error_response(error: FeedError) -> TaxiiResponse:

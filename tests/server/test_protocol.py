@@ -249,6 +249,17 @@ def test_request_log_names_organisation_endpoint_status_and_duration(
     assert world.exchange.bearer.split(".")[1] not in caplog.text
 
 
+def test_an_encoded_line_break_in_a_path_cannot_forge_a_log_line(
+    client: TestClient, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = "/api/%0Aorg=Operator%20DELETE%20/api/collections/x/objects/y/%20status=200/"
+    with caplog.at_level("INFO", logger="feed.access"):
+        client.get(forged, headers=world.exchange.headers)
+    (logged,) = (record.getMessage() for record in caplog.records if record.name == "feed.access")
+    assert logged.startswith(f"org=- GET {forged} status=404")  # no route: no caller read
+    assert "\n" not in logged
+
+
 def _whole_response(connection: socket.socket) -> str:
     """One HTTP response, however many segments its head and body come in."""
     received = b""
