@@ -1,9 +1,10 @@
-"""HTTP connections: a deadline for each request's headers. uvicorn closes idle keep-alive
-connections but waits for ever on headers that trickle in, so a few slow clients could hold
-every connection of a worker (slowloris); a stalled body is answered 408 by the request's own
-deadline (FEED_BODY_TIMEOUT_SECONDS)."""
+"""HTTP connections: a deadline for each request's headers, and whether a connection is in
+use. uvicorn closes idle keep-alive connections but waits for ever on headers that trickle
+in, so a few slow clients could hold every connection of a worker (slowloris); a stalled body
+is answered 408 by the request's own deadline (FEED_BODY_TIMEOUT_SECONDS)."""
 
 import asyncio
+import time
 from functools import cache
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -21,14 +22,23 @@ class HeaderDeadline(HttpToolsProtocol):
     FEED_HEADER_TIMEOUT_SECONDS of its first byte (or of the connection, if it says nothing)."""
 
     _deadline: asyncio.TimerHandle | None = None
+    _asked_at = 0.0  # monotonic time of the connection, then of its latest request
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._asked_at = time.monotonic()  # before uvicorn records the connection
         super().connection_made(transport)
         self._start()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._asked_at = time.monotonic()
         self._start()
+
+    def in_use(self, since: float) -> bool:
+        """Whether the connection is answering a request, or was made or asked something
+        at `since` (monotonic) or later; a keep-alive connection left idle is not."""
+        answering = self.cycle is not None and not self.cycle.response_complete
+        return answering or self._asked_at >= since
 
     def on_headers_complete(self) -> None:
         self._stop()

@@ -3,11 +3,14 @@
 Workers that accept from one shared socket take whatever the kernel wakes them for, and one
 often takes every connection of a burst: two publishers posting at once then share one
 process, and its interpreter lock, while the other process waits idle. So, as Node's cluster
-module does, the supervisor accepts each connection itself and hands it to the worker with the
-fewest open, over a Unix socket (SCM_RIGHTS); each worker reports how many it has open
-whenever that changes, and when asked, which a quiet worker is. A worker that dies is
-replaced, and so is one whose event loop leaves the question unanswered for too long (it would
-hold every connection sent its way); one that fails to start stops them all.
+module does, the supervisor accepts each connection itself and hands it over a Unix socket
+(SCM_RIGHTS) to the worker with the fewest connections in use (a request in the last second),
+then with the fewest open, then to the one handed a connection least lately. Counting every
+open connection alike, two posting clients went to one worker whenever the other held an
+idle keep-alive connection or two (a health check's, a poller's between polls). Each worker
+reports its counts whenever they change, and when asked, which a quiet worker is. A worker
+that dies is replaced, and so is one whose event loop leaves the question unanswered for too
+long (it would hold every connection sent its way); one that fails to start stops them all.
 """
 
 import asyncio
@@ -31,8 +34,10 @@ from feed.server.connections import HeaderDeadline
 
 logger = logging.getLogger("uvicorn.error")
 
-# What a worker reports: the connections it has open, and how many it has received in all.
-_REPORT = struct.Struct("=QQ")
+# What a worker reports: the connections it has open, how many it has received in all, and
+# how many of those open are in use: asked something within _IN_USE_SECONDS.
+_REPORT = struct.Struct("=QQQ")
+_IN_USE_SECONDS = 1.0
 _SPAWN = multiprocessing.get_context("spawn")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _STOP_SECONDS = 30.0  # for a worker to finish its requests once told to stop
@@ -66,20 +71,28 @@ class _Worker:
         theirs.close()
         self.channel.setblocking(False)
         self.handed = 0
+        self.handed_at = 0.0  # monotonic time of the latest connection handed
         self.ready = False  # it reports once it has started, and not before
-        self._reported = (0, 0)
+        self._reported = (0, 0, 0)
         self._heard_at = time.monotonic()
         self._asked_at: float | None = None  # while a question is unanswered
 
     @property
     def open(self) -> int:
-        connections, received = self._reported
+        connections, received, _ = self._reported
         return connections + self.handed - received
+
+    @property
+    def in_use(self) -> int:
+        """Connections in use, counting those handed but not yet taken."""
+        _, received, in_use = self._reported
+        return in_use + self.handed - received
 
     def hand(self, connection: socket.socket) -> None:
         """Pass the connection on; raises OSError if the worker cannot take it now."""
         socket.send_fds(self.channel, [b"c"], [connection.fileno()])
         self.handed += 1
+        self.handed_at = time.monotonic()
 
     def ask(self) -> None:
         """Ask for a report, unless a question is already unanswered. A channel too full to
@@ -228,10 +241,14 @@ class _Supervisor:
                 self._hand(connection)
 
     def _hand(self, connection: socket.socket) -> None:
-        """To the ready worker with the fewest connections open. Its channel holds only a few
-        connections not yet taken; when every ready worker's is full, wait for the least busy
-        to take one. A connection no worker takes in time is closed: a reset, to its client."""
-        ready = sorted((w for w in self.workers if w.ready), key=lambda worker: worker.open)
+        """To the least busy ready worker (see the module's description). Its channel holds
+        only a few connections not yet taken; when every ready worker's is full, wait for the
+        least busy to take one. A connection no worker takes in time is closed: a reset, to
+        its client."""
+        ready = sorted(
+            (w for w in self.workers if w.ready),
+            key=lambda worker: (worker.in_use, worker.open, worker.handed_at),
+        )
         for worker in ready:
             try:
                 worker.hand(connection)
@@ -293,6 +310,7 @@ class _HandedServer(uvicorn.Server):
         super().__init__(config)
         self._channel = channel
         self._received = 0
+        self._in_use = 0  # as last reported
         self._unsent = False  # a report the supervisor had no room for
         self._opening: set[asyncio.Task[None]] = set()
         self.server_state.connections = _Counted(self._report)
@@ -304,7 +322,9 @@ class _HandedServer(uvicorn.Server):
         self._report()  # ready
 
     async def on_tick(self, counter: int) -> bool:
-        if self._unsent:
+        # Connections left idle leave the count of those in use, and idle ones asked
+        # something again return to it, only as time passes: looked at every tick (0.1 s).
+        if self._unsent or self._connections_in_use() != self._in_use:
             self._report()
         return await super().on_tick(counter)
 
@@ -344,8 +364,17 @@ class _HandedServer(uvicorn.Server):
             config=self.config, server_state=self.server_state, app_state=self.lifespan.state
         )
 
+    def _connections_in_use(self) -> int:
+        since = time.monotonic() - _IN_USE_SECONDS
+        return sum(
+            1
+            for connection in self.server_state.connections
+            if isinstance(connection, HeaderDeadline) and connection.in_use(since)
+        )
+
     def _report(self) -> None:
-        report = _REPORT.pack(len(self.server_state.connections), self._received)
+        self._in_use = self._connections_in_use()
+        report = _REPORT.pack(len(self.server_state.connections), self._received, self._in_use)
         try:
             self._channel.send(report)
         except BlockingIOError:

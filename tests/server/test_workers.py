@@ -1,5 +1,5 @@
 """Worker processes behind one port: `feed serve --workers 2` hands each connection to the
-worker with the fewest open, replaces a worker that dies, and its workers leave with it."""
+worker with the fewest in use, replaces a worker that dies, and its workers leave with it."""
 
 import contextlib
 import http.client
@@ -42,14 +42,18 @@ def _connected(base: str) -> http.client.HTTPConnection:
     host, port = base.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     try:
-        connection.request("GET", "/healthz")
-        response = connection.getresponse()
-        response.read()
+        _ask(connection)
     except OSError:
         connection.close()
         raise
-    assert response.status == 200
     return connection
+
+
+def _ask(connection: http.client.HTTPConnection) -> None:
+    connection.request("GET", "/healthz")
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 200
 
 
 def _owner(pids: list[int], connection: http.client.HTTPConnection) -> int:
@@ -81,20 +85,43 @@ def _wait_until(condition: Callable[[], bool], seconds: float = 30) -> None:
         time.sleep(0.05)
 
 
-def test_each_connection_goes_to_the_worker_with_the_fewest_open(settings: Settings) -> None:
+def test_each_connection_goes_to_the_worker_with_the_fewest_in_use(settings: Settings) -> None:
     with server_process(settings, workers=2) as (base, process):
         pids = _workers(process.pid)
         first = [_connected(base) for _ in range(4)]
         owners = [_owner(pids, connection) for connection in first]
         assert sorted(Counter(owners).values()) == [2, 2]
         emptied = owners[0]
+        kept = []
         for connection, owner in zip(first, owners, strict=True):
             if owner == emptied:
                 connection.close()
+            else:
+                kept.append(connection)
         time.sleep(1.0)  # for the worker to see them closed and tell the supervisor
+        for connection in kept:  # still in use
+            _ask(connection)
         second = [_connected(base) for _ in range(2)]
         assert [_owner(pids, connection) for connection in second] == [emptied, emptied]
         for connection in first + second:
+            connection.close()
+
+
+def test_idle_keep_alive_connections_do_not_count_as_load(settings: Settings) -> None:
+    # Two clients that start posting together go to two workers, though one worker holds
+    # idle connections (a health check's, a poller's between polls) and the other none.
+    with server_process(settings, workers=2) as (base, process):
+        pids = _workers(process.pid)
+        first = [_connected(base) for _ in range(4)]
+        owners = [_owner(pids, connection) for connection in first]
+        idle_holder = owners[1]
+        for connection, owner in zip(first, owners, strict=True):
+            if owner != idle_holder:
+                connection.close()
+        time.sleep(1.5)  # the rest now idle for longer than "in use" lasts
+        posting = [_connected(base) for _ in range(2)]
+        assert sorted(_owner(pids, connection) for connection in posting) == sorted(pids)
+        for connection in first + posting:
             connection.close()
 
 
