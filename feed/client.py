@@ -34,7 +34,7 @@ class Page:
     """One page of objects, with what continues it: `next` while `more`, and the date_added of
     its last object (X-TAXII-Date-Added-Last), from which a later poll goes on."""
 
-    objects: list[dict[str, Any]]
+    objects: list[Any]  # as the server sent them: a mirror takes only those it can
     more: bool
     next: str | None
     date_added_last: str | None
@@ -135,10 +135,17 @@ class FeedClient:
             params["next"] = next_token
         response = self._call(self._get, self.collection.objects_url, params)
         body = response.json()
+        objects = body.get("objects", []) if isinstance(body, dict) else None
+        following = body.get("next") if isinstance(body, dict) else None
+        if not isinstance(objects, list) or not isinstance(following, str | None):
+            raise RemoteError(
+                f"{response.url} answered with no TAXII envelope (an `objects` list and a "
+                f"string `next`): {response.text[:200]}"
+            )
         return Page(
-            objects=body.get("objects", []),
+            objects=objects,
             more=bool(body.get("more")),
-            next=body.get("next"),
+            next=following,
             date_added_last=response.headers.get("X-TAXII-Date-Added-Last"),
         )
 

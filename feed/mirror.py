@@ -155,19 +155,23 @@ class Mirror:
     def apply(
         self,
         collection_id: str,
-        objects: list[dict[str, Any]],
+        objects: list[Any],
         *,
         watermark: str | None,
         next_token: str | None,
         next_added_after: str | None,
     ) -> Applied:
-        """Apply one page and move the cursor past it, in one transaction."""
+        """Apply one page and move the cursor past it, in one transaction. What in it is no
+        JSON object is counted as ignored."""
         now = format_timestamp(now_micros())
         applied = Applied(objects=len(objects))
         self._db.execute("BEGIN IMMEDIATE")
         try:
             for value in objects:
-                self._apply_object(collection_id, value, now, applied)
+                if isinstance(value, dict):
+                    self._apply_object(collection_id, value, now, applied)
+                else:
+                    applied.ignored += 1
             self._db.execute(
                 "UPDATE feeds SET watermark = coalesce(?, watermark), next_token = ?, "
                 "next_added_after = ?, last_poll = ? WHERE collection_id = ?",
@@ -446,6 +450,11 @@ def poll(
             next_token = None  # a cursor the server no longer takes: go on from the watermark
             continue
         more = page.more and page.next is not None
+        if more and page.next == next_token:
+            raise RemoteError(
+                f"{client.url} answered `next` {next_token!r} with the same `next` again: its "
+                "pages do not advance"
+            )
         applied = mirror.apply(
             collection.id,
             page.objects,

@@ -23,11 +23,12 @@ from feed import publisher
 from feed.addresses import parse_address
 from feed.client import FeedClient
 from feed.config import Settings
-from feed.errors import InvalidAddress
+from feed.errors import InvalidAddress, RemoteError
 from feed.mirror import Match, Mirror, Screener, poll
 from feed.stix import EXTENSION_ID, Category, Flag, build_indicator, build_sighting
 from feed.taxii import MAX_REASON, is_object_id, normalise_version
 from tests.conftest import World
+from tests.hostile_server import COLLECTION, HostileServer
 from tests.serving import serving
 from tests.soak import SOAK
 from tests.test_addresses import RANSOMWARE
@@ -398,3 +399,41 @@ def test_a_malformed_new_version_leaves_the_one_held_active(
         (held["id"], "2099-01-01T00:00:00.000000Z")
     ]
     assert fragment in rejected[0]["reason"]
+
+
+def _poll_hostile(pages: list[bytes], tmp_path: Path) -> tuple[Mirror, HostileServer]:
+    server = HostileServer(pages)
+    mirror = Mirror(tmp_path / "mirror.db")
+    with server, FeedClient(server.url, "k.s", COLLECTION) as client:
+        try:
+            poll(client, mirror, acknowledge=False)
+        except BaseException:
+            mirror.close()
+            raise
+    return mirror, server
+
+
+@pytest.mark.parametrize(
+    "body", [b"[1, 2]", b'{"objects": {"a": 1}}', b'{"objects": [], "next": 5}']
+)
+def test_a_page_that_is_no_envelope_stops_the_poll_with_a_reason(
+    body: bytes, tmp_path: Path
+) -> None:
+    with pytest.raises(RemoteError, match="no TAXII envelope"):
+        _poll_hostile([body], tmp_path)
+
+
+def test_what_in_a_page_is_no_object_is_ignored(tmp_path: Path) -> None:
+    indicator = built(flag(address=parse_address(BTC, "BTC")))
+    page = json.dumps({"objects": [1, "x", None, [], indicator], "more": False}).encode()
+    mirror, _ = _poll_hostile([page], tmp_path)
+    with mirror:
+        assert mirror.screener().screen(BTC) != []
+
+
+def test_a_server_whose_pages_do_not_advance_stops_the_poll(tmp_path: Path) -> None:
+    # Answering a cursor with the same cursor again would keep a poller asking for ever, and
+    # no later flag would reach the exchange; it stops and says why instead.
+    stuck = json.dumps({"objects": [], "more": True, "next": "again"}).encode()
+    with pytest.raises(RemoteError, match="pages do not advance"):
+        _poll_hostile([stuck], tmp_path)
