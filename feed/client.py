@@ -18,8 +18,9 @@ from taxii2client.common import _HTTPConnection
 from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import MEDIA_TYPE_TAXII_V21, ApiRoot, Collection, Server
 
-from feed.errors import ConfigurationError, RemoteError
+from feed.errors import ConfigurationError, FeedError, RemoteError
 from feed.stix import build_sighting
+from feed.taxii import parse_timestamp
 
 T = TypeVar("T")
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
@@ -142,12 +143,13 @@ class FeedClient:
                 f"{response.url} answered with no TAXII envelope (an `objects` list and a "
                 f"string `next`): {response.text[:200]}"
             )
-        return Page(
-            objects=objects,
-            more=bool(body.get("more")),
-            next=following,
-            date_added_last=response.headers.get("X-TAXII-Date-Added-Last"),
-        )
+        last = response.headers.get("X-TAXII-Date-Added-Last")
+        try:
+            if last is not None:  # a poller goes on from it: a bad one would fail every poll
+                parse_timestamp(last, field="X-TAXII-Date-Added-Last")
+        except FeedError as error:
+            raise RemoteError(f"{response.url} answered {error.description}") from None
+        return Page(objects, bool(body.get("more")), following, last)
 
     def acknowledge(
         self, through: str, outcomes: list[dict[str, str]] | None = None

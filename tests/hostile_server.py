@@ -14,9 +14,12 @@ MEDIA_TYPE = "application/taxii+json;version=2.1"
 
 
 class HostileServer:
-    def __init__(self, pages: list[bytes], *, limit: int = 50) -> None:
+    def __init__(
+        self, pages: list[bytes], *, limit: int = 50, date_added_last: str | None = None
+    ) -> None:
         self.pages = pages
         self.limit = limit
+        self.date_added_last = date_added_last  # the header sent with every page
         self.served = 0
         handler = type("Handler", (_Handler,), {"owner": self})
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -64,6 +67,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", MEDIA_TYPE)
         self.send_header("Content-Length", str(len(body)))
+        if self.owner.date_added_last is not None:
+            self.send_header("X-TAXII-Date-Added-Last", self.owner.date_added_last)
         self.end_headers()
         self.wfile.write(body)
 

@@ -401,8 +401,10 @@ def test_a_malformed_new_version_leaves_the_one_held_active(
     assert fragment in rejected[0]["reason"]
 
 
-def _poll_hostile(pages: list[bytes], tmp_path: Path) -> tuple[Mirror, HostileServer]:
-    server = HostileServer(pages)
+def _poll_hostile(
+    pages: list[bytes], tmp_path: Path, date_added_last: str | None = None
+) -> tuple[Mirror, HostileServer]:
+    server = HostileServer(pages, date_added_last=date_added_last)
     mirror = Mirror(tmp_path / "mirror.db")
     with server, FeedClient(server.url, "k.s", COLLECTION) as client:
         try:
@@ -437,3 +439,10 @@ def test_a_server_whose_pages_do_not_advance_stops_the_poll(tmp_path: Path) -> N
     stuck = json.dumps({"objects": [], "more": True, "next": "again"}).encode()
     with pytest.raises(RemoteError, match="pages do not advance"):
         _poll_hostile([stuck], tmp_path)
+
+
+def test_a_page_whose_date_added_last_is_no_timestamp_stops_the_poll(tmp_path: Path) -> None:
+    # The poller would go on from it, and every later poll would be refused.
+    page = json.dumps({"objects": [], "more": False}).encode()
+    with pytest.raises(RemoteError, match="X-TAXII-Date-Added-Last 'soon' is not a UTC"):
+        _poll_hostile([page], tmp_path, date_added_last="soon")
