@@ -12,7 +12,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import and_, bindparam, or_
@@ -60,11 +60,24 @@ def find_organisation(session: Session, name_or_id: str) -> Organisation:
     return organisation
 
 
+def _check_name(what: str, value: str, column: Any, *, room: int = 0) -> None:
+    """Refuse a name that is blank, holds what is not printable (it is shown in logs, tables
+    and identities), or is longer than its column leaves, less `room` for what is added to it:
+    PostgreSQL would refuse it as it is written, SQLite keep it whole."""
+    limit = column.type.length - room
+    if not value.strip() or not value.isprintable():
+        raise BadRequest(f"{what} {value!r} must be printable text, not blank")
+    if len(value) > limit:
+        raise BadRequest(f"{what} is {len(value)} characters long; at most {limit}")
+
+
 def create_organisation(
     session: Session, name: str, role: Role, *, organisation_id: str | None = None
 ) -> Organisation:
     """A new organisation and its STIX identity; its id is random unless given (the sandbox
     gives fixed ones, so that its data is the same on every start)."""
+    column = Organisation.__table__.c.name  # type: ignore[attr-defined]
+    _check_name("an organisation name", name, column)
     if session.exec(select(Organisation).where(col(Organisation.name) == name)).first():
         raise BadRequest(f"an organisation named {name!r} already exists")
     organisation_id = organisation_id or str(uuid.uuid4())
@@ -196,6 +209,9 @@ def _grant(
     session.add(grant)
 
 
+_REPORTS_TITLE, _REPORTS_ALIAS = "{} (reports)", "{}-reports"
+
+
 def create_feed(
     session: Session,
     owner: Organisation,
@@ -207,6 +223,13 @@ def create_feed(
     """A watchdog's feed and, beside it, the reports collection its subscribers write to."""
     if owner.role != Role.WATCHDOG:
         raise BadRequest(f"{owner.name} is a {owner.role}; only a watchdog owns feeds")
+    columns = Collection.__table__.c  # type: ignore[attr-defined]
+    _check_name("a feed title", title, columns.title, room=len(_REPORTS_TITLE.format("")))
+    if alias is not None:
+        _check_name("a feed alias", alias, columns.alias, room=len(_REPORTS_ALIAS.format("")))
+    longest = columns.description.type.length
+    if description is not None and (len(description) > longest or "\x00" in description):
+        raise BadRequest(f"a feed description is text of at most {longest} characters")
     taken = select(Collection).where(col(Collection.alias) == alias)
     if alias is not None and session.exec(taken).first():
         raise BadRequest(f"a collection with alias {alias!r} already exists")
@@ -220,9 +243,9 @@ def create_feed(
     )
     reports = Collection(
         id=str(uuid.uuid4()),
-        title=f"{title} (reports)",
+        title=_REPORTS_TITLE.format(title),
         description=f"Sightings reported by the subscribers of {title}; only its owner reads them.",
-        alias=None if alias is None else f"{alias}-reports",
+        alias=None if alias is None else _REPORTS_ALIAS.format(alias),
         kind=CollectionKind.REPORTS,
         owner_id=owner.id,
         feed_id=feed.id,

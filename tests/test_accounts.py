@@ -1,0 +1,51 @@
+"""Organisations and feeds are named as both databases can store and every reader can show:
+a name PostgreSQL would refuse, or that would break a log line or a table, is refused with
+what was wrong, on SQLite as on PostgreSQL."""
+
+import pytest
+
+from feed import accounts
+from feed.errors import BadRequest
+from feed.store import Store
+from feed.tables import Role
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("W" * 201, "201 characters long; at most 200"),
+        ("Hotline\nOperator", "must be printable text"),
+        ("\x1b[2KHotline", "must be printable text"),
+        ("   ", "not blank"),
+    ],
+)
+def test_an_organisation_name_that_cannot_be_stored_or_shown_is_refused(
+    store: Store, name: str, fragment: str
+) -> None:
+    with pytest.raises(BadRequest, match=fragment), store.writing() as session:
+        accounts.create_organisation(session, name, Role.WATCHDOG)
+
+
+@pytest.mark.parametrize(
+    ("title", "alias", "fragment"),
+    [
+        ("T" * 191, None, "a feed title is 191 characters long; at most 190"),
+        ("Alerts", "a" * 93, "a feed alias is 93 characters long; at most 92"),
+        ("Alerts", "hot line\t", "must be printable text"),
+    ],
+)
+def test_a_feed_whose_reports_collection_could_not_be_named_is_refused(
+    store: Store, title: str, alias: str | None, fragment: str
+) -> None:
+    with store.writing() as session:
+        owner = accounts.create_organisation(session, "Hotline", Role.WATCHDOG)
+    with pytest.raises(BadRequest, match=fragment), store.writing() as session:
+        accounts.create_feed(session, owner, title, alias=alias)
+
+
+def test_the_longest_names_fit_both_collections(store: Store) -> None:
+    with store.writing() as session:
+        owner = accounts.create_organisation(session, "W" * 200, Role.WATCHDOG)
+        feed, reports = accounts.create_feed(session, owner, "T" * 190, alias="a" * 92)
+    assert (len(reports.title), len(reports.alias or "")) == (200, 100)
+    assert feed.title == "T" * 190
