@@ -106,8 +106,11 @@ def _check_kept_properties(value: dict[str, Any]) -> None:
     """Raise InvalidObject for the first property the mirror keeps or acts on that has not
     the type it needs. Whatever server a feed comes from, such an object fails alone, and
     the version the mirror holds stays as it was."""
-    revoked, confidence, author = (value.get(name) for name in ("revoked", "confidence",
-                                                                 "created_by_ref"))  # fmt: skip
+    revoked, confidence, author = (
+        value.get("revoked"),
+        value.get("confidence"),
+        value.get("created_by_ref"),
+    )
     if revoked is not None and not isinstance(revoked, bool):
         raise InvalidObject(f"revoked {revoked!r} is not true or false")
     if confidence is not None and (
