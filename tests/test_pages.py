@@ -6,7 +6,18 @@ small)."""
 import orjson
 import pytest
 
-from feed.pages import BODY, DATE_ADDED, OBJECT_ID, SPEC_VERSION, VERSION, read_page
+from feed.pages import (
+    ALL_COLUMNS,
+    BODY,
+    DATE_ADDED,
+    MANIFEST_COLUMNS,
+    OBJECT_COLUMNS,
+    OBJECT_ID,
+    SPEC_VERSION,
+    VERSION,
+    VERSION_COLUMNS,
+    read_page,
+)
 from feed.store import Store
 from feed.taxii import Filters, Page
 from feed.versions import Candidate, add_objects
@@ -67,6 +78,25 @@ def test_a_page_row_holds_each_column_at_the_position_named_for_it(
         "2.1",
     )
     assert orjson.loads(row[BODY]) == value
+
+
+@pytest.mark.parametrize("columns", [OBJECT_COLUMNS, VERSION_COLUMNS, MANIFEST_COLUMNS])
+def test_a_page_reads_only_the_columns_asked_for_and_always_date_added(
+    store: Store, world: World, columns: frozenset[int]
+) -> None:
+    objects = [indicator(world.watchdog.identity, number=n) for n in range(3)]
+    with store.writing() as session:
+        add_objects(session, world.feed, [Candidate.of(o) for o in objects])
+    page = Page(limit=10, after=None)
+    with store.reading() as session:
+        [whole, part] = (
+            read_page(session, world.feed, Filters(), page, columns=read)[0]
+            for read in (ALL_COLUMNS, columns - {DATE_ADDED})
+        )
+    assert [tuple(row) for row in part] == [
+        tuple(value if at in columns else None for at, value in enumerate(row)) for row in whole
+    ]
+    assert all(value is not None for row in whole for value in row)
 
 
 def test_a_body_comes_back_as_the_bytes_it_was_received_as(store: Store, world: World) -> None:

@@ -20,9 +20,12 @@ from feed.errors import InvalidObject, NotFound, PayloadTooLarge
 from feed.pages import (
     BODY,
     DATE_ADDED,
+    MANIFEST_COLUMNS,
+    OBJECT_COLUMNS,
     OBJECT_ID,
     SPEC_VERSION,
     VERSION,
+    VERSION_COLUMNS,
     PageRow,
     object_exists,
     read_page,
@@ -122,7 +125,7 @@ def get_objects(
         cursor_key=cursor_key,
     )
     with store.reading() as session:
-        rows, more = read_page(session, collection_id, filters, page)
+        rows, more = read_page(session, collection_id, filters, page, columns=OBJECT_COLUMNS)
         due = delivery_due(session, access, rows)
     if due:
         note_delivery(store, access, rows)
@@ -247,7 +250,9 @@ def get_object(
         object_id=object_id,
     )
     with store.reading() as session:
-        rows, more = read_page(session, collection_id, filters, page, object_id=object_id)
+        rows, more = read_page(
+            session, collection_id, filters, page, object_id=object_id, columns=OBJECT_COLUMNS
+        )
         if not rows and page.after is None and not object_exists(session, collection_id, object_id):
             raise NotFound(f"there is no object {object_id} in collection {collection_id}")
     return paged(
@@ -314,7 +319,9 @@ def get_versions(
         object_id=object_id,
     )
     with store.reading() as session:
-        rows, more = read_page(session, collection_id, filters, page, object_id=object_id)
+        rows, more = read_page(
+            session, collection_id, filters, page, object_id=object_id, columns=VERSION_COLUMNS
+        )
         if not rows and page.after is None and not object_exists(session, collection_id, object_id):
             raise NotFound(f"there is no object {object_id} in collection {collection_id}")
     return paged(
@@ -363,7 +370,7 @@ def get_manifest(
         cursor_key=cursor_key,
     )
     with store.reading() as session:
-        rows, more = read_page(session, collection_id, filters, page)
+        rows, more = read_page(session, collection_id, filters, page, columns=MANIFEST_COLUMNS)
     return paged(
         rows,
         more=more,
