@@ -36,5 +36,5 @@ def get_collections(caller: Caller, store: StoreDep) -> TaxiiResponse:
     responses={200: {"model": CollectionResource}},
     summary="Get a collection (5.2)",
 )
-def get_collection(access: Annotated[Access, Depends(get_access)]) -> TaxiiResponse:
+async def get_collection(access: Annotated[Access, Depends(get_access)]) -> TaxiiResponse:
     return taxii_json(_resource(access))

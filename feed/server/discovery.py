@@ -11,7 +11,7 @@ router = APIRouter()
 
 
 @router.get("/taxii2/", responses={200: {"model": Discovery}}, summary="Server discovery (4.1)")
-def discovery(request: Request, settings: SettingsDep, _caller: Caller) -> TaxiiResponse:
+async def discovery(request: Request, settings: SettingsDep, _caller: Caller) -> TaxiiResponse:
     root = str(request.base_url).rstrip("/") + API_ROOT
     return taxii_json(
         Discovery(
@@ -25,7 +25,7 @@ def discovery(request: Request, settings: SettingsDep, _caller: Caller) -> Taxii
 
 
 @router.get(API_ROOT, responses={200: {"model": ApiRoot}}, summary="API root information (4.2)")
-def api_root(settings: SettingsDep, _caller: Caller) -> TaxiiResponse:
+async def api_root(settings: SettingsDep, _caller: Caller) -> TaxiiResponse:
     return taxii_json(
         ApiRoot(
             title=settings.title,
@@ -42,5 +42,5 @@ def api_root(settings: SettingsDep, _caller: Caller) -> TaxiiResponse:
     description="The identity your objects must name as `created_by_ref`: indicators a "
     "watchdog publishes, sightings an exchange reports.",
 )
-def identity(caller: Caller) -> TaxiiResponse:
+async def identity(caller: Caller) -> TaxiiResponse:
     return TaxiiResponse(caller.identity.encode())

@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
+import anyio.to_thread
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
@@ -222,6 +224,25 @@ def test_access_to_objects(
     if expected >= 400:
         assert "objects" not in response.json()
         assert response.json()["http_status"] == str(expected)
+
+
+def test_an_endpoint_doing_no_io_crosses_into_a_worker_thread_only_for_its_caller(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each crossing costs a wake-up of two threads (half a millisecond on a small virtual
+    machine); only the resolution of the caller needs the database."""
+    crossings: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(function: Any, *args: Any, **kwargs: Any) -> Any:
+        crossings.append(function)
+        return await run_sync(function, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    for path in ("/taxii2/", "/api/", "/api/identity/", f"/api/collections/{world.feed}/"):
+        crossings.clear()
+        response = client.get(path, headers=world.exchange.headers)
+        assert (response.status_code, len(crossings)) == (200, 1), path
 
 
 def test_healthz_needs_no_credentials(client: TestClient) -> None:
