@@ -26,7 +26,7 @@ _PAGE_COLUMNS = (
 )
 # What each endpoint renders from a row. The columns a page does not read come back as NULL,
 # so that positions stay the same: a manifest reads no bodies (nine tenths of a row's bytes),
-# and converting the columns of a page of objects it never shows cost a fifth of its fetch.
+# and the columns a page of objects never shows cost 8% of reading it.
 ALL_COLUMNS = frozenset(range(len(_PAGE_COLUMNS)))
 OBJECT_COLUMNS = frozenset({DATE_ADDED, OBJECT_ID, BODY})
 VERSION_COLUMNS = frozenset({DATE_ADDED, VERSION})

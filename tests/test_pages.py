@@ -1,7 +1,7 @@
-"""Reading pages: rows read by position hold the columns their positions name; each body
-comes back as the exact bytes it was received as; what a page with match[id] costs does not
-depend on the collection's size (on SQLite, whose statistics are taken once, while a feed is
-small)."""
+"""Reading pages: rows read by position hold the columns their positions name, those a page
+does not read as None; each body comes back as the exact bytes it was received as; what a
+page with match[id] costs does not depend on the collection's size (on SQLite, whose
+statistics are taken once, while a feed is small)."""
 
 import orjson
 import pytest
