@@ -5,11 +5,16 @@ is answered 408 by the request's own deadline (FEED_BODY_TIMEOUT_SECONDS)."""
 
 import asyncio
 import time
+from collections.abc import Callable
 from functools import cache
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from feed.config import Settings
+
+# A connection asked nothing for this long is idle, as a poller's keep-alive connection is
+# between polls; one answering, or made or asked something since, is in use.
+_IN_USE_SECONDS = 1.0
 
 
 @cache
@@ -23,6 +28,8 @@ class HeaderDeadline(HttpToolsProtocol):
 
     _deadline: asyncio.TimerHandle | None = None
     _asked_at = 0.0  # monotonic time of the connection, then of its latest request
+    # Called when an idle connection is asked something again: it is in use from then on.
+    back_in_use: Callable[[], None] | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._asked_at = time.monotonic()  # before uvicorn records the connection
@@ -30,15 +37,19 @@ class HeaderDeadline(HttpToolsProtocol):
         self._start()
 
     def on_message_begin(self) -> None:
+        now = time.monotonic()
+        idle = not self.in_use(now)
         super().on_message_begin()
-        self._asked_at = time.monotonic()
+        self._asked_at = now
         self._start()
+        if idle and self.back_in_use is not None:
+            self.back_in_use()
 
-    def in_use(self, since: float) -> bool:
+    def in_use(self, now: float) -> bool:
         """Whether the connection is answering a request, or was made or asked something
-        at `since` (monotonic) or later; a keep-alive connection left idle is not."""
+        within _IN_USE_SECONDS of `now` (monotonic); a keep-alive connection left idle is not."""
         answering = self.cycle is not None and not self.cycle.response_complete
-        return answering or self._asked_at >= since
+        return answering or self._asked_at >= now - _IN_USE_SECONDS
 
     def on_headers_complete(self) -> None:
         self._stop()

@@ -8,7 +8,8 @@ module does, the supervisor accepts each connection itself and hands it over a U
 then with the fewest open, then to the one handed a connection least lately. Counting every
 open connection alike, two posting clients went to one worker whenever the other held an
 idle keep-alive connection or two (a health check's, a poller's between polls). Each worker
-reports its counts whenever they change, and when asked, which a quiet worker is. A worker
+reports its counts whenever they change (an idle connection asked something again, at once;
+one left idle, within a tick), and when asked, which a quiet worker is. A worker
 that dies is replaced, and so is one whose event loop leaves the question unanswered for too
 long (it would hold every connection sent its way); one that fails to start stops them all.
 """
@@ -35,9 +36,8 @@ from feed.server.connections import HeaderDeadline
 logger = logging.getLogger("uvicorn.error")
 
 # What a worker reports: the connections it has open, how many it has received in all, and
-# how many of those open are in use: asked something within _IN_USE_SECONDS.
+# how many of those open are in use (see HeaderDeadline.in_use).
 _REPORT = struct.Struct("=QQQ")
-_IN_USE_SECONDS = 1.0
 _SPAWN = multiprocessing.get_context("spawn")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _STOP_SECONDS = 30.0  # for a worker to finish its requests once told to stop
@@ -245,6 +245,8 @@ class _Supervisor:
         only a few connections not yet taken; when every ready worker's is full, wait for the
         least busy to take one. A connection no worker takes in time is closed: a reset, to
         its client."""
+        for worker in self.workers:  # reports and a connection may come in one round of events
+            worker.read_reports()
         ready = sorted(
             (w for w in self.workers if w.ready),
             key=lambda worker: (worker.in_use, worker.open, worker.handed_at),
@@ -322,8 +324,8 @@ class _HandedServer(uvicorn.Server):
         self._report()  # ready
 
     async def on_tick(self, counter: int) -> bool:
-        # Connections left idle leave the count of those in use, and idle ones asked
-        # something again return to it, only as time passes: looked at every tick (0.1 s).
+        # Connections left idle leave the count of those in use as time passes: looked at
+        # every tick (0.1 s). One asked something again is reported at once (back_in_use).
         if self._unsent or self._connections_in_use() != self._in_use:
             self._report()
         return await super().on_tick(counter)
@@ -360,16 +362,18 @@ class _HandedServer(uvicorn.Server):
             self._report()
 
     def _protocol(self) -> HeaderDeadline:
-        return HeaderDeadline(
+        protocol = HeaderDeadline(
             config=self.config, server_state=self.server_state, app_state=self.lifespan.state
         )
+        protocol.back_in_use = self._report
+        return protocol
 
     def _connections_in_use(self) -> int:
-        since = time.monotonic() - _IN_USE_SECONDS
+        now = time.monotonic()
         return sum(
             1
             for connection in self.server_state.connections
-            if isinstance(connection, HeaderDeadline) and connection.in_use(since)
+            if isinstance(connection, HeaderDeadline) and connection.in_use(now)
         )
 
     def _report(self) -> None:

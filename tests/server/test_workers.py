@@ -86,9 +86,9 @@ def _wait_until(condition: Callable[[], bool], seconds: float = 30) -> None:
 
 
 def test_each_connection_goes_to_the_worker_with_the_fewest_in_use(settings: Settings) -> None:
-    with server_process(settings, workers=2) as (base, process):
+    with server_process(settings, workers=2) as (base, process), contextlib.ExitStack() as opened:
         pids = _workers(process.pid)
-        first = [_connected(base) for _ in range(4)]
+        first = [opened.enter_context(contextlib.closing(_connected(base))) for _ in range(4)]
         owners = [_owner(pids, connection) for connection in first]
         assert sorted(Counter(owners).values()) == [2, 2]
         emptied = owners[0]
@@ -98,13 +98,12 @@ def test_each_connection_goes_to_the_worker_with_the_fewest_in_use(settings: Set
                 connection.close()
             else:
                 kept.append(connection)
-        time.sleep(1.0)  # for the worker to see them closed and tell the supervisor
-        for connection in kept:  # still in use
+        # The kept ones idle for longer than "in use" lasts, and reported so.
+        time.sleep(1.5)
+        for connection in kept:  # in use again: the supervisor must know it at once
             _ask(connection)
-        second = [_connected(base) for _ in range(2)]
+        second = [opened.enter_context(contextlib.closing(_connected(base))) for _ in range(2)]
         assert [_owner(pids, connection) for connection in second] == [emptied, emptied]
-        for connection in first + second:
-            connection.close()
 
 
 def test_idle_keep_alive_connections_do_not_count_as_load(settings: Settings) -> None:
