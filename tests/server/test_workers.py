@@ -109,19 +109,17 @@ def test_each_connection_goes_to_the_worker_with_the_fewest_in_use(settings: Set
 def test_idle_keep_alive_connections_do_not_count_as_load(settings: Settings) -> None:
     # Two clients that start posting together go to two workers, though one worker holds
     # idle connections (a health check's, a poller's between polls) and the other none.
-    with server_process(settings, workers=2) as (base, process):
+    with server_process(settings, workers=2) as (base, process), contextlib.ExitStack() as opened:
         pids = _workers(process.pid)
-        first = [_connected(base) for _ in range(4)]
+        first = [opened.enter_context(contextlib.closing(_connected(base))) for _ in range(4)]
         owners = [_owner(pids, connection) for connection in first]
         idle_holder = owners[1]
         for connection, owner in zip(first, owners, strict=True):
             if owner != idle_holder:
                 connection.close()
         time.sleep(1.5)  # the rest now idle for longer than "in use" lasts
-        posting = [_connected(base) for _ in range(2)]
+        posting = [opened.enter_context(contextlib.closing(_connected(base))) for _ in range(2)]
         assert sorted(_owner(pids, connection) for connection in posting) == sorted(pids)
-        for connection in first + posting:
-            connection.close()
 
 
 def _replaced(base: str, server: int, gone: int) -> bool:
