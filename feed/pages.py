@@ -128,7 +128,7 @@ def _page_query(
     if after:
         where = (*where, OBJECTS.c.date_added > bindparam("after"))
     read = (
-        column if at in columns else null().label(column.name)
+        column if at in columns or at == DATE_ADDED else null().label(column.name)
         for at, column in enumerate(_PAGE_COLUMNS)
     )
     return select(*read).where(*where).order_by(OBJECTS.c.date_added).limit(bindparam("limit"))
@@ -148,7 +148,7 @@ def read_page(
     position; those not in `columns` are None (date_added is always read: cursors need it)."""
     where, parameters = matching(collection_id, filters, object_id)
     after = page.after.date_added if page.after is not None else None
-    query = _page_query(where, after is not None, columns | {DATE_ADDED})
+    query = _page_query(where, after is not None, columns)
     parameters.update(after=after, limit=page.limit + 1)
     rows = session.connection().execute(query, parameters).all()
     return rows[: page.limit], len(rows) > page.limit
