@@ -1,13 +1,14 @@
-"""The database layer on SQLite and PostgreSQL: migrations, the bulk insert, and SQLite's
-durability."""
+"""The database layer on SQLite and PostgreSQL: migrations, the bulk insert, SQLite's
+durability, and PostgreSQL's URL forms."""
 
 from typing import Any
 
+import psycopg
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select, text
+from sqlalchemy import URL, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
@@ -113,6 +114,34 @@ def test_bulk_insert_of_nothing_does_nothing(store: Store) -> None:
 def test_an_in_memory_sqlite_database_is_refused(url: str) -> None:
     with pytest.raises(ConfigurationError, match="in-memory SQLite"):
         create_engine_for(Settings(database_url=url))
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_postgresql_on_the_same_host_is_reached_through_its_socket(database_url: str) -> None:
+    """The URL form the README gives for a database on the same host."""
+    url = make_url(database_url)
+    port = url.port or 5432
+    if url.host not in ("127.0.0.1", "localhost"):
+        pytest.skip(f"the test server is on {url.host}, not on this machine")
+    try:  # with no host, libpq goes to the socket in the directory it was built with
+        with psycopg.connect(user=url.username, port=port, dbname=url.database) as probe:
+            directory = probe.info.host
+    except psycopg.OperationalError as error:
+        pytest.skip(f"the test server has no Unix socket where libpq looks: {error}")
+    if not directory.startswith("/"):
+        pytest.skip(f"libpq is told to go to {directory} (PGHOST), not to a socket")
+    socket_url = URL.create(
+        url.drivername, url.username, url.password, None, port, url.database, {"host": directory}
+    )
+    engine = create_engine_for(
+        Settings(database_url=socket_url.render_as_string(hide_password=False))
+    )
+    try:
+        migrate(engine)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT inet_server_addr()")).scalar() is None
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
