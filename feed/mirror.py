@@ -429,6 +429,11 @@ class Polled:
     ignored: int = 0
 
 
+# Pages that are empty yet say more follow, in a row, before a poll stops: a server that
+# kept answering so, with a new cursor each time, would keep a poller asking for ever.
+EMPTY_PAGES_IN_A_ROW = 100
+
+
 def poll(
     client: FeedClient,
     mirror: Mirror,
@@ -443,6 +448,7 @@ def poll(
     mirror.register(collection.id, client.url, collection.title, collection.alias)
     polled = Polled(collection.alias or collection.id)
     watermark, next_token, next_added_after = mirror.cursor(collection.id)
+    empty_in_a_row = 0
     while True:
         added_after = next_added_after if next_token else watermark
         try:
@@ -478,5 +484,11 @@ def poll(
             on_page(polled)
         if not more:
             return polled
+        empty_in_a_row = 0 if page.objects else empty_in_a_row + 1
+        if empty_in_a_row == EMPTY_PAGES_IN_A_ROW:
+            raise RemoteError(
+                f"{client.url} answered {empty_in_a_row} empty pages in a row, each saying more "
+                "follow: the poll stops here, and the next one goes on from the last cursor"
+            )
         watermark = page.date_added_last or watermark
         next_token, next_added_after = page.next, added_after

@@ -24,7 +24,7 @@ from feed.addresses import parse_address
 from feed.client import FeedClient
 from feed.config import Settings
 from feed.errors import InvalidAddress, RemoteError
-from feed.mirror import Match, Mirror, Screener, poll
+from feed.mirror import EMPTY_PAGES_IN_A_ROW, Match, Mirror, Screener, poll
 from feed.stix import EXTENSION_ID, Category, Flag, build_indicator, build_sighting
 from feed.taxii import MAX_REASON, is_object_id, normalise_version
 from tests.conftest import World
@@ -439,6 +439,47 @@ def test_a_server_whose_pages_do_not_advance_stops_the_poll(tmp_path: Path) -> N
     stuck = json.dumps({"objects": [], "more": True, "next": "again"}).encode()
     with pytest.raises(RemoteError, match="pages do not advance"):
         _poll_hostile([stuck], tmp_path)
+
+
+def test_a_server_that_answers_only_empty_pages_saying_more_follow_stops_the_poll(
+    tmp_path: Path,
+) -> None:
+    # Each page names a new cursor, so no one page repeats: the run of empty pages is bounded.
+    empty = [
+        json.dumps({"objects": [], "more": True, "next": f"cursor-{n}"}).encode()
+        for n in range(EMPTY_PAGES_IN_A_ROW + 10)
+    ]
+    server = HostileServer(empty, limit=EMPTY_PAGES_IN_A_ROW + 10)
+    with (
+        Mirror(tmp_path / "mirror.db") as mirror,
+        server,
+        FeedClient(server.url, "k.s", COLLECTION) as client,
+    ):
+        with pytest.raises(RemoteError, match=f"{EMPTY_PAGES_IN_A_ROW} empty pages in a row"):
+            poll(client, mirror, acknowledge=False)
+        assert server.served == EMPTY_PAGES_IN_A_ROW
+        # The poll kept its place: the next one asks from the last cursor it was given.
+        assert mirror.cursor(COLLECTION)[1] == f"cursor-{EMPTY_PAGES_IN_A_ROW - 1}"
+
+
+def test_empty_pages_between_full_ones_do_not_stop_the_poll(tmp_path: Path) -> None:
+    indicator = built(flag(address=parse_address(BTC, "BTC")))
+    empty = [
+        json.dumps({"objects": [], "more": True, "next": f"cursor-{n}"}).encode()
+        for n in range(EMPTY_PAGES_IN_A_ROW - 1)
+    ]
+    full = json.dumps({"objects": [indicator], "more": True, "next": "full"}).encode()
+    last = json.dumps({"objects": [], "more": False}).encode()
+    pages = [*empty, full, *empty, last]
+    server = HostileServer(pages, limit=len(pages))
+    with (
+        Mirror(tmp_path / "mirror.db") as mirror,
+        server,
+        FeedClient(server.url, "k.s", COLLECTION) as client,
+    ):
+        polled = poll(client, mirror, acknowledge=False)
+        assert (polled.pages, server.served) == (len(pages), len(pages))
+        assert mirror.screener().screen(BTC) != []
 
 
 def test_a_page_whose_date_added_last_is_no_timestamp_stops_the_poll(tmp_path: Path) -> None:
