@@ -229,7 +229,7 @@ def test_access_to_objects(
 def test_an_endpoint_doing_no_io_crosses_into_a_worker_thread_only_for_its_caller(
     client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each crossing costs a wake-up of two threads (half a millisecond on a small virtual
+    """Each crossing costs a wake-up of two threads (0.2 to 0.5 ms on a small virtual
     machine); only the resolution of the caller needs the database."""
     crossings: list[object] = []
     run_sync = anyio.to_thread.run_sync
