@@ -16,6 +16,8 @@ from typing import Any
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 WALLET = re.compile(r"^\[cryptocurrency-wallet:value = '[0-9A-Za-z:?=]+'\]$")
+UUID_LENGTH = 38  # with the "--" after the type
+LONGEST_TIMESTAMP = len("2026-01-01T00:00:00.123456789Z")
 STRINGS = ("name", "description", "pattern_version", "lang")
 STRING_LISTS = ("labels", "indicator_types")
 REFERENCE_KEYS = frozenset({"source_name", "description", "url", "external_id"})
@@ -54,25 +56,43 @@ def _identifier(value: Any, prefix: str, field: str) -> None:
         raise _Other
 
 
+@lru_cache(maxsize=256)  # a batch names a few authors and markings, each a thousand times
+def _canonical_reference(value: str, prefix: str) -> bool:
+    return value.startswith(prefix + "--") and bool(CANONICAL_UUID.match(value, len(prefix) + 2))
+
+
+def _reference(value: Any, prefix: str, field: str) -> None:
+    # Only texts of an identifier's length are looked up, so the cache holds no long ones.
+    plausible = isinstance(value, str) and len(value) == len(prefix) + UUID_LENGTH
+    if not (plausible and _canonical_reference(value, prefix)):
+        _identifier(value, prefix, field)
+
+
 def _timestamp(value: Any, field: str) -> datetime:
-    if not isinstance(value, str) or not TIMESTAMP.match(value):
-        raise _Other
+    if not isinstance(value, str) or len(value) > LONGEST_TIMESTAMP:
+        raise _Other  # nanoseconds at most; the cache below holds no long texts
     try:
-        return _moment(value)
+        moment = _moment(value)
     except ValueError:
         raise Unfit(f"{field} {value!r} is not a valid date and time") from None
+    if moment is None:
+        raise _Other
+    return moment
 
 
-@lru_cache(maxsize=4096)  # the objects of one batch mostly share their timestamps
-def _moment(text: str) -> datetime:
+# The objects of one batch mostly share their timestamps, and matching the form alone takes
+# as long as a dozen lookups here.
+@lru_cache(maxsize=4096)
+def _moment(text: str) -> datetime | None:
+    """The moment of a timestamp in the form publishers write; None for another form."""
+    if not TIMESTAMP.match(text):
+        return None
     return datetime.fromisoformat(text[:-1] + "+00:00")
 
 
-def _plain(value: Any, kind: type) -> bool:
-    """Of exactly this type (a list: non-empty, of strings), as publishers write it."""
-    if kind is list:
-        return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
-    return type(value) is kind
+def _strings(value: Any) -> bool:
+    """A non-empty list of strings, as publishers write lists."""
+    return type(value) is list and bool(value) and all(type(v) is str for v in value)
 
 
 def _references(value: Any) -> None:
@@ -117,17 +137,18 @@ def _check(value: dict[str, Any]) -> None:
     if "valid_until" in value and _timestamp(value["valid_until"], "valid_until") <= valid_from:
         raise Unfit("valid_until must be later than valid_from")
     if "created_by_ref" in value:
-        _identifier(value["created_by_ref"], "identity", "created_by_ref")
+        _reference(value["created_by_ref"], "identity", "created_by_ref")
+    # Exactly these types (no subclasses, which stix2 would coerce), a missing field passing.
     for field in STRINGS:
-        if field in value and not _plain(value[field], str):
+        if type(value.get(field, "")) is not str:
             raise _Other
     for field in STRING_LISTS:
-        if field in value and not _plain(value[field], list):
+        if field in value and not _strings(value[field]):
             raise _Other
-    if "revoked" in value and not _plain(value["revoked"], bool):
+    if type(value.get("revoked", False)) is not bool:
         raise _Other
     if "confidence" in value:
-        if not _plain(value["confidence"], int):
+        if type(value["confidence"]) is not int:
             raise _Other
         if not 0 <= value["confidence"] <= 100:
             raise Unfit("confidence must be an integer from 0 to 100")
@@ -138,4 +159,4 @@ def _check(value: dict[str, Any]) -> None:
         if not isinstance(markings, list) or not markings:
             raise _Other
         for marking in markings:
-            _identifier(marking, "marking-definition", "object_marking_refs")
+            _reference(marking, "marking-definition", "object_marking_refs")

@@ -11,6 +11,7 @@ import stix2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from feed import shapes
 from feed.addresses import parse_address
 from feed.shapes import Unfit, common_indicator
 from feed.stix import EXTENSION_ID, Category, Flag, build_indicator
@@ -97,3 +98,18 @@ def test_the_fast_check_agrees_with_stix2(changes: list[tuple[str, Any]]) -> Non
     if fast is False and (modified_first or out_of_range):
         return  # rules of STIX that stix2 lets pass; check_object applies them on both paths
     assert fast == stix2_accepts(value), value
+
+
+def test_long_texts_are_checked_without_being_remembered() -> None:
+    """The checks remember the timestamps and references a batch shares; a posted text of any
+    length must not stay in memory for it."""
+    long_time = "2026-01-01T00:00:00." + "1" * 10_000 + "Z"
+    shapes._moment.cache_clear()
+    assert verdict({**BASE, "created": long_time, "modified": long_time}) is None
+    assert shapes._moment.cache_info().currsize == 0
+    shapes._canonical_reference.cache_clear()
+    assert verdict({**BASE, "created_by_ref": "identity--" + "0" * 10_000}) is False
+    assert shapes._canonical_reference.cache_info().currsize == 0
+    assert verdict(BASE) is True
+    assert shapes._moment.cache_info().currsize > 0
+    assert shapes._canonical_reference.cache_info().currsize > 0
