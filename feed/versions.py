@@ -9,7 +9,7 @@ object committed later always carries a later `date_added` than anything a polle
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import bindparam, delete, func, select, text, update
@@ -71,8 +71,7 @@ _NO_LONGER_LATEST = {
 }
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):  # a thousand a POST: a tuple builds in a fraction of the time
     """A validated object about to be stored. `version` is its normalised `modified` (else
     `created`); None for objects without either, which are versioned by `date_added`.
     `flags` is what the address index will hold of it, worked out before the collection is
