@@ -130,7 +130,10 @@ def _run(
         if read.reconnects:
             figures.notes.append(f"read: {read.reconnects} idle connections closed, reopened")
         check_read(read, sent, figures)
-        deep_pages(read, figures)
+        deep = partial(
+            deep_pages, endpoint, read, figures, timeout=args.timeout, budget=args.budget
+        )
+        _step(figures, "deep page", deep)
         watermark = read.date_added[-1] if read.date_added else watermark
         figures.rss_mb = rss_megabytes(endpoint.pid)[1]
     if read is None:  # taxii2-client sets no timeout: it would wait as long as the server

@@ -33,6 +33,8 @@ def test_the_benchmark_runs_and_finds_this_server_correct(tmp_path: Path) -> Non
     assert server["problems"] == []
     assert server["ingest_per_s"] > 0
     assert server["read_raw_per_s"] > 0
+    assert server["first_page_ms"] > 0
+    assert server["last_page_ms"] > 0
     assert server["read_client_per_s"] > 0
     assert server["client_decoding_per_s"] > 0
     assert server["visible_at_once"] is True
