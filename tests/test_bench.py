@@ -4,11 +4,16 @@ are there to catch."""
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
+import pytest
 
-from bench.workload import Figures, Read, check_read, following
+from bench.servers import Endpoint
+from bench.workload import Figures, Read, check_read, deep_pages, following, read_raw
 from feed.envelope import page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,3 +72,59 @@ def test_a_reader_follows_pages_from_their_head_or_else_from_the_whole_page() ->
     assert following(tail_next) == (True, "n2")
     assert following(b'{ "objects": [{"next": "x"}], "more": false }') == (False, None)
     assert following(b'{"more":true, "next":"n3", "objects":[]}') == (True, "n3")
+
+
+def _single_use_cursors(used: set[str]) -> type[BaseHTTPRequestHandler]:
+    """Three pages of two objects, each `next` honoured once, as some servers keep cursors."""
+
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            cursor = self.path.partition("next=")[2]
+            if cursor in used:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if cursor:
+                used.add(cursor)
+            following = {"": "p2", "p2": "p3"}.get(cursor)
+            body = orjson.dumps(
+                {"more": following is not None, "next": following, "objects": [{}] * 2}
+            )
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Pages
+
+
+@pytest.fixture
+def single_use_cursors() -> Iterator[Endpoint]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _single_use_cursors(set()))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        api_root = f"http://127.0.0.1:{server.server_port}/api/"
+        yield Endpoint("other", api_root, "c", "user", "password", pid=0)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_deep_pages_keep_what_they_timed_when_a_cursor_is_not_honoured_twice(
+    single_use_cursors: Endpoint,
+) -> None:
+    read = read_raw(single_use_cursors, page_size=2, timeout=5)
+    assert read.sizes == [2, 2, 2]
+    figures = Figures("other")
+    deep_pages(single_use_cursors, read, figures, timeout=5, budget=5)
+    # The first page came again; the last one's cursor did not, so its one timing stands.
+    assert figures.notes == ["deep page: asked again, answered 404"]
+    assert figures.first_page_ms is not None
+    assert figures.first_page_ms > 0
+    assert figures.last_page_ms == read.seconds[2] * 1000
