@@ -51,6 +51,10 @@ class Endpoint:
         return f"{self.api_root}collections/{self.collection_id}/"
 
     @property
+    def objects_url(self) -> str:
+        return f"{self.collection_url}objects/"
+
+    @property
     def authorization(self) -> str:
         token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
         return f"Basic {token}"

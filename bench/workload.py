@@ -190,10 +190,9 @@ def _pages(
 ) -> Iterator[tuple[dict[str, str], dict[str, str], bytes, float]]:
     """Each page of the collection, from the first to the last that has no `next`: the
     query that asked for it, its headers, its body and how long its exchange took."""
-    url = endpoint.collection_url + "objects/"
     query = {"limit": str(page_size)}
     while True:
-        status, headers, body, elapsed = connection.get(url, query)
+        status, headers, body, elapsed = connection.get(endpoint.objects_url, query)
         if status != 200:
             raise RuntimeError(f"GET objects answered {status}: {body[:200]!r}")
         yield query, headers, body, elapsed
@@ -359,14 +358,13 @@ def deep_pages(
     last = max(i for i, size in enumerate(read.sizes) if size == max(read.sizes))
     first_times, last_times = [read.seconds[0]], [read.seconds[last]]
     connection = Http(endpoint, timeout)
-    url = endpoint.collection_url + "objects/"
     deadline = time.monotonic() + budget
     try:
         while len(last_times) < _DEEP_PAGE_ROUNDS:
             if time.monotonic() + first_times[-1] + last_times[-1] > deadline:
                 break  # another round would overrun the budget
             for index, times in ((0, first_times), (last, last_times)):
-                status, _, _, elapsed = connection.get(url, read.queries[index])
+                status, _, _, elapsed = connection.get(endpoint.objects_url, read.queries[index])
                 if status != 200:  # a server may not honour a `next` twice
                     figures.notes.append(f"deep page: asked again, answered {status}")
                     return
@@ -396,9 +394,7 @@ def get_by_id(
             if time.monotonic() > deadline:
                 figures.notes.append(f"get by id: {len(durations)} of {samples} in {budget:g} s")
                 break
-            status, _, body, elapsed = connection.get(
-                f"{endpoint.collection_url}objects/{object_id}/", {}
-            )
+            status, _, body, elapsed = connection.get(f"{endpoint.objects_url}{object_id}/", {})
             objects = orjson.loads(body).get("objects", []) if status == 200 else []
             if [value.get("id") for value in objects] != [object_id]:
                 figures.problems.append(f"get {object_id}: status {status}, {len(objects)} objects")
@@ -427,7 +423,6 @@ def incremental_poll(
     _add(_collection(endpoint), posted, timeout, figures, threading.Lock())
     wanted = {value["id"] for value in new}
     connection = Http(endpoint, timeout)
-    url = endpoint.collection_url + "objects/"
     query = {"added_after": watermark, "limit": str(max(len(new), 1000))}
     durations: list[float] = []
     deadline = time.monotonic() + budget
@@ -436,7 +431,7 @@ def incremental_poll(
             if time.monotonic() > deadline:
                 figures.notes.append(f"poll: {len(durations)} of {polls} in {budget:g} s")
                 break
-            status, _, body, elapsed = connection.get(url, query)
+            status, _, body, elapsed = connection.get(endpoint.objects_url, query)
             got = {value.get("id") for value in orjson.loads(body).get("objects", [])}
             if attempt == 0:
                 figures.visible_at_once = status == 200 and wanted <= got
