@@ -5,12 +5,13 @@ import json
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
-import pytest
 
 from bench.servers import Endpoint
 from bench.workload import Figures, Read, check_read, deep_pages, following, read_raw
@@ -74,19 +75,19 @@ def test_a_reader_follows_pages_from_their_head_or_else_from_the_whole_page() ->
     assert following(b'{"more":true, "next":"n3", "objects":[]}') == (True, "n3")
 
 
-def _single_use_cursors(used: set[str]) -> type[BaseHTTPRequestHandler]:
-    """Three pages of two objects, each `next` honoured once, as some servers keep cursors."""
+def _pages_server(asked: Counter[str], *, once: bool) -> type[BaseHTTPRequestHandler]:
+    """Three pages of two objects, counting how often each cursor ("" for the first page) is
+    asked for; with `once`, each `next` is honoured once, as some servers keep cursors."""
 
     class Pages(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             cursor = self.path.partition("next=")[2]
-            if cursor in used:
+            asked[cursor] += 1
+            if once and cursor and asked[cursor] > 1:
                 self.send_response(404)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            if cursor:
-                used.add(cursor)
             following = {"": "p2", "p2": "p3"}.get(cursor)
             body = orjson.dumps(
                 {"more": following is not None, "next": following, "objects": [{}] * 2}
@@ -102,9 +103,9 @@ def _single_use_cursors(used: set[str]) -> type[BaseHTTPRequestHandler]:
     return Pages
 
 
-@pytest.fixture
-def single_use_cursors() -> Iterator[Endpoint]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _single_use_cursors(set()))
+@contextmanager
+def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[Endpoint]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -116,14 +117,29 @@ def single_use_cursors() -> Iterator[Endpoint]:
         thread.join()
 
 
-def test_deep_pages_keep_what_they_timed_when_a_cursor_is_not_honoured_twice(
-    single_use_cursors: Endpoint,
-) -> None:
-    read = read_raw(single_use_cursors, page_size=2, timeout=5)
-    assert read.sizes == [2, 2, 2]
-    figures = Figures("other")
-    deep_pages(single_use_cursors, read, figures, timeout=5, budget=5)
+def test_deep_pages_are_the_median_of_the_first_and_last_pages_asked_for_in_turns() -> None:
+    asked: Counter[str] = Counter()
+    with _serving(_pages_server(asked, once=False)) as endpoint:
+        read = read_raw(endpoint, page_size=2, timeout=5)
+        assert asked == {"": 1, "p2": 1, "p3": 1}
+        figures = Figures("other")
+        deep_pages(endpoint, read, figures, timeout=5, budget=5)
+    # Seven of each, the full read's own included; the middle page is never asked again.
+    assert asked == {"": 7, "p2": 1, "p3": 7}
+    assert figures.notes == []
+    assert figures.first_page_ms is not None
+    assert figures.last_page_ms is not None
+
+
+def test_deep_pages_keep_what_they_timed_when_a_cursor_is_not_honoured_twice() -> None:
+    asked: Counter[str] = Counter()
+    with _serving(_pages_server(asked, once=True)) as endpoint:
+        read = read_raw(endpoint, page_size=2, timeout=5)
+        assert read.sizes == [2, 2, 2]
+        figures = Figures("other")
+        deep_pages(endpoint, read, figures, timeout=5, budget=5)
     # The first page came again; the last one's cursor did not, so its one timing stands.
+    assert asked == {"": 2, "p2": 1, "p3": 2}
     assert figures.notes == ["deep page: asked again, answered 404"]
     assert figures.first_page_ms is not None
     assert figures.first_page_ms > 0
