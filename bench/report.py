@@ -189,15 +189,19 @@ def _screening(found: dict[str, Any] | None) -> list[str]:
     if not found:
         return []
     lines = [f"screening (mirror of {found['indicators']:,} indicators, this project only):"]
-    checks: list[tuple[str, float | None, str, Callable[[float], bool]]] = [
+    rows = found.get("file_rows", 0)
+    # Starting the command and loading the mirror take a fixed part of a second, which fewer
+    # rows than a million cannot be judged by their share of the ten seconds.
+    file_target = "< 10 per 1M" if rows >= 1_000_000 else "< 10 per 1M, judged at 1M rows"
+    checks: list[tuple[str, float | None, str, Callable[[float], bool | None]]] = [
         ("canonical lookups/s", found.get("canonical_per_s"), ">= 1,000,000",
          lambda v: v >= 1_000_000),
         (f"raw, {found.get('raw_distinct', 0):,} distinct, /s", found.get("raw_distinct_per_s"),
          ">= 200,000", lambda v: v >= 200_000),
         ("raw, rows as they recur, /s", found.get("raw_stream_per_s"), ">= 200,000",
          lambda v: v >= 200_000),
-        (f"feed screen, {found.get('file_rows', 0):,} rows, s", found.get("file_seconds"),
-         "< 10 per 1M", lambda v: v < 10 * found.get("file_rows", 0) / 1_000_000),
+        (f"feed screen, {rows:,} rows, s", found.get("file_seconds"), file_target,
+         lambda v: v < 10 * rows / 1_000_000 if rows >= 1_000_000 else None),
         ("mirror process peak RSS, MB", found.get("mirror_peak_mb"), "< 500",
          lambda v: v < 500),
     ]  # fmt: skip

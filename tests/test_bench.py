@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.report import table
 from bench.servers import Endpoint
 from bench.workload import Figures, Read, check_read, deep_pages, following, read_raw
 from feed.envelope import page
@@ -144,3 +145,23 @@ def test_deep_pages_keep_what_they_timed_when_a_cursor_is_not_honoured_twice() -
     assert figures.first_page_ms is not None
     assert figures.first_page_ms > 0
     assert figures.last_page_ms == read.seconds[2] * 1000
+
+
+def _screen_line(rows: int, seconds: float) -> str:
+    parameters = {"objects": 1, "envelope": 1, "page_size": 1, "clients": 1, "workers": 2}
+    machine = dict.fromkeys(("cpu", "cores", "system", "python", "sqlite", "postgresql"), "-")
+    screening = {"indicators": 1, "file_rows": rows, "file_seconds": seconds}
+    report = {"parameters": parameters, "seconds": 1, "servers": [], "machine": machine}
+    printed = table({**report, "screening": screening})
+    return next(line for line in printed.splitlines() if "feed screen" in line)
+
+
+def test_feed_screen_is_judged_over_a_million_rows_not_by_a_share_of_the_ten_seconds() -> None:
+    assert "1.2 ok" in _screen_line(1_000_000, 1.2)
+    assert "12.0 MISS" in _screen_line(1_000_000, 12.0)
+    assert "25.0 MISS" in _screen_line(2_000_000, 25.0)
+    # The command's start alone is more than 2,000 rows' share of ten seconds.
+    small = _screen_line(2_000, 0.4)
+    assert "MISS" not in small
+    assert "ok" not in small
+    assert small.endswith("judged at 1M rows")
