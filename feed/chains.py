@@ -144,16 +144,23 @@ BY_NAME = {name.casefold(): chain for chain in CHAINS for name in (chain.key, ch
 BY_CAIP2 = {chain.caip2: chain for chain in CHAINS}
 # "USDT-TRC20", "USDT_ERC20", "USDT@tron", "USDT on Tron", "USDT (Ethereum)"
 TOKEN_ON_CHAIN = re.compile(r"^[\w.]+\s*(?:[-_@/]|\s+on\s+|\()\s*([^()]+?)\)?$", re.IGNORECASE)
-EVM_CAIP2 = re.compile(r"^eip155:([1-9][0-9]{0,18})$")
+EVM_CAIP2 = re.compile(r"eip155:([1-9][0-9]{0,18})")
+
+
+def caip2_chain(text: str) -> Chain | None:
+    """The chain a CAIP-2 id names, exactly as written; None if it names none supported."""
+    if text in BY_CAIP2:
+        return BY_CAIP2[text]
+    if evm := EVM_CAIP2.fullmatch(text):
+        return _evm(text, f"EVM chain {evm.group(1)}", int(evm.group(1)))
+    return None
 
 
 def resolve_chains(name: str) -> tuple[Chain, ...]:
     """The chains a name may mean: a key, name, CAIP-2 id or ticker, or a token on a chain."""
     text = name.strip()
-    if text in BY_CAIP2:
-        return (BY_CAIP2[text],)
-    if evm := EVM_CAIP2.match(text):
-        return (_evm(text, f"EVM chain {evm.group(1)}", int(evm.group(1))),)
+    if (named := caip2_chain(text)) is not None:
+        return (named,)
     folded = text.casefold()
     if folded in BY_NAME:
         return (BY_NAME[folded],)

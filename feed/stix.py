@@ -21,7 +21,7 @@ from stix2.exceptions import STIXError
 from stix2.utils import is_marking, is_sco
 
 from feed.addresses import Address, parse_address, screening_readings
-from feed.chains import resolve_chains
+from feed.chains import caip2_chain
 from feed.errors import FeedError, InvalidAddress, InvalidObject
 from feed.shapes import Unfit, common_indicator
 from feed.taxii import normalise_version, parse_timestamp
@@ -331,8 +331,16 @@ def flagged_address(indicator: dict[str, Any]) -> Address | None:
 # A posted indicator is read here when it is checked and again when it is indexed.
 @lru_cache(maxsize=4096)
 def _extension_address(chain: str, text: str, category: Any, pattern: Any) -> Address:
+    # A name or ticker is for people; the extension's schema asks for the chain's CAIP-2 id,
+    # which is what consumers compare (a ticker such as USDT names several chains).
+    named = caip2_chain(chain)
+    if named is None:
+        raise InvalidObject(
+            f"extension chain {chain[:60]!r} is not the CAIP-2 id of a supported chain, such as "
+            "eip155:1 or bip122:000000000019d6689c085ae165831e93 (see `feed chains`)"
+        )
     try:
-        address = parse_address(text, resolve_chains(chain)[0].caip2)
+        address = parse_address(text, named.caip2)
     except InvalidAddress as error:
         raise InvalidObject(f"extension address: {error.description}") from None
     if address.canonical != text:

@@ -126,7 +126,12 @@ def test_versions() -> None:
         ({"chain": "eip155:1", "category": "gossip"}, "category 'gossip' is unknown"),
         ({"category": ["scam"]}, r"category \['scam'\] is unknown"),
         ({"chain": "bip122:000000000019d6689c085ae165831e93"}, "Bitcoin"),
-        ({"chain": "nowhere:1"}, "unknown chain"),
+        ({"chain": "nowhere:1"}, "'nowhere:1' is not the CAIP-2 id of a supported chain"),
+        # The schema asks for the CAIP-2 id as it is written, not a name or ticker for it.
+        ({"chain": "Ethereum"}, "'Ethereum' is not the CAIP-2 id"),
+        ({"chain": "ETH"}, "'ETH' is not the CAIP-2 id"),
+        ({"chain": " eip155:1"}, "' eip155:1' is not the CAIP-2 id"),
+        ({"chain": "eip155:1\n"}, r"'eip155:1\\n' is not the CAIP-2 id"),
     ],
 )
 def test_the_server_refuses_an_extension_that_disagrees(

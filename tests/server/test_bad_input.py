@@ -93,6 +93,20 @@ def test_values_of_the_wrong_json_type_fail_alone(
     assert fragment in status["failures"][0]["message"]
 
 
+def test_an_extension_naming_its_chain_by_ticker_fails_alone_saying_so(
+    client: TestClient, world: World
+) -> None:
+    good = flagged(world, BTC, "BTC")
+    bad = copy.deepcopy(good)
+    bad["id"] = good["id"].replace(good["id"][-4:], "0000")
+    bad["extensions"][EXTENSION_ID]["chain"] = "BTC"
+    status = post(client, world.watchdog, world.feed, envelope(good, bad))
+    assert (status["success_count"], status["failure_count"]) == (1, 1), status
+    (failure,) = status["failures"]
+    assert failure["id"] == bad["id"]
+    assert "extension chain 'BTC' is not the CAIP-2 id of a supported chain" in failure["message"]
+
+
 def test_an_indicator_with_null_extensions_is_read_as_having_none(
     client: TestClient, world: World
 ) -> None:
