@@ -20,7 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from feed.addresses import Address, parse_address
 from feed.client import ENVELOPE_OVERHEAD, FeedClient
-from feed.errors import ConfigurationError, FeedError, describe_problems
+from feed.errors import ConfigurationError, FeedError, InvalidObject, describe_problems
 from feed.stix import (
     Category,
     Flag,
@@ -159,7 +159,7 @@ def plan(
     now = now or datetime.now(UTC)
     known: dict[tuple[str, str], _Known] = {}
     for indicator in existing:
-        address = flagged_address(indicator) if indicator.get("created_by_ref") == author else None
+        address = _address_of_ours(indicator, author)
         if address is not None:
             entry = known.setdefault((address.chain.caip2, address.key), _Known())
             entry.generations += 1
@@ -180,6 +180,18 @@ def plan(
             if live is not None and not listed and _source(live) == replace_source:
                 _add(result, 0, "revoked", revoke_indicator(live, now))
     return result
+
+
+def _address_of_ours(indicator: dict[str, Any], author: str) -> Address | None:
+    """The address one of `author`'s indicators flags; None for others' indicators, and for
+    one whose extension no longer passes the server's checks (a row for its address posts a
+    version that does: its id is the same)."""
+    if indicator.get("created_by_ref") != author:
+        return None
+    try:
+        return flagged_address(indicator)
+    except InvalidObject:
+        return None
 
 
 def _add(result: Plan, line: int, kind: str, indicator: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """The publisher: rows planned against what a feed holds (pure), then `feed publish` against a
 real server, as a watchdog uses it."""
 
+import copy
 import csv
 import json
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from feed.client import FeedClient, envelopes
 from feed.errors import ConfigurationError
 from feed.publisher import NumberedRow, Plan, Row, plan, read_rows
-from feed.stix import EXTENSION_ID
+from feed.stix import EXTENSION_ID, check_object
 from tests.conftest import World
 from tests.stix_objects import indicator
 from tests.test_addresses import RANSOMWARE
@@ -125,6 +126,20 @@ def test_indicators_of_other_authors_are_not_ours_to_version() -> None:
     theirs = posted(plan(rows({"address": BTC, "chain": "BTC", "category": "csam"}), [], AUTHOR))
     result = plan(rows({"address": BTC, "chain": "BTC", "category": "csam"}), theirs, "identity--x")
     assert counts(result) == {"new": 1}
+
+
+def test_an_indicator_of_ours_the_server_would_now_refuse_gets_a_version_it_takes() -> None:
+    given = rows({"address": ETH, "chain": "ETH", "category": "scam"})
+    (first,) = posted(plan(given, [], AUTHOR, NOW))
+    held = copy.deepcopy(first)
+    held["extensions"][EXTENSION_ID]["chain"] = "ETH"  # a ticker, not the CAIP-2 id
+    result = plan(given, [held], AUTHOR, NOW + timedelta(hours=1))
+    assert counts(result) == {"new": 1}
+    (version,) = posted(result)
+    assert version["id"] == first["id"]
+    assert version["modified"] > first["modified"]
+    assert version["extensions"][EXTENSION_ID]["chain"] == "eip155:1"
+    check_object(version, AUTHOR)
 
 
 def test_reading_csv_and_json_lines(tmp_path: Path) -> None:
