@@ -142,3 +142,10 @@ def describe_problems(problems: Iterable[Mapping[str, Any]], whole: str) -> str:
         f"{'.'.join(str(part) for part in problem['loc']) or whole}: {problem['msg']}"
         for problem in problems
     )
+
+
+def quoted(value: object, limit: int = 60) -> str:
+    """`value` as a refusal quotes it: its repr, cut short where it is long (a posted field
+    can hold megabytes)."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."

@@ -22,7 +22,7 @@ from stix2.utils import is_marking, is_sco
 
 from feed.addresses import Address, parse_address, screening_readings
 from feed.chains import caip2_chain
-from feed.errors import FeedError, InvalidAddress, InvalidObject
+from feed.errors import FeedError, InvalidAddress, InvalidObject, quoted
 from feed.shapes import Unfit, common_indicator
 from feed.taxii import normalise_version, parse_timestamp
 
@@ -154,11 +154,13 @@ def check_object(value: Any, author_identity: str) -> None:
     if not isinstance(object_type, str) or not isinstance(object_id, str):
         raise InvalidObject("has no string `type` and `id`")
     if not object_id.startswith(object_type + "--"):
-        raise InvalidObject(f"id {object_id!r} does not start with its type {object_type!r}--")
+        raise InvalidObject(
+            f"id {quoted(object_id)} does not start with its type {quoted(object_type)}--"
+        )
     sco, marking = _kind(object_type)
     spec_version = value.get("spec_version", SPEC_VERSION if sco else None)
     if spec_version != SPEC_VERSION:
-        raise InvalidObject(f"spec_version is {spec_version!r}; this server stores STIX 2.1")
+        raise InvalidObject(f"spec_version is {quoted(spec_version)}; this server stores STIX 2.1")
     try:
         if not common_indicator(value, EXTENSION_ID):
             with warnings.catch_warnings():
@@ -319,6 +321,7 @@ def flagged_address(indicator: dict[str, Any]) -> Address | None:
     extension = extension_properties(indicator)
     if extension is None:
         return None
+    _check_extension_properties(extension)
     chain, text = extension.get("chain"), extension.get("address")
     if not isinstance(chain, str) or not isinstance(text, str):
         raise InvalidObject(f"{EXTENSION_ID} needs string `chain` and `address`")
@@ -326,6 +329,31 @@ def flagged_address(indicator: dict[str, Any]) -> Address | None:
     if isinstance(category, str) and isinstance(pattern, str):
         return _extension_address(chain, text, category, pattern)
     return _extension_address.__wrapped__(chain, text, category, pattern)  # JSON lists: unhashable
+
+
+# The extension's optional text properties and their longest length, as in its schema.
+_EXTENSION_TEXTS = {"asset": 32, "source": 64}
+_EXTENSION_PROPERTIES = frozenset({"extension_type", "chain", "address", "category"}).union(
+    _EXTENSION_TEXTS
+)
+
+
+def _check_extension_properties(extension: dict[str, Any]) -> None:
+    """What the extension's schema asks of it besides the address it names (checked, with its
+    chain and category, by _extension_address)."""
+    kind = extension.get("extension_type")
+    if kind != "property-extension":
+        raise InvalidObject(f"extension_type {quoted(kind)} is not property-extension")
+    if not extension.keys() <= _EXTENSION_PROPERTIES:
+        unknown = sorted(extension.keys() - _EXTENSION_PROPERTIES)
+        raise InvalidObject(f"{EXTENSION_ID} has no property {quoted(unknown[0])}")
+    for name, longest in _EXTENSION_TEXTS.items():
+        if name in extension:
+            value = extension[name]
+            if not isinstance(value, str) or len(value) > longest:
+                raise InvalidObject(
+                    f"extension {name} {quoted(value)} is not text of at most {longest} characters"
+                )
 
 
 # A posted indicator is read here when it is checked and again when it is indexed.
@@ -336,7 +364,7 @@ def _extension_address(chain: str, text: str, category: Any, pattern: Any) -> Ad
     named = caip2_chain(chain)
     if named is None:
         raise InvalidObject(
-            f"extension chain {chain[:60]!r} is not the CAIP-2 id of a supported chain, such as "
+            f"extension chain {quoted(chain)} is not the CAIP-2 id of a supported chain, such as "
             "eip155:1 or bip122:000000000019d6689c085ae165831e93 (see `feed chains`)"
         )
     try:
@@ -346,7 +374,7 @@ def _extension_address(chain: str, text: str, category: Any, pattern: Any) -> Ad
     if address.canonical != text:
         raise InvalidObject(f"extension address {text} is not canonical: {address.canonical}")
     if not isinstance(category, str) or category not in _CATEGORIES:
-        raise InvalidObject(f"extension category {category!r} is unknown")
+        raise InvalidObject(f"extension category {quoted(category)} is unknown")
     if pattern != wallet_pattern(address):
         raise InvalidObject(f"pattern does not match the extension: {wallet_pattern(address)}")
     return address
@@ -368,7 +396,7 @@ def indicator_addresses(value: dict[str, Any]) -> list[Address]:
         return []
     readings = screening_readings(found.group(1))
     if not readings:
-        raise InvalidObject(f"the pattern's wallet {found.group(1)!r} is no address we know")
+        raise InvalidObject(f"the pattern's wallet {quoted(found.group(1))} is no address we know")
     return readings
 
 

@@ -132,6 +132,12 @@ def test_versions() -> None:
         ({"chain": "ETH"}, "'ETH' is not the CAIP-2 id"),
         ({"chain": " eip155:1"}, "' eip155:1' is not the CAIP-2 id"),
         ({"chain": "eip155:1\n"}, r"'eip155:1\\n' is not the CAIP-2 id"),
+        # What else the extension's schema asks.
+        ({"extension_type": "toplevel-property-extension"}, "is not property-extension"),
+        ({"colour": "red"}, "has no property 'colour'"),
+        ({"asset": "U" * 33}, "extension asset 'UUU.*' is not text of at most 32"),
+        ({"source": 5}, "extension source 5 is not text of at most 64"),
+        ({"category": "x" * 10_000}, r"extension category 'x{56}\.\.\. is unknown"),
     ],
 )
 def test_the_server_refuses_an_extension_that_disagrees(
@@ -201,6 +207,14 @@ JSON_VALUES = st.recursive(
 )
 INDICATOR_FIELDS = sorted(built(flag()))
 EXTENSION_FIELDS = ["chain", "address", "category", "extension_type", "colour"]
+SCHEMA_FIELDS = [*EXTENSION_FIELDS, "asset", "source"]
+# Texts near the schema's bounds, and values it takes, beside any JSON.
+SCHEMA_VALUES = (
+    JSON_VALUES
+    | st.text(min_size=31, max_size=33)
+    | st.text(min_size=63, max_size=65)
+    | st.sampled_from(["property-extension", "eip155:1", "ETH", ETH.canonical, "scam", ""])
+)
 
 
 CHANGES = st.lists(st.tuples(st.sampled_from(INDICATOR_FIELDS), JSON_VALUES), max_size=2)
@@ -223,3 +237,19 @@ def test_any_json_in_any_field_is_stored_or_refused_with_a_reason(
         assert error.description  # noqa: PT017 - the refusal itself is what is checked
         return
     Candidate.of(value)
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(SCHEMA_FIELDS), SCHEMA_VALUES), max_size=3))
+def test_an_extension_its_schema_refuses_the_server_refuses(
+    in_extension: list[tuple[str, Any]],
+) -> None:
+    value = built(flag())
+    extension = value["extensions"][EXTENSION_ID]
+    extension.update(in_extension)
+    refused = next(jsonschema.Draft202012Validator(extension_schema()).iter_errors(extension), None)
+    if refused is None:
+        return  # the server may refuse it still, for what no schema says: a checksum, say
+    with pytest.raises(InvalidObject):
+        check_object(value, AUTHOR)
