@@ -239,7 +239,6 @@ def test_any_json_in_any_field_is_stored_or_refused_with_a_reason(
     Candidate.of(value)
 
 
-
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(SCHEMA_FIELDS), SCHEMA_VALUES), max_size=3))
 def test_an_extension_its_schema_refuses_the_server_refuses(
