@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from feed.errors import BadRequest
+from feed.errors import BadRequest, quoted
 
 # Integers a 64-bit reader takes exactly; beyond them parsers round or refuse, and what was
 # checked could differ from what a reader sees.
@@ -32,7 +32,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(value) != len(pairs):
         keys = [key for key, _ in pairs]
         repeated = next(key for key in keys if keys.count(key) > 1)
-        raise _Refused(f"the key {repeated!r} appears twice in one object")
+        raise _Refused(f"the key {quoted(repeated)} appears twice in one object")
     return value
 
 
@@ -137,7 +137,7 @@ class _Scanner:
             if not isinstance(key, str):
                 raise json.JSONDecodeError("expected a key", self.text, self.index)
             if key in seen:
-                raise _Refused(f"the key {key!r} appears twice in the envelope")
+                raise _Refused(f"the key {quoted(key)} appears twice in the envelope")
             seen.add(key)
             if self._skip() != ":":
                 raise json.JSONDecodeError("expected :", self.text, self.index)

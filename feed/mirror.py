@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from feed.addresses import Address, parse_address
 from feed.client import FeedClient
-from feed.errors import ConfigurationError, FeedError, InvalidObject, RemoteError
+from feed.errors import ConfigurationError, FeedError, InvalidObject, RemoteError, quoted
 from feed.keys import screening_keys
 from feed.sqlite import WRITE_AHEAD_LOG
 from feed.stix import extension_properties, indicator_addresses
@@ -112,15 +112,15 @@ def _check_kept_properties(value: dict[str, Any]) -> None:
         value.get("created_by_ref"),
     )
     if revoked is not None and not isinstance(revoked, bool):
-        raise InvalidObject(f"revoked {revoked!r} is not true or false")
+        raise InvalidObject(f"revoked {quoted(revoked)} is not true or false")
     if confidence is not None and (
         isinstance(confidence, bool)
         or not isinstance(confidence, int)
         or not 0 <= confidence <= 100
     ):
-        raise InvalidObject(f"confidence {confidence!r} is not a whole number from 0 to 100")
+        raise InvalidObject(f"confidence {quoted(confidence)} is not a whole number from 0 to 100")
     if author is not None and not (isinstance(author, str) and is_object_id(author)):
-        raise InvalidObject(f"created_by_ref {author!r} is not a STIX identifier")
+        raise InvalidObject(f"created_by_ref {quoted(author)} is not a STIX identifier")
 
 
 class Mirror:

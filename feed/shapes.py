@@ -12,6 +12,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from feed.errors import quoted
+
 # A lower-case RFC 4122 UUID (its variant digit is 8, 9, a or b).
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -49,9 +51,9 @@ def _identifier(value: Any, prefix: str, field: str) -> None:
     try:
         parsed = uuid.UUID(value[len(prefix) + 2 :])
     except ValueError:
-        raise Unfit(f"{field} {value!r} does not end in a UUID") from None
+        raise Unfit(f"{field} {quoted(value)} does not end in a UUID") from None
     if parsed.variant != uuid.RFC_4122:
-        raise Unfit(f"{field} {value!r} does not end in an RFC 4122 UUID")
+        raise Unfit(f"{field} {quoted(value)} does not end in an RFC 4122 UUID")
     if str(parsed) != value[len(prefix) + 2 :]:
         raise _Other
 

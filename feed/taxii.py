@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from feed.errors import BadRequest
+from feed.errors import BadRequest, quoted
 
 TAXII_MEDIA_TYPE = "application/taxii+json;version=2.1"
 STIX_MEDIA_TYPE = "application/stix+json;version=2.1"
@@ -92,14 +92,14 @@ def parse_timestamp(text: str, *, field: str = "timestamp") -> int:
     match = _TIMESTAMP.fullmatch(text.strip())
     if match is None:
         raise BadRequest(
-            f"{field} {text!r} is not a UTC timestamp like 2025-01-31T12:00:00.000000Z"
+            f"{field} {quoted(text)} is not a UTC timestamp like 2025-01-31T12:00:00.000000Z"
         )
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     fraction = int((match.group(7) or "0").ljust(6, "0")[:6])
     try:
         moment = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
     except ValueError as error:
-        raise BadRequest(f"{field} {text!r} is out of range: {error}") from None
+        raise BadRequest(f"{field} {quoted(text)} is out of range: {error}") from None
     delta = moment - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + fraction
 

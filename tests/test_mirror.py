@@ -380,6 +380,7 @@ def test_any_json_in_any_field_of_a_polled_indicator_fails_it_alone(
     ("change", "fragment"),
     [
         ({"revoked": "yes"}, "revoked 'yes' is not true or false"),
+        ({"revoked": "y" * 5000}, "revoked '" + "y" * 56 + "... is not true or false"),
         ({"confidence": 101}, "confidence 101 is not a whole number"),
         ({"created_by_ref": ["identity--x"]}, "created_by_ref ['identity--x'] is not"),
         ({"valid_until": "soon"}, "valid_until 'soon' is not a UTC timestamp"),

@@ -107,6 +107,52 @@ def test_an_extension_naming_its_chain_by_ticker_fails_alone_saying_so(
     assert "extension chain 'BTC' is not the CAIP-2 id of a supported chain" in failure["message"]
 
 
+LONG = "9" * 50_000  # a quarter of the tests' max_content_length
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"created_by_ref": "identity--" + LONG}, "created_by_ref 'identity--999"),
+        ({"extensions": {EXTENSION_ID: {"extension_type": LONG}}}, "extension_type '999"),
+    ],
+)
+def test_a_refusal_quotes_a_long_value_cut_short(
+    client: TestClient, world: World, change: dict[str, Any], fragment: str
+) -> None:
+    good = flagged(world, BTC, "BTC")
+    bad = {**copy.deepcopy(good), **change, "id": good["id"].replace(good["id"][-4:], "0000")}
+    status = post(client, world.watchdog, world.feed, envelope(good, bad))
+    assert (status["success_count"], status["failure_count"]) == (1, 1), str(status)[:300]
+    (failure,) = status["failures"]
+    assert fragment in failure["message"]
+    assert "..." in failure["message"]
+    assert len(failure["message"]) < 300
+
+
+def test_a_long_key_named_twice_is_quoted_cut_short(client: TestClient, world: World) -> None:
+    key = f'"{LONG}"'.encode()
+    body = b'{"objects": [{' + key + b": 1, " + key + b": 2}]}"
+    response = client.post(
+        objects_url(world.feed), content=body, headers={**world.watchdog.headers, **POST}
+    )
+    assert response.status_code == 400, response.text[:300]
+    description = response.json()["description"]
+    assert "the key '999" in description
+    assert "appears twice" in description
+    assert len(description) < 300
+
+
+def test_a_long_added_after_is_quoted_cut_short(client: TestClient, world: World) -> None:
+    response = client.get(
+        objects_url(world.feed), params={"added_after": LONG[:5000]}, headers=world.exchange.headers
+    )
+    assert response.status_code == 400, response.text[:300]
+    description = response.json()["description"]
+    assert "added_after '999" in description
+    assert len(description) < 300
+
+
 def test_an_indicator_with_null_extensions_is_read_as_having_none(
     client: TestClient, world: World
 ) -> None:
