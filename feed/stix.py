@@ -331,8 +331,10 @@ def flagged_address(indicator: dict[str, Any]) -> Address | None:
     return _extension_address.__wrapped__(chain, text, category, pattern)  # JSON lists: unhashable
 
 
-# The extension's optional text properties and their longest length, as in its schema.
+# The extension's optional text properties and their longest length, and the shape of its
+# address, as in its schema.
 _EXTENSION_TEXTS = {"asset": 32, "source": 64}
+_ADDRESS_SHAPE = re.compile(r"[0-9A-Za-z:]{26,128}")
 _EXTENSION_PROPERTIES = frozenset({"extension_type", "chain", "address", "category"}).union(
     _EXTENSION_TEXTS
 )
@@ -347,6 +349,11 @@ def _check_extension_properties(extension: dict[str, Any]) -> None:
     if not extension.keys() <= _EXTENSION_PROPERTIES:
         unknown = sorted(extension.keys() - _EXTENSION_PROPERTIES)
         raise InvalidObject(f"{EXTENSION_ID} has no property {quoted(unknown[0])}")
+    address = extension.get("address")
+    if isinstance(address, str) and not _ADDRESS_SHAPE.fullmatch(address):
+        raise InvalidObject(
+            f"extension address {quoted(address)} is not 26 to 128 letters, digits and colons"
+        )
     for name, longest in _EXTENSION_TEXTS.items():
         if name in extension:
             value = extension[name]

@@ -137,6 +137,8 @@ def test_versions() -> None:
         ({"colour": "red"}, "has no property 'colour'"),
         ({"asset": "U" * 33}, "extension asset 'UUU.*' is not text of at most 32"),
         ({"source": 5}, "extension source 5 is not text of at most 64"),
+        ({"address": " " + ETH.canonical}, "' 0x5aAeb.* is not 26 to 128 letters, digits and"),
+        ({"address": "1" * 129}, "'1{56}\\.\\.\\. is not 26 to 128 letters, digits and colons"),
         ({"category": "x" * 10_000}, r"extension category 'x{56}\.\.\. is unknown"),
     ],
 )
@@ -213,6 +215,7 @@ SCHEMA_VALUES = (
     JSON_VALUES
     | st.text(min_size=31, max_size=33)
     | st.text(min_size=63, max_size=65)
+    | st.from_regex(r"[0-9A-Za-z:]{24,130}", fullmatch=True)
     | st.sampled_from(["property-extension", "eip155:1", "ETH", ETH.canonical, "scam", ""])
 )
 

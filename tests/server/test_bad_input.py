@@ -107,6 +107,7 @@ def test_an_extension_naming_its_chain_by_ticker_fails_alone_saying_so(
     assert "extension chain 'BTC' is not the CAIP-2 id of a supported chain" in failure["message"]
 
 
+PROPERTY_EXTENSION = {"extension_type": "property-extension"}
 LONG = "9" * 50_000  # a quarter of the tests' max_content_length
 
 
@@ -115,6 +116,7 @@ LONG = "9" * 50_000  # a quarter of the tests' max_content_length
     [
         ({"created_by_ref": "identity--" + LONG}, "created_by_ref 'identity--999"),
         ({"extensions": {EXTENSION_ID: {"extension_type": LONG}}}, "extension_type '999"),
+        ({"extensions": {EXTENSION_ID: {**PROPERTY_EXTENSION, "address": LONG}}}, "address '999"),
     ],
 )
 def test_a_refusal_quotes_a_long_value_cut_short(
