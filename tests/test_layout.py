@@ -12,7 +12,7 @@ PURE = {
     "addresses": {"errors", "encodings", "chains"},
     "taxii": {"errors"},
     "envelope": {"errors"},
-    "shapes": set(),
+    "shapes": {"errors"},
     "stix": {"errors", "taxii", "addresses", "chains", "encodings", "shapes"},
 }
 EDGES = ("feed.server", "feed.cli")
