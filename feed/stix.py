@@ -341,8 +341,9 @@ _EXTENSION_PROPERTIES = frozenset({"extension_type", "chain", "address", "catego
 
 
 def _check_extension_properties(extension: dict[str, Any]) -> None:
-    """What the extension's schema asks of it besides the address it names (checked, with its
-    chain and category, by _extension_address)."""
+    """What the extension's schema asks of it beyond what _extension_address reads (the chain,
+    the address as canonical on it, the category): its type, its properties, the address's
+    shape, and the optional texts' lengths."""
     kind = extension.get("extension_type")
     if kind != "property-extension":
         raise InvalidObject(f"extension_type {quoted(kind)} is not property-extension")
