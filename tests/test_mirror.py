@@ -25,6 +25,7 @@ from feed.client import FeedClient
 from feed.config import Settings
 from feed.errors import InvalidAddress, RemoteError
 from feed.mirror import EMPTY_PAGES_IN_A_ROW, Match, Mirror, Screener, poll
+from feed.sandbox import synthetic_address
 from feed.stix import EXTENSION_ID, Category, Flag, build_indicator, build_sighting
 from feed.taxii import MAX_REASON, is_object_id, normalise_version
 from tests.conftest import World
@@ -294,6 +295,23 @@ def test_screener_holds_every_match_of_an_address() -> None:
     assert screener.screen(BTC) == [first, second]
     assert screener.screen(other.canonical.upper().replace("0X", "0x")) == [third]
     assert screener.screen("31nadacWrgPeAQxKRMabhn3fPhnhi3hjKa") == []
+
+
+def test_a_screener_of_thousands_finds_each_by_its_text_and_nothing_else() -> None:
+    # Enough keys that the filter before the index spans many bytes and most of its bits.
+    rng = random.Random(5)
+    addresses = list(
+        {(a.domain, a.key): a for a in (synthetic_address(rng) for _ in range(6000))}.values()
+    )
+    flagged, others = addresses[::2], addresses[1::2]
+    matches = {
+        a.key: Match("f", "c", None, None, "scam", 50, f"indicator--{i}", "v", a.chain.caip2,
+                     a.canonical, None)
+        for i, a in enumerate(flagged)
+    }  # fmt: skip
+    screener = Screener((a.domain, a.key, matches[a.key]) for a in flagged)
+    assert [screener.screen(a.canonical) for a in flagged] == [[matches[a.key]] for a in flagged]
+    assert [m for a in others for m in screener.screen(a.canonical)] == []
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
