@@ -29,13 +29,14 @@ _UNINDEX = {
 }
 
 
-def flags(value: dict[str, Any]) -> list[dict[str, Any]]:
+def flags(value: dict[str, Any], checked: Address | None = None) -> list[dict[str, Any]]:
     """What the index holds of one indicator version, less which version it is (`index`
-    adds that): nothing if it is revoked or flags nothing."""
+    adds that): nothing if it is revoked or flags nothing. `checked` is the address of our
+    extension in it, where `check_object` has read it already."""
     if value.get("type") != "indicator" or value.get("revoked"):
         return []
     try:
-        readings = indicator_addresses(value)
+        readings = [checked] if checked is not None else indicator_addresses(value)
     except InvalidObject:
         return []
     until = value.get("valid_until")

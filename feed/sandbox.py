@@ -172,8 +172,8 @@ class Sandbox:
     def _publish(self, session: Session, values: list[dict[str, Any]]) -> None:
         candidates = []
         for value in values:
-            check_object(value, self.author)
-            candidates.append(Candidate.of(value))
+            checked = check_object(value, self.author)
+            candidates.append(Candidate.of(value, checked=checked))
             if not value.get("revoked") and "valid_until" not in value:
                 self.live[value["id"]] = value
         add_objects(session, self.feed_id, candidates)

@@ -145,9 +145,10 @@ def object_version(value: dict[str, Any]) -> str | None:
     return None if stamp is None else normalise_version(str(stamp), field="modified")
 
 
-def check_object(value: Any, author_identity: str) -> None:
+def check_object(value: Any, author_identity: str) -> Address | None:
     """Raise InvalidObject, saying why, unless `value` is a valid STIX 2.1 object that the
-    holder of `author_identity` may publish."""
+    holder of `author_identity` may publish. Returns the address our extension flags, for an
+    indicator that has it, so that indexing it need not read it again."""
     if not isinstance(value, dict):
         raise InvalidObject(f"is a JSON {type(value).__name__}, not a STIX object")
     object_type, object_id = value.get("type"), value.get("id")
@@ -192,9 +193,9 @@ def check_object(value: Any, author_identity: str) -> None:
         raise InvalidObject(str(error)) from None
     except Exception as error:  # stix2 raises plain ValueError, TypeError... on bad input
         raise InvalidObject(f"{type(error).__name__}: {error}") from None
-    if object_type == "indicator":
-        flagged_address(value)
+    address = flagged_address(value) if object_type == "indicator" else None
     _check_author(value, object_id, author_identity, unauthored=sco or marking)
+    return address
 
 
 @lru_cache(maxsize=1024)  # stix2 answers from its type registries, slowly, on every call

@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlmodel import Session, col
 
+from feed.addresses import Address
 from feed.database import bound_list, bulk_insert
 from feed.lookup import Latest, flags, index, unindex
 from feed.pages import OBJECTS, SAME_COLLECTION, matching
@@ -86,14 +87,22 @@ class Candidate(NamedTuple):  # a thousand a POST: a tuple builds in a fraction 
     flags: tuple[dict[str, Any], ...]
 
     @classmethod
-    def of(cls, value: dict[str, Any], raw: bytes | None = None) -> "Candidate":
+    def of(
+        cls, value: dict[str, Any], raw: bytes | None = None, checked: Address | None = None
+    ) -> "Candidate":
         """`value` to be stored as `raw`, the bytes it was received as; or, for an object
-        built here, as its own JSON."""
+        built here, as its own JSON. `checked` is what `check_object` returned for it."""
         spec_version = value.get("spec_version", SPEC_VERSION)
         version = object_version(value)
         stored = orjson.dumps(value) if raw is None else raw
         return cls(
-            value["id"], value["type"], spec_version, version, value, stored, tuple(flags(value))
+            value["id"],
+            value["type"],
+            spec_version,
+            version,
+            value,
+            stored,
+            tuple(flags(value, checked)),
         )
 
 

@@ -191,13 +191,13 @@ def post_objects(
     feed_id, identity = access.collection.feed_id, access.caller.identity_id
     for index, item in enumerate(items):
         try:
-            check_object(item.value, identity)
+            checked = check_object(item.value, identity)
             if feed_id is not None:
                 _check_report(store, feed_id, item.value, identity)
         except InvalidObject as error:
             failures.append(_failure(index, item, error.description))
             continue
-        candidates.append(Candidate.of(item.value, item.raw))
+        candidates.append(Candidate.of(item.value, item.raw, checked))
     successes: list[dict[str, str]] = []
     revoked = {c.object_id for c in candidates if c.value.get("revoked") is True}
     with store.writing() as session:
