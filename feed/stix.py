@@ -326,10 +326,7 @@ def flagged_address(indicator: dict[str, Any]) -> Address | None:
     chain, text = extension.get("chain"), extension.get("address")
     if not isinstance(chain, str) or not isinstance(text, str):
         raise InvalidObject(f"{EXTENSION_ID} needs string `chain` and `address`")
-    category, pattern = extension.get("category"), indicator.get("pattern")
-    if isinstance(category, str) and isinstance(pattern, str):
-        return _extension_address(chain, text, category, pattern)
-    return _extension_address.__wrapped__(chain, text, category, pattern)  # JSON lists: unhashable
+    return _extension_address(chain, text, extension.get("category"), indicator.get("pattern"))
 
 
 # The extension's optional text properties and their longest length, and the shape of its
@@ -365,8 +362,6 @@ def _check_extension_properties(extension: dict[str, Any]) -> None:
                 )
 
 
-# A posted indicator is read here when it is checked and again when it is indexed.
-@lru_cache(maxsize=4096)
 def _extension_address(chain: str, text: str, category: Any, pattern: Any) -> Address:
     # A name or ticker is for people; the extension's schema asks for the chain's CAIP-2 id,
     # which is what consumers compare (a ticker such as USDT names several chains).
