@@ -1,15 +1,17 @@
 """TAXII envelopes as bytes, both ways, without re-serialising any object.
 
 Incoming: the envelope is parsed once, and the byte span of every element of its `objects`
-list is noted on the way, so each object is stored exactly as it was sent.
+list is noted on the way, so each object is stored exactly as it was sent. An envelope written
+compactly, as orjson writes it (our publisher's), is parsed in C and each object's bytes are its
+own serialisation, proven equal to what was received; any other is read by a scanner that notes
+the spans, and refused by it, saying why, when it is not what every reader takes alike.
 Outgoing: stored JSON is spliced into the page unchanged.
 """
 
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -51,8 +53,7 @@ def _constant(name: str) -> None:
 _DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_int=_integer, parse_constant=_constant)
 
 
-@dataclass(frozen=True)
-class Item:
+class Item(NamedTuple):  # a thousand an envelope: a tuple builds in a fraction of the time
     """One element of an incoming `objects` list: its parsed value and its exact bytes."""
 
     value: Any
@@ -62,6 +63,9 @@ class Item:
 def parse_envelope(raw: bytes) -> list[Item]:
     """The elements of an envelope's `objects` list. Elements that are not JSON objects are
     kept (with empty bytes) so the caller can report them by position."""
+    compact = _compact(raw)
+    if compact is not None:
+        return compact
     try:
         text = raw.decode()
     except UnicodeDecodeError as error:
@@ -82,6 +86,31 @@ def parse_envelope(raw: bytes) -> list[Item]:
     if items is None:
         raise BadRequest("the envelope must have an `objects` list with at least one object")
     return items
+
+
+_COMPACT_HEAD, _COMPACT_TAIL = b'{"objects":[', b"]}"
+
+
+def _compact(raw: bytes) -> list[Item] | None:
+    """The items of an envelope that is byte for byte what orjson writes of what it parses
+    from it, else None. That equality leaves no key named twice, no integer beyond 64 bits
+    (orjson reads those as floats, written back otherwise) and no other spelling to refuse."""
+    if not (raw.startswith(_COMPACT_HEAD) and raw.endswith(_COMPACT_TAIL)):
+        return None  # spaced, as by json.dumps: not parsed twice
+    try:
+        envelope = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(envelope) is not dict or len(envelope) != 1:
+        return None
+    values = envelope.get("objects")
+    if type(values) is not list or not values:
+        return None
+    written = list(map(orjson.dumps, values))
+    if _COMPACT_HEAD + b",".join(written) + _COMPACT_TAIL != raw:
+        return None
+    pairs = zip(values, written, strict=True)
+    return [Item(value, own if type(value) is dict else b"") for value, own in pairs]
 
 
 def _strict(raw: bytes) -> None:

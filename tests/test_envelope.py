@@ -21,15 +21,30 @@ json_values = st.recursive(
 
 @given(
     st.lists(st.dictionaries(st.text(), json_values, max_size=4), min_size=1, max_size=5),
-    st.booleans(),
+    st.sampled_from(["compact", "spaced", "pretty"]),
 )
-def test_each_object_keeps_its_bytes(objects: list[dict[str, object]], pretty: bool) -> None:
-    raw = json.dumps({"more": False, "objects": objects}, indent=2 if pretty else None).encode()
+def test_each_object_keeps_its_bytes(objects: list[dict[str, object]], layout: str) -> None:
+    if layout == "compact":  # as our publisher writes them
+        raw = orjson.dumps({"objects": objects})
+    else:
+        envelope = {"more": False, "objects": objects}
+        raw = json.dumps(envelope, indent=2 if layout == "pretty" else None).encode()
     items = parse_envelope(raw)
     assert [item.value for item in items] == objects
     for item in items:
         assert orjson.loads(item.raw) == item.value
         assert item.raw in raw
+    if layout == "compact":
+        assert b'{"objects":[' + b",".join(item.raw for item in items) + b"]}" == raw
+
+
+def test_elements_that_are_not_objects_are_kept_without_bytes() -> None:
+    for raw in (b'{"objects":[1,{"a":2},"b"]}', b'{"objects": [1, {"a": 2}, "b"]}'):
+        assert [(item.value, item.raw) for item in parse_envelope(raw)] == [
+            (1, b""),
+            ({"a": 2}, raw[raw.index(b"{", 2) : raw.index(b"}") + 1]),
+            ("b", b""),
+        ]
 
 
 def test_strings_that_look_like_structure() -> None:
@@ -44,6 +59,10 @@ def test_strings_that_look_like_structure() -> None:
     ("raw", "problem"),
     [
         (b'{"objects": [{"a": 18446744073709551616}]}', "18446744073709551616 is outside"),
+        (b'{"objects":[{"a":18446744073709551616}]}', "18446744073709551616 is outside"),
+        (b'{"objects":[{"a":-9223372036854775809}]}', "-9223372036854775809 is outside"),
+        (b'{"objects":[{"a":"\\ud800"}]}', "not valid JSON"),
+        (b'{"objects":[{"a":1}]}{}', "not valid JSON near line 1 column 22"),
         (b'{"objects": [{"a": -9223372036854775809}]}', "-9223372036854775809 is outside"),
         (b'{"objects": [{"a": NaN}]}', "NaN is not JSON"),
         (b'{"objects": [{"a": -Infinity}]}', "-Infinity is not JSON"),
@@ -71,6 +90,9 @@ def test_a_surrogate_pair_is_kept() -> None:
         b'{"objects": [{"a": 1}], "objects": [{"b": 2}]}',
         b'{"objects": [{"id": "x--1", "type": "x", "id": "x--2"}]}',
         b'{"objects": [{"a": {"b": 1, "b": 2}}]}',
+        b'{"objects":[{"a":1}],"objects":[{"a":1}]}',
+        b'{"objects":[{"a":1,"a":1}]}',
+        b'{"objects":[{"a":{"b":[{"c":1,"c":2}]}}]}',
     ],
 )
 def test_a_key_named_twice_is_refused(raw: bytes) -> None:
@@ -79,7 +101,9 @@ def test_a_key_named_twice_is_refused(raw: bytes) -> None:
         parse_envelope(raw)
 
 
-@pytest.mark.parametrize("raw", [b"", b"[", b"{}", b'{"objects": 3}', b'{"objects": []}'])
+@pytest.mark.parametrize(
+    "raw", [b"", b"[", b"{}", b'{"objects": 3}', b'{"objects": []}', b'{"objects":[]}', b"[{}]"]
+)
 def test_not_an_envelope(raw: bytes) -> None:
     with pytest.raises(BadRequest):
         parse_envelope(raw)
