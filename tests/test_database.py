@@ -22,7 +22,7 @@ from feed.database import (
 )
 from feed.errors import ConfigurationError
 from feed.store import Store
-from feed.tables import ObjectVersion
+from feed.tables import FlaggedAddress, ObjectVersion
 from feed.versions import Candidate, add_objects
 from tests.conftest import World
 from tests.server.test_lookup import BTC, flagged
@@ -82,6 +82,33 @@ def test_bulk_insert_keeps_every_value_exactly(store: Store, world: World) -> No
     with store.reading() as session:
         stored = [row._asdict() for row in session.connection().execute(query)]
     assert stored == rows
+
+
+def test_bulk_insert_keeps_missing_values_and_every_column_type(store: Store, world: World) -> None:
+    # The address index has integers of both widths and columns left empty.
+    rows: list[dict[str, Any]] = [
+        {
+            "version_row": 2**62 + index,
+            "collection_id": world.feed,
+            "object_id": f"indicator--{index:08d}",
+            "domain": "bip122",
+            "address_key": f"key-{index}",
+            "chain": "bip122:000000000019d6689c085ae165831e93",
+            "address": f"address-{index}",
+            "version": "2026-01-01T00:00:00.000000Z",
+            "category": None if index else "csam",
+            "confidence": None if index else 2**31 - 1,
+            "valid_until": None if index else 2**63 - 1,
+            "created_by_ref": None,
+        }
+        for index in range(2)
+    ]
+    table = FlaggedAddress.__table__  # type: ignore[attr-defined]
+    with store.writing() as session:
+        bulk_insert(session.connection(), table, rows)
+    query = select(*(table.c[name] for name in rows[0])).order_by(table.c.version_row)
+    with store.reading() as session:
+        assert [row._asdict() for row in session.connection().execute(query)] == rows
 
 
 def test_bulk_insert_raises_the_drivers_errors_as_sqlalchemys(store: Store, world: World) -> None:
