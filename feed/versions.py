@@ -106,8 +106,7 @@ class Candidate(NamedTuple):  # a thousand a POST: a tuple builds in a fraction 
         )
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):  # one an object, made inside the collection's lock
     object_id: str
     version: str
     failure: str | None = None
