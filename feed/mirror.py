@@ -375,7 +375,7 @@ class Screener:
     def matches(self, address: Address, now: str | None = None) -> list[Match]:
         """Active indicators flagging a canonical address, still valid at `now`."""
         found = _held(self._index, address.domain, address.key)
-        return _valid(found, now) if found else []  # nearly all are not: one call fewer
+        return _valid(found, now) if found else []
 
     def screen(self, text: str, chain: str | None = None, now: str | None = None) -> list[Match]:
         """Matches for an address as written, still valid at `now`; with no chain, every
@@ -384,7 +384,7 @@ class Screener:
         if chain is not None:
             return self.matches(parse_address(text, chain), now)
         found = self._held_by_text(text)
-        return _valid(found, now) if found else []  # as in matches
+        return _valid(found, now) if found else []
 
 
 class _KeyFilter(NamedTuple):
@@ -445,9 +445,8 @@ def _held(
 
 
 def _valid(found: Sequence[Match], now: str | None) -> list[Match]:
-    """The matches still valid at `now` (the clock is read only when something matched)."""
-    if not found:
-        return []
+    """The matches still valid at `now`. Callers pass only what matched, so that the clock is
+    read only then: nearly every address matches nothing."""
     now = now or format_timestamp(now_micros())
     return [m for m in found if m.valid_until is None or m.valid_until > now]
 
