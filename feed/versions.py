@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlmodel import Session, col
 
 from feed.addresses import Address
@@ -55,11 +55,14 @@ _PROBE_BODIES = {
         "AND v.collection_id || '' = :collection"
     ),
 }
-# Two integers a row: reading back object ids and versions too cost twice as long.
-_ROWS_ADDED = select(OBJECTS.c.date_added, OBJECTS.c.row).where(
-    OBJECTS.c.collection_id == bindparam("collection"),
-    OBJECTS.c.date_added.between(bindparam("first"), bindparam("last")),
-)
+# Rows are numbered before they are inserted, so that nothing need be read back: PostgreSQL
+# hands out its sequence's numbers to concurrent writers without waiting; SQLite's writers take
+# turns, each under the database's write lock, and a row numbered by hand takes the number
+# SQLite would have given it.
+_NEW_ROWS = {
+    "postgresql": text("SELECT nextval('object_version_row_seq') FROM generate_series(1, :count)"),
+    "sqlite": text('SELECT coalesce(max("row"), 0) FROM object_version'),
+}
 _NO_LONGER_LATEST = {
     "postgresql": text(
         'UPDATE object_version SET is_latest = false WHERE "row" = ANY(ARRAY('
@@ -170,6 +173,12 @@ def add_objects(
 ) -> list[Outcome]:
     """Store every candidate that is new, in one set-based insert; an exact duplicate of a
     stored version succeeds without change. Call inside `Store.writing()`."""
+    numbers = _new_rows(session, len(candidates))  # one a candidate, taken before the lock
+    # Writers wait for the lock, so the address index rows that nearly every POST ends with
+    # are written before it: those of each object's newest candidate. Under the lock, the few
+    # that were not to be are taken out again, and any others put in.
+    foreseen = _newest_flagging(collection_id, candidates, numbers)
+    index(session, foreseen)
     last = _lock_collection(session, collection_id)
     object_ids = list(dict.fromkeys(candidate.object_id for candidate in candidates))
     stored_versions = _stored_versions(session, collection_id, object_ids)
@@ -190,7 +199,7 @@ def add_objects(
     seen: dict[tuple[str, str], Candidate] = {}
     rows: list[dict[str, Any]] = []
     outcomes: list[Outcome] = []
-    for candidate in candidates:
+    for candidate, number in zip(candidates, numbers, strict=True):
         if candidate.version is None:
             previous = latest.get(candidate.object_id)
             if previous is not None and stored[candidate.object_id, previous] == candidate.value:
@@ -209,6 +218,7 @@ def add_objects(
         seen[key] = candidate
         rows.append(
             {
+                "row": number,
                 "collection_id": collection_id,
                 "object_id": candidate.object_id,
                 "type": candidate.type,
@@ -221,30 +231,41 @@ def add_objects(
         )
         outcomes.append(Outcome(candidate.object_id, version))
         stamp += 1
+    became_latest = _insert_versions(session, rows, stored_versions) if rows else []
+    flagging = [
+        Latest(collection_id, row["object_id"], row["version"], row["row"], held)
+        for row in became_latest
+        if (held := seen[row["object_id"], row["version"]].flags)
+    ]
+    indexed = {version.row for version in foreseen}
+    unindex(session, list(indexed.difference(version.row for version in flagging)))
+    index(session, (version for version in flagging if version.row not in indexed))
     if rows:
-        became_latest = _insert_versions(session, rows, stored_versions)
-        found = [(row, seen[row["object_id"], row["version"]].flags) for row in became_latest]
-        flagging = [(row, held) for row, held in found if held]
-        placed = _rows_of(session, collection_id, [row for row, _ in flagging])
-        index(
-            session,
-            (
-                Latest(
-                    collection_id,
-                    row["object_id"],
-                    row["version"],
-                    placed[row["date_added"]],
-                    held,
-                )
-                for row, held in flagging
-            ),
-        )
         session.execute(
             update(Collection)
             .where(col(Collection.id) == collection_id)
             .values(last_date_added=stamp - 1)
         )
     return outcomes
+
+
+def _newest_flagging(
+    collection_id: str, candidates: Sequence[Candidate], numbers: Sequence[int]
+) -> list[Latest]:
+    """The newest candidate of each object, where it flags an address, with the row it would
+    be stored in, as if it became its object's latest version."""
+    newest: dict[str, tuple[str, Candidate, int]] = {}
+    for candidate, number in zip(candidates, numbers, strict=True):
+        if candidate.version is None:
+            continue
+        current = newest.get(candidate.object_id)
+        if current is None or candidate.version > current[0]:  # the first of equal versions
+            newest[candidate.object_id] = (candidate.version, candidate, number)
+    return [
+        Latest(collection_id, candidate.object_id, version, number, candidate.flags)
+        for version, candidate, number in newest.values()
+        if candidate.flags
+    ]
 
 
 def _insert_versions(
@@ -273,18 +294,15 @@ def _insert_versions(
     return [row for row in newest.values() if row["is_latest"]]
 
 
-def _rows_of(
-    session: Session, collection_id: str, inserted: Sequence[dict[str, Any]]
-) -> dict[int, int]:
-    """The object_version rows given to just inserted rows, by their `date_added` stamps,
-    which the collection's page key holds in order."""
-    if not inserted:
-        return {}
-    stamps = [row["date_added"] for row in inserted]
-    parameters = {"collection": collection_id, "first": min(stamps), "last": max(stamps)}
-    result = session.connection().execute(_ROWS_ADDED, parameters)
-    # Fetched at once: row by row, a thousand rows took twice as long, inside the lock.
-    return dict(result.all())
+def _new_rows(session: Session, count: int) -> Sequence[int]:
+    """Numbers for `count` new object_version rows, unused by any other."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    result = connection.execute(_NEW_ROWS[dialect], {"count": count})
+    if dialect == "postgresql":
+        return result.scalars().all()
+    last: int = result.scalar_one()
+    return range(last + 1, last + 1 + count)
 
 
 def delete_versions(session: Session, collection_id: str, object_id: str, filters: Filters) -> int:

@@ -22,6 +22,8 @@ from tests.stix_objects import indicator
 
 
 def test_concurrent_writers_get_distinct_increasing_stamps(store: Store, world: World) -> None:
+    committed: list[list[str]] = []  # each batch's ids, in the order the batches commit
+
     def write(writer: int) -> None:
         for batch in range(5):
             objects = [
@@ -30,6 +32,8 @@ def test_concurrent_writers_get_distinct_increasing_stamps(store: Store, world: 
             ]
             with store.writing() as session:
                 add_objects(session, world.feed, [Candidate.of(o) for o in objects])
+                # The collection stays locked until this commits: the next writer appends after.
+                committed.append([o["id"] for o in objects])
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
     for thread in threads:
@@ -37,15 +41,18 @@ def test_concurrent_writers_get_distinct_increasing_stamps(store: Store, world: 
     for thread in threads:
         thread.join()
     with store.reading() as session:
-        rows = session.exec(
-            select(ObjectVersion.row, ObjectVersion.date_added)
-            .where(col(ObjectVersion.collection_id) == world.feed)
-            .order_by(col(ObjectVersion.row))
-        ).all()
-    stamps = [date_added for _, date_added in rows]
-    assert len(stamps) == len(world.feed_seed) + 3 * 5 * 5
-    assert stamps == sorted(stamps)  # insert order is commit order is stamp order
+        stamped = dict(
+            session.exec(
+                select(ObjectVersion.object_id, ObjectVersion.date_added).where(
+                    col(ObjectVersion.collection_id) == world.feed
+                )
+            ).all()
+        )
+    assert len(stamped) == len(world.feed_seed) + 3 * 5 * 5
+    stamps = [stamped[object_id] for batch in committed for object_id in batch]
+    assert stamps == sorted(stamps)  # commit order is stamp order
     assert len(set(stamps)) == len(stamps)
+    assert max(stamped[object_id] for object_id in world.feed_seed) < stamps[0]
 
 
 def latest_versions(store: Store, collection: str) -> dict[str, str]:
@@ -128,6 +135,33 @@ def test_the_address_index_holds_the_latest_version_only(store: Store, world: Wo
             session, world.feed, first["id"], Filters(version_selector=frozenset({"all"}))
         )
     assert held() == []
+
+
+def test_versions_that_do_not_become_latest_leave_the_address_index_as_it_was(
+    store: Store, world: World
+) -> None:
+    address = parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC")
+    flag = Flag(address, Category.SANCTIONS)
+    first = build_indicator(flag, world.watchdog.identity, datetime(2025, 1, 1, tzinfo=UTC))
+    assert first is not None
+    newest = {**first, "modified": "2025-03-01T00:00:00.000Z"}
+    with store.writing() as session:
+        add_objects(session, world.feed, [Candidate.of(newest)])
+    held = [(first["id"], "2025-03-01T00:00:00.000000Z", "2025-03-01T00:00:00.000000Z", True)]
+    assert indexed(store, world.feed) == held
+
+    older = {**first, "modified": "2025-02-01T00:00:00.000Z"}
+    changed = {**newest, "confidence": 10}
+    for envelope in ([newest], [older], [changed], [newest, older]):
+        with store.writing() as session:
+            add_objects(session, world.feed, [Candidate.of(value) for value in envelope])
+        assert indexed(store, world.feed) == held, envelope
+
+    revoked = {**first, "modified": "2025-04-01T00:00:00.000Z", "revoked": True}
+    flagging = {**first, "modified": "2025-03-15T00:00:00.000Z"}
+    with store.writing() as session:  # the newest revokes it: nothing flags the address
+        add_objects(session, world.feed, [Candidate.of(flagging), Candidate.of(revoked)])
+    assert indexed(store, world.feed) == []
 
 
 def test_unversioned_objects_are_deduplicated_by_content(store: Store, world: World) -> None:
