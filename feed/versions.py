@@ -79,7 +79,8 @@ class Candidate(NamedTuple):  # a thousand a POST: a tuple builds in a fraction 
     """A validated object about to be stored. `version` is its normalised `modified` (else
     `created`); None for objects without either, which are versioned by `date_added`.
     `flags` is what the address index will hold of it, worked out before the collection is
-    locked, as writers wait for that lock."""
+    locked, as writers wait for that lock: nothing for an object without a version (every
+    valid indicator has one), so that the index rows of a POST are known before the lock."""
 
     object_id: str
     type: str
@@ -105,7 +106,7 @@ class Candidate(NamedTuple):  # a thousand a POST: a tuple builds in a fraction 
             version,
             value,
             stored,
-            tuple(flags(value, checked)),
+            () if version is None else tuple(flags(value, checked)),
         )
 
 
@@ -174,9 +175,9 @@ def add_objects(
     """Store every candidate that is new, in one set-based insert; an exact duplicate of a
     stored version succeeds without change. Call inside `Store.writing()`."""
     numbers = _new_rows(session, len(candidates))  # one a candidate, taken before the lock
-    # Writers wait for the lock, so the address index rows that nearly every POST ends with
-    # are written before it: those of each object's newest candidate. Under the lock, the few
-    # that were not to be are taken out again, and any others put in.
+    # Writers wait for the lock, so the address index rows are written before it: those of
+    # each object's newest candidate, which nearly always becomes its latest version. Under
+    # the lock, the few that did not are taken out again.
     foreseen = _newest_flagging(collection_id, candidates, numbers)
     index(session, foreseen)
     last = _lock_collection(session, collection_id)
@@ -232,14 +233,10 @@ def add_objects(
         outcomes.append(Outcome(candidate.object_id, version))
         stamp += 1
     became_latest = _insert_versions(session, rows, stored_versions) if rows else []
-    flagging = [
-        Latest(collection_id, row["object_id"], row["version"], row["row"], held)
-        for row in became_latest
-        if (held := seen[row["object_id"], row["version"]].flags)
-    ]
-    indexed = {version.row for version in foreseen}
-    unindex(session, list(indexed.difference(version.row for version in flagging)))
-    index(session, (version for version in flagging if version.row not in indexed))
+    # Only the newest candidate of an object can become its latest version: all that did
+    # and flag an address were foreseen.
+    latest_rows = {row["row"] for row in became_latest}
+    unindex(session, [version.row for version in foreseen if version.row not in latest_rows])
     if rows:
         session.execute(
             update(Collection)

@@ -1,6 +1,7 @@
 """Writing object versions on SQLite and PostgreSQL: stamping, latest-version marks and the
 address index that follows them."""
 
+import random
 import sqlite3
 import threading
 from datetime import UTC, datetime
@@ -162,6 +163,58 @@ def test_versions_that_do_not_become_latest_leave_the_address_index_as_it_was(
     with store.writing() as session:  # the newest revokes it: nothing flags the address
         add_objects(session, world.feed, [Candidate.of(flagging), Candidate.of(revoked)])
     assert indexed(store, world.feed) == []
+
+
+def test_concurrent_writers_of_the_same_objects_leave_the_latest_versions_indexed(
+    store: Store, world: World
+) -> None:
+    texts = ("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy")
+    firsts = []
+    for text in texts:
+        flag = Flag(parse_address(text, "BTC"), Category.SANCTIONS)
+        built = build_indicator(flag, world.watchdog.identity, datetime(2025, 1, 1, tzinfo=UTC))
+        assert built is not None
+        firsts.append(built)
+    versions = [
+        {**first, "modified": f"2025-01-{day:02}T00:00:00.000Z"}
+        for first in firsts
+        for day in range(2, 10)
+    ]
+    sent: list[dict[str, Any]] = []
+
+    def write(writer: int) -> None:
+        rng = random.Random(writer)
+        for _ in range(6):  # newer, older and resent versions, in any order
+            envelope = rng.sample(versions, 5)
+            with store.writing() as session:
+                add_objects(session, world.feed, [Candidate.of(value) for value in envelope])
+            sent.extend(envelope)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    newest: dict[str, str] = {}
+    for value in sent:
+        version = value["modified"].replace(".000Z", ".000000Z")
+        newest[value["id"]] = max(newest.get(value["id"], version), version)
+    latest = latest_versions(store, world.feed)
+    assert {object_id: latest[object_id] for object_id in newest} == newest
+    expected = sorted((object_id, version, version, True) for object_id, version in newest.items())
+    assert sorted(indexed(store, world.feed)) == expected
+
+
+def test_only_versioned_objects_flag_addresses() -> None:
+    """A POST's index rows are written before its collection is locked, which needs their
+    versions; every valid indicator has one."""
+    flag = Flag(parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"), Category.SANCTIONS)
+    author = "identity--00000000-0000-4000-8000-000000000000"
+    built = build_indicator(flag, author, datetime(2025, 1, 1, tzinfo=UTC))
+    assert built is not None
+    assert Candidate.of(built).flags
+    unversioned = {k: v for k, v in built.items() if k not in ("created", "modified")}
+    assert Candidate.of(unversioned).flags == ()
 
 
 def test_unversioned_objects_are_deduplicated_by_content(store: Store, world: World) -> None:
