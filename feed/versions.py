@@ -60,7 +60,10 @@ _PROBE_BODIES = {
 # turns, each under the database's write lock, and a row numbered by hand takes the number
 # SQLite would have given it.
 _NEW_ROWS = {
-    "postgresql": text("SELECT nextval('object_version_row_seq') FROM generate_series(1, :count)"),
+    # As one array: a row a number took half as long again, through SQLAlchemy's results.
+    "postgresql": text(
+        "SELECT array_agg(nextval('object_version_row_seq')) FROM generate_series(1, :count)"
+    ),
     "sqlite": text('SELECT coalesce(max("row"), 0) FROM object_version'),
 }
 _NO_LONGER_LATEST = {
@@ -295,11 +298,13 @@ def _new_rows(session: Session, count: int) -> Sequence[int]:
     """Numbers for `count` new object_version rows, unused by any other."""
     connection = session.connection()
     dialect = connection.dialect.name
-    result = connection.execute(_NEW_ROWS[dialect], {"count": count})
+    if not count:
+        return ()
+    taken = connection.execute(_NEW_ROWS[dialect], {"count": count}).scalar_one()
     if dialect == "postgresql":
-        return result.scalars().all()
-    last: int = result.scalar_one()
-    return range(last + 1, last + 1 + count)
+        numbers: list[int] = taken
+        return numbers
+    return range(taken + 1, taken + 1 + count)
 
 
 def delete_versions(session: Session, collection_id: str, object_id: str, filters: Filters) -> int:
