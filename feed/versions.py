@@ -296,10 +296,10 @@ def _insert_versions(
 
 def _new_rows(session: Session, count: int) -> Sequence[int]:
     """Numbers for `count` new object_version rows, unused by any other."""
-    connection = session.connection()
-    dialect = connection.dialect.name
     if not count:
         return ()
+    connection = session.connection()
+    dialect = connection.dialect.name
     taken = connection.execute(_NEW_ROWS[dialect], {"count": count}).scalar_one()
     if dialect == "postgresql":
         numbers: list[int] = taken
