@@ -7,9 +7,9 @@ that lock, strictly above the collection's last stamp, and the lock is held unti
 object committed later always carries a later `date_added` than anything a poller has seen.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import orjson
 from sqlalchemy import delete, func, select, text, update
@@ -22,6 +22,8 @@ from feed.pages import OBJECTS, SAME_COLLECTION, matching
 from feed.stix import SPEC_VERSION, object_version
 from feed.tables import Collection
 from feed.taxii import Filters, format_timestamp, now_micros
+
+_Item = TypeVar("_Item")
 
 # Each object is found by its id through the unique index (see SAME_COLLECTION), one at a
 # time, the ids bound as one list: planned as a join or an IN list, estimates can have the
@@ -254,18 +256,29 @@ def _newest_flagging(
 ) -> list[Latest]:
     """The newest candidate of each object, where it flags an address, with the row it would
     be stored in, as if it became its object's latest version."""
-    newest: dict[str, tuple[str, Candidate, int]] = {}
-    for candidate, number in zip(candidates, numbers, strict=True):
-        if candidate.version is None:
-            continue
-        current = newest.get(candidate.object_id)
-        if current is None or candidate.version > current[0]:  # the first of equal versions
-            newest[candidate.object_id] = (candidate.version, candidate, number)
+    newest = _newest_of_each(
+        (candidate.object_id, candidate.version, (candidate, number))
+        for candidate, number in zip(candidates, numbers, strict=True)
+        if candidate.version is not None
+    )
     return [
         Latest(collection_id, candidate.object_id, version, number, candidate.flags)
-        for version, candidate, number in newest.values()
+        for version, (candidate, number) in newest.values()
         if candidate.flags
     ]
+
+
+def _newest_of_each(
+    versions: Iterable[tuple[str, str, _Item]],
+) -> dict[str, tuple[str, _Item]]:
+    """For each object id, its greatest version and what came with it; of equal versions,
+    the first."""
+    newest: dict[str, tuple[str, _Item]] = {}
+    for object_id, version, item in versions:
+        current = newest.get(object_id)
+        if current is None or version > current[0]:
+            newest[object_id] = (version, item)
+    return newest
 
 
 def _insert_versions(
@@ -273,13 +286,9 @@ def _insert_versions(
 ) -> list[dict[str, Any]]:
     """Insert the rows and move `is_latest` (and the address index) to the newest version of
     each object; the rows that became latest."""
-    newest: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        current = newest.get(row["object_id"])
-        if current is None or row["version"] > current["version"]:
-            newest[row["object_id"]] = row
+    newest = _newest_of_each((row["object_id"], row["version"], row) for row in rows)
     superseded = []
-    for object_id, row in newest.items():
+    for object_id, (_, row) in newest.items():
         previous = stored.latest.get(object_id)
         if previous is None or row["version"] > previous:
             row["is_latest"] = True
@@ -291,7 +300,7 @@ def _insert_versions(
         connection.execute(statement, {"rows": bound_list(superseded)})
         unindex(session, superseded)
     bulk_insert(connection, OBJECTS, rows)
-    return [row for row in newest.values() if row["is_latest"]]
+    return [row for _, row in newest.values() if row["is_latest"]]
 
 
 def _new_rows(session: Session, count: int) -> Sequence[int]:
