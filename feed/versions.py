@@ -18,10 +18,10 @@ from sqlmodel import Session, col
 from feed.addresses import Address
 from feed.database import bound_list, bulk_insert
 from feed.lookup import Latest, flags, index, unindex
-from feed.pages import OBJECTS, SAME_COLLECTION, matching
+from feed.pages import DATE_ADDED, OBJECT_ID, OBJECTS, SAME_COLLECTION, matching, read_page
 from feed.stix import SPEC_VERSION, object_version
 from feed.tables import Collection
-from feed.taxii import Filters, format_timestamp, now_micros
+from feed.taxii import Filters, Page, format_timestamp, now_micros
 
 _Item = TypeVar("_Item")
 
@@ -68,6 +68,7 @@ _NEW_ROWS = {
     ),
     "sqlite": text('SELECT coalesce(max("row"), 0) FROM object_version'),
 }
+_SINCE_PAGE = Page(limit=5000, after=None)
 _NO_LONGER_LATEST = {
     "postgresql": text(
         'UPDATE object_version SET is_latest = false WHERE "row" = ANY(ARRAY('
@@ -121,23 +122,64 @@ class Outcome(NamedTuple):  # one an object, made inside the collection's lock
     failure: str | None = None
 
 
-def _lock_collection(session: Session, collection_id: str) -> int:
-    query = (
-        select(col(Collection.last_date_added))
-        .where(col(Collection.id) == collection_id)
-        .with_for_update()
-    )
-    last: int = session.execute(query).scalar_one()
+def _last_stamp(session: Session, collection_id: str, *, lock: bool) -> int:
+    """The collection's last `date_added`; with `lock`, its row is locked until commit."""
+    query = select(col(Collection.last_date_added)).where(col(Collection.id) == collection_id)
+    last: int = session.execute(query.with_for_update() if lock else query).scalar_one()
     return last
+
+
+def _lock_collection(session: Session, collection_id: str) -> int:
+    return _last_stamp(session, collection_id, lock=True)
 
 
 @dataclass
 class _Stored:
-    """What is stored of some objects: their versions, and the latest one of each and its row."""
+    """What is stored of some objects: their versions, and the latest one of each and its row;
+    and the collection's last `date_added`, where it was read with them."""
 
     versions: dict[str, set[str]] = field(default_factory=dict)
     latest: dict[str, str] = field(default_factory=dict)
     latest_row: dict[str, int] = field(default_factory=dict)
+    last: int = 0
+
+
+def _stored_under_lock(session: Session, collection_id: str, object_ids: Sequence[str]) -> _Stored:
+    """Lock the collection and find what is stored of the objects. Writers queue for the lock,
+    and among ten million versions each id's leaf of the index is rarely in PostgreSQL's
+    buffers; so the ids are looked up before it, and under it only those that could have
+    changed since: the ones found, which a delete may have changed, and the ones given versions
+    since. SQLite's writers hold the database's write lock from their first statement: nothing
+    can change there."""
+    if session.connection().dialect.name == "sqlite":
+        last = _lock_collection(session, collection_id)
+        stored = _stored_versions(session, collection_id, object_ids)
+        stored.last = last
+        return stored
+    seen = _last_stamp(session, collection_id, lock=False)  # before the versions are read
+    found = _stored_versions(session, collection_id, object_ids)
+    last = _lock_collection(session, collection_id)
+    added = _given_versions_since(session, collection_id, seen) if last != seen else set()
+    again = [
+        object_id for object_id in object_ids if object_id in found.versions or object_id in added
+    ]
+    stored = _stored_versions(session, collection_id, again) if again else _Stored()
+    stored.last = last
+    return stored
+
+
+def _given_versions_since(session: Session, collection_id: str, stamp: int) -> set[str]:
+    """The objects of the collection given a version after `date_added` `stamp`: those of the
+    writers that held its lock since, read as a poll reads them, a page at a time."""
+    given: set[str] = set()
+    columns = frozenset({DATE_ADDED, OBJECT_ID})
+    more = True
+    while more:
+        since = Filters(version_selector=frozenset({"all"}), added_after=stamp)
+        rows, more = read_page(session, collection_id, since, _SINCE_PAGE, columns=columns)
+        given.update(row[OBJECT_ID] for row in rows)
+        stamp = rows[-1][DATE_ADDED] if rows else stamp
+    return given
 
 
 def _stored_versions(session: Session, collection_id: str, object_ids: Sequence[str]) -> _Stored:
@@ -185,9 +227,9 @@ def add_objects(
     # the lock, the few that did not are taken out again.
     foreseen = _newest_flagging(collection_id, candidates, numbers)
     index(session, foreseen)
-    last = _lock_collection(session, collection_id)
     object_ids = list(dict.fromkeys(candidate.object_id for candidate in candidates))
-    stored_versions = _stored_versions(session, collection_id, object_ids)
+    stored_versions = _stored_under_lock(session, collection_id, object_ids)
+    last = stored_versions.last
     versions, latest = stored_versions.versions, stored_versions.latest
     resent = [
         (c.object_id, c.version)

@@ -4,6 +4,7 @@ address index that follows them."""
 import random
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,12 +12,13 @@ import pytest
 from sqlalchemy import event
 from sqlmodel import col, select
 
+import feed.versions
 from feed.addresses import parse_address
 from feed.stix import Category, Flag, build_indicator
 from feed.store import Store
 from feed.tables import FlaggedAddress, ObjectVersion
-from feed.taxii import Filters
-from feed.versions import Candidate, add_objects, delete_versions
+from feed.taxii import Filters, Page
+from feed.versions import Candidate, Outcome, add_objects, delete_versions
 from tests.conftest import World
 from tests.sqlite_steps import counting_steps
 from tests.stix_objects import indicator
@@ -203,6 +205,93 @@ def test_concurrent_writers_of_the_same_objects_leave_the_latest_versions_indexe
     assert {object_id: latest[object_id] for object_id in newest} == newest
     expected = sorted((object_id, version, version, True) for object_id, version in newest.items())
     assert sorted(indexed(store, world.feed)) == expected
+
+
+def _waiting_for_a_lock(store: Store) -> bool:
+    query = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    with store.engine.connect() as connection:
+        return bool(connection.exec_driver_sql(query).scalar())
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("page", [None, 2], ids=["one page", "pages of two"])
+def test_a_writer_sees_what_changed_while_it_waited_for_the_lock(
+    store: Store, world: World, page: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A POST finds its objects' stored versions before it queues for the collection's lock:
+    what the writer ahead of it commits meanwhile, added or deleted, counts all the same,
+    however many pages what was added takes to read."""
+    if page is not None:
+        monkeypatch.setattr(feed.versions, "_SINCE_PAGE", Page(limit=page, after=None))
+    first, second = "2025-01-01T00:00:00.000000Z", "2025-01-02T00:00:00.000000Z"
+    sent = {}
+    for name, text in (
+        ("newer", "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"),
+        ("resent", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"),
+        ("older", "1dice8EMZmqKvrGE4Qc9bUFf9PX3xaYDp"),
+        ("deleted", "1F1tAaz5x1HUXrCNLbtMDqcw6o5GNn4xqX"),
+    ):
+        flag = Flag(parse_address(text, "BTC"), Category.SANCTIONS)
+        built = build_indicator(flag, world.watchdog.identity, datetime(2025, 1, 1, tzinfo=UTC))
+        assert built is not None
+        sent[name] = [built, {**built, "modified": "2025-01-02T00:00:00.000Z"}]
+    ids = {name: pair[0]["id"] for name, pair in sent.items()}
+    with store.writing() as session:
+        add_objects(session, world.feed, [Candidate.of(value) for value in sent["deleted"]])
+
+    ahead = store.writing()
+    session = ahead.__enter__()
+    try:
+        only_second = Filters(versions=(second,), version_selector=frozenset())
+        delete_versions(session, world.feed, ids["deleted"], only_second)
+        envelope = (sent["newer"][0], sent["resent"][1], sent["older"][1])
+        add_objects(session, world.feed, [Candidate.of(value) for value in envelope])
+        outcomes: list[Outcome] = []
+        failed: list[BaseException] = []
+
+        def behind() -> None:
+            envelope = (
+                sent["newer"][1],
+                sent["resent"][1],
+                sent["older"][0],
+                sent["deleted"][1],
+            )
+            try:
+                with store.writing() as waiting:
+                    candidates = [Candidate.of(value) for value in envelope]
+                    outcomes.extend(add_objects(waiting, world.feed, candidates))
+            except BaseException as error:
+                failed.append(error)
+
+        thread = threading.Thread(target=behind)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not _waiting_for_a_lock(store):
+            assert time.monotonic() < deadline, "the second writer never waited for the lock"
+            time.sleep(0.01)
+    finally:
+        ahead.__exit__(None, None, None)
+    thread.join()
+
+    assert failed == []
+    assert [outcome.failure for outcome in outcomes] == [None] * 4
+    with store.reading() as session:
+        stored = session.exec(
+            select(ObjectVersion.object_id, ObjectVersion.version, ObjectVersion.is_latest).where(
+                col(ObjectVersion.collection_id) == world.feed,
+                col(ObjectVersion.object_id).in_(ids.values()),
+            )
+        ).all()
+    assert sorted(stored) == sorted(
+        [(object_id, first, False) for name, object_id in ids.items() if name != "resent"]
+        + [(object_id, second, True) for object_id in ids.values()]
+    )
+    assert sorted(indexed(store, world.feed)) == sorted(
+        (object_id, second, second, True) for object_id in ids.values()
+    )
 
 
 def test_only_versioned_objects_flag_addresses() -> None:
