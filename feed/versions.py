@@ -135,17 +135,18 @@ def _lock_collection(session: Session, collection_id: str) -> int:
 
 @dataclass
 class _Stored:
-    """What is stored of some objects: their versions, and the latest one of each and its row;
-    and the collection's last `date_added`, where it was read with them."""
+    """What is stored of some objects: their versions, and the latest one of each and its row."""
 
     versions: dict[str, set[str]] = field(default_factory=dict)
     latest: dict[str, str] = field(default_factory=dict)
     latest_row: dict[str, int] = field(default_factory=dict)
-    last: int = 0
 
 
-def _stored_under_lock(session: Session, collection_id: str, object_ids: Sequence[str]) -> _Stored:
-    """Lock the collection and find what is stored of the objects. Writers queue for the lock,
+def _stored_under_lock(
+    session: Session, collection_id: str, object_ids: Sequence[str]
+) -> tuple[_Stored, int]:
+    """Lock the collection and find what is stored of the objects; and the collection's last
+    `date_added`, read under the lock. Writers queue for the lock,
     and among ten million versions each id's leaf of the index is rarely in PostgreSQL's
     buffers; so the ids are looked up before it, and under it only those that could have
     changed since: the ones found, which a delete may have changed, and the ones given versions
@@ -153,9 +154,7 @@ def _stored_under_lock(session: Session, collection_id: str, object_ids: Sequenc
     can change there."""
     if session.connection().dialect.name == "sqlite":
         last = _lock_collection(session, collection_id)
-        stored = _stored_versions(session, collection_id, object_ids)
-        stored.last = last
-        return stored
+        return _stored_versions(session, collection_id, object_ids), last
     seen = _last_stamp(session, collection_id, lock=False)  # before the versions are read
     found = _stored_versions(session, collection_id, object_ids)
     last = _lock_collection(session, collection_id)
@@ -163,9 +162,7 @@ def _stored_under_lock(session: Session, collection_id: str, object_ids: Sequenc
     again = [
         object_id for object_id in object_ids if object_id in found.versions or object_id in added
     ]
-    stored = _stored_versions(session, collection_id, again) if again else _Stored()
-    stored.last = last
-    return stored
+    return (_stored_versions(session, collection_id, again) if again else _Stored()), last
 
 
 def _given_versions_since(session: Session, collection_id: str, stamp: int) -> set[str]:
@@ -228,8 +225,7 @@ def add_objects(
     foreseen = _newest_flagging(collection_id, candidates, numbers)
     index(session, foreseen)
     object_ids = list(dict.fromkeys(candidate.object_id for candidate in candidates))
-    stored_versions = _stored_under_lock(session, collection_id, object_ids)
-    last = stored_versions.last
+    stored_versions, last = _stored_under_lock(session, collection_id, object_ids)
     versions, latest = stored_versions.versions, stored_versions.latest
     resent = [
         (c.object_id, c.version)

@@ -107,11 +107,16 @@ def indexed(store: Store, collection: str) -> list[tuple[str, str, str | None, b
     return [(object_id, version, stored, latest) for object_id, version, stored, latest in rows]
 
 
+def flagging_indicator(text: str, author: str) -> dict[str, Any]:
+    """An indicator flagging the Bitcoin address `text`, created and modified on 2025-01-01."""
+    flag = Flag(parse_address(text, "BTC"), Category.SANCTIONS)
+    built = build_indicator(flag, author, datetime(2025, 1, 1, tzinfo=UTC))
+    assert built is not None
+    return built
+
+
 def test_the_address_index_holds_the_latest_version_only(store: Store, world: World) -> None:
-    address = parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC")
-    flag = Flag(address, Category.SANCTIONS)
-    first = build_indicator(flag, world.watchdog.identity, datetime(2025, 1, 1, tzinfo=UTC))
-    assert first is not None
+    first = flagging_indicator("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", world.watchdog.identity)
     second = {**first, "modified": "2025-02-01T00:00:00.000Z"}
     third = {**first, "modified": "2025-03-01T00:00:00.000Z"}
     versions = {
@@ -143,10 +148,7 @@ def test_the_address_index_holds_the_latest_version_only(store: Store, world: Wo
 def test_versions_that_do_not_become_latest_leave_the_address_index_as_it_was(
     store: Store, world: World
 ) -> None:
-    address = parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC")
-    flag = Flag(address, Category.SANCTIONS)
-    first = build_indicator(flag, world.watchdog.identity, datetime(2025, 1, 1, tzinfo=UTC))
-    assert first is not None
+    first = flagging_indicator("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", world.watchdog.identity)
     newest = {**first, "modified": "2025-03-01T00:00:00.000Z"}
     with store.writing() as session:
         add_objects(session, world.feed, [Candidate.of(newest)])
@@ -171,12 +173,7 @@ def test_concurrent_writers_of_the_same_objects_leave_the_latest_versions_indexe
     store: Store, world: World
 ) -> None:
     texts = ("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy")
-    firsts = []
-    for text in texts:
-        flag = Flag(parse_address(text, "BTC"), Category.SANCTIONS)
-        built = build_indicator(flag, world.watchdog.identity, datetime(2025, 1, 1, tzinfo=UTC))
-        assert built is not None
-        firsts.append(built)
+    firsts = [flagging_indicator(text, world.watchdog.identity) for text in texts]
     versions = [
         {**first, "modified": f"2025-01-{day:02}T00:00:00.000Z"}
         for first in firsts
@@ -234,46 +231,35 @@ def test_a_writer_sees_what_changed_while_it_waited_for_the_lock(
         ("older", "1dice8EMZmqKvrGE4Qc9bUFf9PX3xaYDp"),
         ("deleted", "1F1tAaz5x1HUXrCNLbtMDqcw6o5GNn4xqX"),
     ):
-        flag = Flag(parse_address(text, "BTC"), Category.SANCTIONS)
-        built = build_indicator(flag, world.watchdog.identity, datetime(2025, 1, 1, tzinfo=UTC))
-        assert built is not None
+        built = flagging_indicator(text, world.watchdog.identity)
         sent[name] = [built, {**built, "modified": "2025-01-02T00:00:00.000Z"}]
     ids = {name: pair[0]["id"] for name, pair in sent.items()}
     with store.writing() as session:
         add_objects(session, world.feed, [Candidate.of(value) for value in sent["deleted"]])
 
-    ahead = store.writing()
-    session = ahead.__enter__()
-    try:
+    outcomes: list[Outcome] = []
+    failed: list[BaseException] = []
+
+    def behind() -> None:
+        envelope = (sent["newer"][1], sent["resent"][1], sent["older"][0], sent["deleted"][1])
+        try:
+            with store.writing() as waiting:
+                candidates = [Candidate.of(value) for value in envelope]
+                outcomes.extend(add_objects(waiting, world.feed, candidates))
+        except BaseException as error:
+            failed.append(error)
+
+    thread = threading.Thread(target=behind)
+    with store.writing() as session:  # ahead of it, holding the lock until this commits
         only_second = Filters(versions=(second,), version_selector=frozenset())
         delete_versions(session, world.feed, ids["deleted"], only_second)
         envelope = (sent["newer"][0], sent["resent"][1], sent["older"][1])
         add_objects(session, world.feed, [Candidate.of(value) for value in envelope])
-        outcomes: list[Outcome] = []
-        failed: list[BaseException] = []
-
-        def behind() -> None:
-            envelope = (
-                sent["newer"][1],
-                sent["resent"][1],
-                sent["older"][0],
-                sent["deleted"][1],
-            )
-            try:
-                with store.writing() as waiting:
-                    candidates = [Candidate.of(value) for value in envelope]
-                    outcomes.extend(add_objects(waiting, world.feed, candidates))
-            except BaseException as error:
-                failed.append(error)
-
-        thread = threading.Thread(target=behind)
         thread.start()
         deadline = time.monotonic() + 10
         while not _waiting_for_a_lock(store):
             assert time.monotonic() < deadline, "the second writer never waited for the lock"
             time.sleep(0.01)
-    finally:
-        ahead.__exit__(None, None, None)
     thread.join()
 
     assert failed == []
@@ -297,10 +283,8 @@ def test_a_writer_sees_what_changed_while_it_waited_for_the_lock(
 def test_only_versioned_objects_flag_addresses() -> None:
     """A POST's index rows are written before its collection is locked, which needs their
     versions; every valid indicator has one."""
-    flag = Flag(parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"), Category.SANCTIONS)
     author = "identity--00000000-0000-4000-8000-000000000000"
-    built = build_indicator(flag, author, datetime(2025, 1, 1, tzinfo=UTC))
-    assert built is not None
+    built = flagging_indicator("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", author)
     assert Candidate.of(built).flags
     unversioned = {k: v for k, v in built.items() if k not in ("created", "modified")}
     assert Candidate.of(unversioned).flags == ()
