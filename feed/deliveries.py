@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from feed.database import upsert_statement
 from feed.errors import BadRequest, FeedError, NotFound
+from feed.pages import OBJECTS
 from feed.tables import (
     Collection,
     Delivery,
@@ -22,6 +23,7 @@ from feed.tables import (
     ObjectVersion,
     Organisation,
     Role,
+    in_collection,
 )
 from feed.taxii import (
     MAX_REASON,
@@ -209,7 +211,7 @@ def _check_outcomes(
             raise BadRequest(f"outcomes[{index}]: {error.description}") from None
         date_added = session.exec(
             select(col(ObjectVersion.date_added)).where(
-                col(ObjectVersion.collection_id) == collection_id,
+                in_collection(OBJECTS, collection_id),
                 col(ObjectVersion.object_id) == given.id,
                 col(ObjectVersion.version) == version,
             )
@@ -293,7 +295,7 @@ def object_receipts(
     versions = session.exec(
         select(col(ObjectVersion.version), col(ObjectVersion.date_added))
         .where(
-            col(ObjectVersion.collection_id) == collection.id,
+            in_collection(OBJECTS, collection.id),
             col(ObjectVersion.object_id) == object_id,
         )
         .order_by(col(ObjectVersion.version))

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Row, Select, String, bindparam, func, null
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from feed.tables import ObjectVersion
+from feed.tables import ObjectVersion, in_collection
 from feed.taxii import Filters, Page, VersionSelector
 
 PageRow: TypeAlias = Row[Any, Any, Any, Any, Any]
@@ -31,11 +31,6 @@ ALL_COLUMNS = frozenset(range(len(_PAGE_COLUMNS)))
 OBJECT_COLUMNS = frozenset({DATE_ADDED, OBJECT_ID, BODY})
 VERSION_COLUMNS = frozenset({DATE_ADDED, VERSION})
 MANIFEST_COLUMNS = frozenset({DATE_ADDED, OBJECT_ID, VERSION, SPEC_VERSION})
-# Where an object's id is known, its collection is compared through an expression no index
-# serves, so the only index left is the one that leads with the object id. Statistics taken
-# when a collection was small (a new feed on a large database) would otherwise have either
-# planner read the collection through its page index, every row of it for each object.
-SAME_COLLECTION = OBJECTS.c.collection_id.concat("")
 
 
 def _version_clause(
@@ -51,7 +46,7 @@ def _version_clause(
         first = (
             select(func.min(other.c.version))
             .where(
-                other.c.collection_id == OBJECTS.c.collection_id,
+                in_collection(other, OBJECTS.c.collection_id),
                 other.c.object_id == OBJECTS.c.object_id,
             )
             .scalar_subquery()
@@ -76,9 +71,9 @@ def _matching(
     """The conditions for one shape of filters, their values left as parameters: a shape's
     statement is built once, as building one cost more than running it."""
     collection = bindparam("collection_id", type_=String)
-    # With ids known, each is found through the index that leads with them.
+    # With ids known, each is found through the unique key of versions.
     where = [
-        collection == SAME_COLLECTION
+        in_collection(OBJECTS, collection)
         if one_object or ids
         else OBJECTS.c.collection_id == collection
     ]
@@ -156,6 +151,6 @@ def read_page(
 
 def object_exists(session: Session, collection_id: str, object_id: str) -> bool:
     query = select(OBJECTS.c.row).where(
-        collection_id == SAME_COLLECTION, OBJECTS.c.object_id == object_id
+        in_collection(OBJECTS, collection_id), OBJECTS.c.object_id == object_id
     )
     return session.connection().execute(query.limit(1)).first() is not None

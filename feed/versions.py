@@ -18,14 +18,14 @@ from sqlmodel import Session, col
 from feed.addresses import Address
 from feed.database import bound_list, bulk_insert
 from feed.lookup import Latest, flags, index, unindex
-from feed.pages import DATE_ADDED, OBJECT_ID, OBJECTS, SAME_COLLECTION, matching, read_page
+from feed.pages import DATE_ADDED, OBJECT_ID, OBJECTS, matching, read_page
 from feed.stix import SPEC_VERSION, object_version
-from feed.tables import Collection
+from feed.tables import Collection, in_collection
 from feed.taxii import Filters, Page, format_timestamp, now_micros
 
 _Item = TypeVar("_Item")
 
-# Each object is found by its id through the unique index (see SAME_COLLECTION), one at a
+# Each object is found by its id through the unique index (see in_collection), one at a
 # time, the ids bound as one list: planned as a join or an IN list, estimates can have the
 # whole collection read for each envelope. SQLite takes its statistics once, while a feed is
 # small, and then reads a collection of 30,000 for a list of 400 ids.
@@ -359,7 +359,7 @@ def delete_versions(session: Session, collection_id: str, object_id: str, filter
     latest. Returns how many versions were deleted. Call inside `Store.writing()`."""
     _lock_collection(session, collection_id)
     connection = session.connection()
-    object_rows = (collection_id == SAME_COLLECTION, OBJECTS.c.object_id == object_id)
+    object_rows = (in_collection(OBJECTS, collection_id), OBJECTS.c.object_id == object_id)
     indexed = (
         connection.execute(select(OBJECTS.c.row).where(*object_rows, OBJECTS.c.is_latest))
         .scalars()

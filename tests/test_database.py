@@ -1,6 +1,7 @@
 """The database layer on SQLite and PostgreSQL: migrations, the bulk insert, SQLite's
 durability, and PostgreSQL's URL forms."""
 
+import warnings
 from typing import Any
 
 import psycopg
@@ -32,7 +33,12 @@ _objects = ObjectVersion.__table__  # type: ignore[attr-defined]
 
 def test_migrations_match_the_tables(store: Store) -> None:
     migrate(store.engine)  # a second run is a no-op
-    with store.engine.connect() as connection:
+    with store.engine.connect() as connection, warnings.catch_warnings():
+        if connection.dialect.name == "sqlite":
+            # SQLAlchemy cannot read SQLite's indexes on expressions back: this one is
+            # compared on PostgreSQL, and SQLite's plans through it are tested beside the rest.
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
+            warnings.filterwarnings("ignore", "autogenerate skipping metadata-specified expression")
         differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert differences == []
 
@@ -111,23 +117,39 @@ def test_bulk_insert_keeps_missing_values_and_every_column_type(store: Store, wo
         assert [row._asdict() for row in session.connection().execute(query)] == rows
 
 
-def test_bulk_insert_raises_the_drivers_errors_as_sqlalchemys(store: Store, world: World) -> None:
-    # As any statement's are: the server maps them, a lost database to 503, and none escapes
-    # as a driver's own.
-    row = {
-        "collection_id": world.feed,
+def _version_row(collection_id: str, date_added: int = 1) -> dict[str, Any]:
+    return {
+        "collection_id": collection_id,
         "object_id": "note--00000001",
         "type": "note",
         "spec_version": "2.1",
         "version": "2026-01-01T00:00:00.000000Z",
-        "date_added": 1,
+        "date_added": date_added,
         "is_latest": True,
-        "body": None,
+        "body": "{}",
     }
+
+
+def test_bulk_insert_raises_the_drivers_errors_as_sqlalchemys(store: Store, world: World) -> None:
+    # As any statement's are: the server maps them, a lost database to 503, and none escapes
+    # as a driver's own.
+    row = _version_row(world.feed)
     with pytest.raises(IntegrityError, match="body"), store.writing() as session:
-        bulk_insert(session.connection(), _objects, [row])
+        bulk_insert(session.connection(), _objects, [{**row, "body": None}])
     with store.writing() as session:  # the pool's connection is still good
-        bulk_insert(session.connection(), _objects, [{**row, "body": "{}"}])
+        bulk_insert(session.connection(), _objects, [row])
+
+
+def test_a_collection_holds_each_version_of_an_object_once(store: Store, world: World) -> None:
+    with store.writing() as session:
+        bulk_insert(session.connection(), _objects, [_version_row(world.feed)])
+        bulk_insert(session.connection(), _objects, [_version_row(world.reports)])
+    duplicate = _version_row(world.feed, 2)
+    with (
+        pytest.raises(IntegrityError, match="uq_object_version_version"),
+        store.writing() as session,
+    ):
+        bulk_insert(session.connection(), _objects, [duplicate])
 
 
 def test_bulk_insert_of_nothing_does_nothing(store: Store) -> None:
