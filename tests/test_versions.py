@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlmodel import col, select
 
 import feed.versions
@@ -225,13 +225,13 @@ def test_a_writer_sees_what_changed_while_it_waited_for_the_lock(
         monkeypatch.setattr(feed.versions, "_SINCE_PAGE", Page(limit=page, after=None))
     first, second = "2025-01-01T00:00:00.000000Z", "2025-01-02T00:00:00.000000Z"
     sent = {}
-    for name, text in (
+    for name, address in (
         ("newer", "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"),
         ("resent", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"),
         ("older", "1dice8EMZmqKvrGE4Qc9bUFf9PX3xaYDp"),
         ("deleted", "1F1tAaz5x1HUXrCNLbtMDqcw6o5GNn4xqX"),
     ):
-        built = flagging_indicator(text, world.watchdog.identity)
+        built = flagging_indicator(address, world.watchdog.identity)
         sent[name] = [built, {**built, "modified": "2025-01-02T00:00:00.000Z"}]
     ids = {name: pair[0]["id"] for name, pair in sent.items()}
     with store.writing() as session:
@@ -346,3 +346,27 @@ def test_finding_stored_versions_reads_no_more_of_a_collection_grown_since_analy
     for batch in range(5):
         steps_to_add([indicator(world.watchdog.identity, number=batch) for _ in range(1000)])
     assert steps_to_add(resent) < 1.2 * small
+
+
+def test_ids_are_looked_up_through_the_unique_key_of_versions(store: Store, world: World) -> None:
+    """Whatever the statistics say of the feed: they are taken here while it holds a few
+    objects beside another of thousands, as a new feed's are among millions."""
+    other = [indicator(world.other_watchdog.identity, number=n) for n in range(2000)]
+    with store.writing() as session:
+        add_objects(session, world.other_feed, [Candidate.of(o) for o in other])
+    with store.engine.connect() as connection:
+        dialect = connection.dialect.name
+        connection.exec_driver_sql("ANALYZE")
+        explain = "EXPLAIN " if dialect == "postgresql" else "EXPLAIN QUERY PLAN "
+        lookup = feed.versions._PROBE_VERSIONS[dialect].text
+        parameters = {"ids": '["indicator--00000001"]', "collection": world.feed}
+        rows = connection.execute(text(explain + lookup), parameters).all()
+    plan = "\n".join(row[-1].split("  (cost=")[0].strip() for row in rows)
+    searched = {
+        "postgresql": "Index Scan using uq_object_version_version on object_version\n"
+        "Index Cond: ((((collection_id)::text || ''::text) = '"
+        + world.feed
+        + "'::text) AND ((object_id)::text = wanted.id))",
+        "sqlite": "USING INDEX uq_object_version_version (<expr>=? AND object_id=?)",
+    }
+    assert searched[dialect] in plan, plan
