@@ -107,9 +107,9 @@ def indexed(store: Store, collection: str) -> list[tuple[str, str, str | None, b
     return [(object_id, version, stored, latest) for object_id, version, stored, latest in rows]
 
 
-def flagging_indicator(text: str, author: str) -> dict[str, Any]:
-    """An indicator flagging the Bitcoin address `text`, created and modified on 2025-01-01."""
-    flag = Flag(parse_address(text, "BTC"), Category.SANCTIONS)
+def flagging_indicator(address: str, author: str) -> dict[str, Any]:
+    """An indicator flagging the Bitcoin address given, created and modified on 2025-01-01."""
+    flag = Flag(parse_address(address, "BTC"), Category.SANCTIONS)
     built = build_indicator(flag, author, datetime(2025, 1, 1, tzinfo=UTC))
     assert built is not None
     return built
@@ -172,8 +172,8 @@ def test_versions_that_do_not_become_latest_leave_the_address_index_as_it_was(
 def test_concurrent_writers_of_the_same_objects_leave_the_latest_versions_indexed(
     store: Store, world: World
 ) -> None:
-    texts = ("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy")
-    firsts = [flagging_indicator(text, world.watchdog.identity) for text in texts]
+    addresses = ("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy")
+    firsts = [flagging_indicator(address, world.watchdog.identity) for address in addresses]
     versions = [
         {**first, "modified": f"2025-01-{day:02}T00:00:00.000Z"}
         for first in firsts
