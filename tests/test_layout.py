@@ -14,6 +14,8 @@ PURE = {
     "envelope": {"errors"},
     "shapes": {"errors"},
     "stix": {"errors", "taxii", "addresses", "chains", "encodings", "shapes"},
+    "keys": {"addresses", "chains", "encodings"},
+    "screener": {"addresses", "keys", "taxii"},
 }
 EDGES = ("feed.server", "feed.cli")
 
