@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from feed.base32 import bech32_plain_decode, cashaddr_decode, cashaddr_encode, segwit_decode
 from feed.chains import CHAINS, Chain, Family, resolve_chains
 from feed.encodings import (
     RIPPLE_ALPHABET,
@@ -16,14 +17,10 @@ from feed.encodings import (
     Problem,
     base58_decode,
     base58check_decode,
-    bech32_plain_decode,
-    cashaddr_decode,
-    cashaddr_encode,
     check_alphabet,
     eip55,
     monero_base58_decode,
     monero_checked,
-    segwit_decode,
 )
 from feed.errors import InvalidAddress
 

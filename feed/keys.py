@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from feed.addresses import HEX_DIGITS, MONERO_LENGTHS, has_prefix, placements, reading
+from feed.base32 import segwit_decode
 from feed.chains import Chain, Family
 from feed.encodings import (
     BITCOIN_ALPHABET,
@@ -23,7 +24,6 @@ from feed.encodings import (
     base58_bytes,
     base58check_payload,
     checksum_matches,
-    segwit_decode,
 )
 
 Key = tuple[str, str]

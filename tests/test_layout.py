@@ -8,13 +8,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "feed"
 PURE = {
     "errors": set(),
     "encodings": set(),
+    "base32": {"encodings"},
     "chains": {"errors", "encodings"},
-    "addresses": {"errors", "encodings", "chains"},
+    "addresses": {"errors", "encodings", "base32", "chains"},
     "taxii": {"errors"},
     "envelope": {"errors"},
     "shapes": {"errors"},
     "stix": {"errors", "taxii", "addresses", "chains", "encodings", "shapes"},
-    "keys": {"addresses", "chains", "encodings"},
+    "keys": {"addresses", "base32", "chains", "encodings"},
     "screener": {"addresses", "keys", "taxii"},
 }
 EDGES = ("feed.server", "feed.cli")
