@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from feed.addresses import Address
+from feed.indicators import Flag, build_indicator
 from feed.sandbox import synthetic_address
-from feed.stix import Category, Flag, build_indicator
+from feed.stix import Category
 
 CATEGORIES = (Category.RANSOMWARE, Category.SANCTIONS, Category.SCAM, Category.CSAM)
 

@@ -21,14 +21,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from feed.addresses import Address, parse_address
 from feed.client import ENVELOPE_OVERHEAD, FeedClient
 from feed.errors import ConfigurationError, FeedError, InvalidObject, describe_problems
-from feed.stix import (
-    Category,
-    Flag,
-    Tlp,
-    build_indicator,
-    flagged_address,
-    revoke_indicator,
-)
+from feed.indicators import Flag, build_indicator, revoke_indicator
+from feed.stix import Category, Tlp, flagged_address
 
 
 class Action(StrEnum):

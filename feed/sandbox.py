@@ -22,15 +22,8 @@ from feed import accounts
 from feed.addresses import Address, parse_address
 from feed.encodings import base58check_encode, eip55
 from feed.errors import ConfigurationError
-from feed.stix import (
-    Category,
-    Flag,
-    Tlp,
-    build_indicator,
-    check_object,
-    next_modified,
-    revoke_indicator,
-)
+from feed.indicators import Flag, build_indicator, next_modified, revoke_indicator
+from feed.stix import Category, Tlp, check_object
 from feed.store import Store
 from feed.tables import Organisation, Role, ServerKey
 from feed.versions import Candidate, add_objects

@@ -12,7 +12,8 @@ from feed import audit
 from feed.addresses import parse_address
 from feed.cli import main
 from feed.config import Settings
-from feed.stix import Category, Flag, build_indicator, build_sighting, revoke_indicator
+from feed.indicators import Flag, build_indicator, revoke_indicator
+from feed.stix import Category, build_sighting
 from feed.store import Store
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World

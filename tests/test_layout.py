@@ -15,6 +15,7 @@ PURE = {
     "envelope": {"errors"},
     "shapes": {"errors"},
     "stix": {"errors", "taxii", "addresses", "chains", "encodings", "shapes"},
+    "indicators": {"addresses", "errors", "stix"},
     "keys": {"addresses", "base32", "chains", "encodings"},
     "screener": {"addresses", "keys", "taxii"},
 }

@@ -22,8 +22,9 @@ from feed.addresses import parse_address
 from feed.client import FeedClient
 from feed.config import Settings
 from feed.errors import RemoteError
+from feed.indicators import Flag, build_indicator
 from feed.mirror import EMPTY_PAGES_IN_A_ROW, Mirror, poll
-from feed.stix import EXTENSION_ID, Category, Flag, build_indicator, build_sighting
+from feed.stix import EXTENSION_ID, Category, build_sighting
 from feed.taxii import MAX_REASON, is_object_id, normalise_version
 from tests.conftest import World
 from tests.hostile_server import COLLECTION, HostileServer

@@ -16,7 +16,8 @@ from bench.servers import free_port
 from feed.addresses import parse_address
 from feed.config import Settings
 from feed.encodings import base58check_encode
-from feed.stix import Category, Flag, build_indicator
+from feed.indicators import Flag, build_indicator
+from feed.stix import Category
 from feed.store import Store
 from feed.tables import ObjectVersion
 from feed.taxii import TAXII_MEDIA_TYPE

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from feed import shapes
 from feed.addresses import parse_address
+from feed.indicators import Flag, build_indicator
 from feed.shapes import Unfit, common_indicator
-from feed.stix import EXTENSION_ID, Category, Flag, build_indicator
+from feed.stix import EXTENSION_ID, Category
 
 AUTHOR = "identity--0b6d7d0c-3f0e-4c1e-9d64-0c8f2d4b9a11"
 BUILT = build_indicator(

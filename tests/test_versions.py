@@ -14,7 +14,8 @@ from sqlmodel import col, select
 
 import feed.versions
 from feed.addresses import parse_address
-from feed.stix import Category, Flag, build_indicator
+from feed.indicators import Flag, build_indicator
+from feed.stix import Category
 from feed.store import Store
 from feed.tables import FlaggedAddress, ObjectVersion
 from feed.taxii import Filters, Page

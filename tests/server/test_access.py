@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from feed import accounts
 from feed.addresses import parse_address
-from feed.stix import Category, Flag, build_indicator, build_sighting
+from feed.indicators import Flag, build_indicator
+from feed.stix import Category, build_sighting
 from feed.store import Store
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World

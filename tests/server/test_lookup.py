@@ -8,7 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from feed.addresses import parse_address
-from feed.stix import Category, Flag, build_indicator, revoke_indicator
+from feed.indicators import Flag, build_indicator, revoke_indicator
+from feed.stix import Category
 from tests.conftest import Member, World
 from tests.server.test_objects import objects_url, post
 from tests.stix_objects import envelope, indicator
