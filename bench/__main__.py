@@ -21,26 +21,11 @@ import psycopg
 
 from bench import screening
 from bench.dataset import addresses, indicators
+from bench.reads import check_read, deep_pages, read_client, read_parallel, read_raw
+from bench.references import medallion, opentaxii
 from bench.report import machine, table
-from bench.servers import (
-    Endpoint,
-    feed_serve,
-    feed_server,
-    medallion,
-    opentaxii,
-    rss_megabytes,
-)
-from bench.workload import (
-    Figures,
-    check_read,
-    deep_pages,
-    get_by_id,
-    incremental_poll,
-    ingest,
-    read_client,
-    read_parallel,
-    read_raw,
-)
+from bench.servers import Endpoint, feed_serve, feed_server, rss_megabytes
+from bench.workload import Figures, get_by_id, incremental_poll, ingest
 from feed.stix import stix_timestamp
 
 REFERENCE_AUTHOR = "identity--0b5e1c7a-3f4d-4e8a-9c2b-6d7e8f9a0b1c"

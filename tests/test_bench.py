@@ -13,9 +13,10 @@ from pathlib import Path
 
 import orjson
 
+from bench.reads import Read, check_read, deep_pages, following, read_raw
 from bench.report import table
 from bench.servers import Endpoint
-from bench.workload import Figures, Read, check_read, deep_pages, following, read_raw
+from bench.workload import Figures
 from feed.envelope import page
 
 ROOT = Path(__file__).resolve().parents[1]
