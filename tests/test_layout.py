@@ -1,10 +1,13 @@
-"""The dependency direction of DESIGN.md, checked from the imports: pure modules import
-nothing of ours above them, and nothing imports the edges (server/, cli)."""
+"""The layout of DESIGN.md: the dependency direction, checked from the imports (pure modules
+import nothing of ours above them, and nothing imports the edges, server/ and cli), and
+modules small enough to read as one concept."""
 
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "feed"
+BENCH = PACKAGE.parent / "bench"
+LONGEST_MODULE = 400  # lines (DESIGN.md, Layout)
 PURE = {
     "errors": set(),
     "encodings": set(),
@@ -51,3 +54,11 @@ def test_nothing_imports_the_edges() -> None:
         if is_edge(name):
             continue
         assert not {i for i in our_imports(path) if is_edge(i)}, name
+
+
+def test_no_module_is_longer_than_the_layout_allows() -> None:
+    modules = [*PACKAGE.rglob("*.py"), *BENCH.rglob("*.py")]
+    assert len(modules) > 40
+    for path in modules:
+        lines = len(path.read_text().splitlines())
+        assert lines <= LONGEST_MODULE, f"{path.relative_to(PACKAGE.parent)}: {lines} lines"
