@@ -56,6 +56,7 @@ def check_alphabet(text: str, alphabet: str, name: str, *, start: int = 1) -> No
 
 
 def bad_character(text: str, alphabet: str, name: str, start: int = 1) -> EncodingError:
+    """BAD_CHARACTER, naming the first character of `text` that is not in `alphabet`."""
     position, character = next(
         (position, character)
         for position, character in enumerate(text, start=start)
