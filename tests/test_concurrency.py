@@ -85,6 +85,11 @@ def test_poller_sees_every_object_exactly_once(settings: Settings, world: World)
     assert len(posted) == 2 * ENVELOPES * PER_ENVELOPE
 
 
+def _confidence(round_number: int) -> int:
+    """What a publisher says of its addresses in a round: each round says something new."""
+    return 10 + round_number % 90
+
+
 def test_publishers_and_acknowledging_pollers_end_in_agreement(
     settings: Settings, store: Store, world: World, tmp_path: Path
 ) -> None:
@@ -95,17 +100,18 @@ def test_publishers_and_acknowledging_pollers_end_in_agreement(
         accounts.grant_feed(session, feed, accounts.find_organisation(session, world.outsider.id))
     exchanges = (world.exchange, world.outsider)
     addresses = [base58check_encode(b"\x00" + bytes([n]) * 20) for n in range(40)]
+    rounds = 4 * SOAK
     errors: list[BaseException] = []
 
     with serving(settings, workers=2) as base:
 
         def publish(publisher: int) -> None:
             try:
-                for round_number in range(4 * SOAK):
+                for round_number in range(rounds):
                     mine = addresses[publisher::2]
                     rows = [
                         {"chain": "BTC", "address": a, "category": "theft",
-                         "confidence": 10 + round_number % 90}
+                         "confidence": _confidence(round_number)}
                         for a in mine
                     ]  # fmt: skip
                     with FeedClient(base, world.watchdog.bearer, world.feed) as client:
@@ -143,14 +149,14 @@ def test_publishers_and_acknowledging_pollers_end_in_agreement(
             latest = {o["id"]: o for o in owner.objects(type="indicator")}
             state = {s["organisation"]: s for s in owner.acknowledgements()["subscribers"]}
         assert len(latest) == len(addresses)
-        assert {o["confidence"] for o in latest.values()} == {13}
+        assert {o["confidence"] for o in latest.values()} == {_confidence(rounds - 1)}
         for index, member in enumerate(exchanges):
             with Mirror(tmp_path / f"mirror-{index}.db") as mirror:
                 with FeedClient(base, member.bearer, world.feed) as client:
                     poll(client, mirror)
                 held = {row["id"]: row for row in mirror.indicators()}
             assert held.keys() == latest.keys()
-            assert {row["confidence"] for row in held.values()} == {13}
+            assert {row["confidence"] for row in held.values()} == {_confidence(rounds - 1)}
             with FeedClient(base, world.watchdog.bearer, world.feed) as owner:
                 mine = next(
                     s for s in owner.acknowledgements()["subscribers"]
