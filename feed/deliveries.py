@@ -14,8 +14,8 @@ from sqlmodel import Session, col, select
 
 from feed.database import upsert_statement
 from feed.errors import BadRequest, FeedError, NotFound
-from feed.pages import OBJECTS
 from feed.tables import (
+    OBJECTS,
     Collection,
     Delivery,
     Grant,

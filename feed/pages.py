@@ -9,11 +9,10 @@ from sqlalchemy import ColumnElement, Row, Select, String, bindparam, func, null
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
-from feed.tables import ObjectVersion, in_collection
+from feed.tables import OBJECTS, in_collection
 from feed.taxii import Filters, Page, VersionSelector
 
 PageRow: TypeAlias = Row[Any, Any, Any, Any, Any]
-OBJECTS = ObjectVersion.__table__  # type: ignore[attr-defined]
 # A page row's columns, read by position: SQLAlchemy's Row looks each attribute name up on
 # its class first, and the miss raises and catches an AttributeError, for every row served.
 DATE_ADDED, OBJECT_ID, VERSION, SPEC_VERSION, BODY = range(5)

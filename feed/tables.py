@@ -136,13 +136,14 @@ def in_collection(versions: Any, collection: str | ColumnElement[str]) -> Column
     return _keyed_collection(versions) == collection
 
 
+OBJECTS = ObjectVersion.__table__  # type: ignore[attr-defined]
 # Collection first, so that a feed's entries lie together: keyed by object id first, each new
 # object touched a leaf at random among all the feeds' (some 2 GB at ten million versions).
 Index(
     "uq_object_version_version",
-    _keyed_collection(ObjectVersion.__table__),  # type: ignore[attr-defined]
-    ObjectVersion.__table__.c.object_id,  # type: ignore[attr-defined]
-    ObjectVersion.__table__.c.version,  # type: ignore[attr-defined]
+    _keyed_collection(OBJECTS),
+    OBJECTS.c.object_id,
+    OBJECTS.c.version,
     unique=True,
 )
 

@@ -18,9 +18,9 @@ from sqlmodel import Session, col
 from feed.addresses import Address
 from feed.database import bound_list, bulk_insert
 from feed.lookup import Latest, flags, index, unindex
-from feed.pages import DATE_ADDED, OBJECT_ID, OBJECTS, matching, read_page
+from feed.pages import DATE_ADDED, OBJECT_ID, matching, read_page
 from feed.stix import SPEC_VERSION, object_version
-from feed.tables import Collection, in_collection
+from feed.tables import OBJECTS, Collection, in_collection
 from feed.taxii import Filters, Page, format_timestamp, now_micros
 
 _Item = TypeVar("_Item")
