@@ -157,9 +157,11 @@ def _scaling(endpoint: Endpoint, workdir: Path, args: Any, figures: Figures) -> 
                 timeout=args.timeout,
                 seconds=args.scaling_seconds,
             )
-            rate = _step(figures, f"read by {processes} processes", parallel)
-            if rate is not None:
-                figures.read_by_processes[str(processes)] = rate
+            read = _step(figures, f"read by {processes} processes", parallel)
+            if read is not None:
+                figures.read_by_processes[str(processes)] = read.objects_per_s
+                if read.busy is not None:
+                    figures.busy_by_processes[str(processes)] = read.busy
 
 
 def _environment() -> dict[str, str]:

@@ -10,7 +10,8 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import orjson
 import requests
@@ -112,6 +113,13 @@ def _read_from(
     return passes * objects, time.time()
 
 
+class Parallel(NamedTuple):
+    objects_per_s: float
+    # The share of every core's time in use while they read, by anything: near 1, the
+    # machine was full, and more processes could not have served more.
+    busy: float | None
+
+
 def read_parallel(
     endpoint: Endpoint,
     *,
@@ -121,7 +129,7 @@ def read_parallel(
     page_size: int,
     timeout: float,
     seconds: float = 5.0,
-) -> float:
+) -> Parallel:
     """Objects per second served in all to `readers` processes that each read the whole
     collection (`objects` in `pages`, as a full read found it) over and over for about
     `seconds`, all starting at the same moment."""
@@ -135,8 +143,33 @@ def read_parallel(
             pool.submit(_read_from, endpoint, (objects, pages), page_size, timeout, at, seconds)
             for _ in range(readers)
         ]
+        time.sleep(max(0.0, at - time.time()))
+        before = _cpu_ticks()
         results = [future.result() for future in futures]
-    return sum(count for count, _ in results) / (max(end for _, end in results) - at)
+        after = _cpu_ticks()
+    rate = sum(count for count, _ in results) / (max(end for _, end in results) - at)
+    if before is None or after is None or after[1] == before[1]:
+        return Parallel(rate, None)
+    return Parallel(rate, (after[0] - before[0]) / (after[1] - before[1]))
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """Every core's clock ticks since boot, as `ticks_in_use` counts them; None off Linux."""
+    try:
+        line = Path("/proc/stat").read_text().split("\n", 1)[0]
+    except OSError:
+        return None
+    return ticks_in_use(line)
+
+
+def ticks_in_use(line: str) -> tuple[int, int]:
+    """(in use, in all) of the ticks on the first line of Linux's /proc/stat. Waiting for I/O
+    counts as idle; time the hypervisor gave to another machine counts as in use, as this
+    one could not use it."""
+    # user, nice, system, idle, iowait, irq, softirq, steal; guest time is within user's.
+    ticks = [int(value) for value in line.split()[1:9]]
+    idle = ticks[3] + ticks[4]
+    return sum(ticks) - idle, sum(ticks)
 
 
 _DECODED_PAGES = 5  # of a client read, decoded again once it is done

@@ -106,6 +106,13 @@ def _scaling_rows(processes: int) -> list[Row]:
         gained = speedup(figures)
         return None if gained is None else gained >= 0.8 * processes
 
+    def busy(count: str) -> Callable[[dict[str, Any]], str]:
+        def cell(figures: dict[str, Any]) -> str:
+            share = (figures.get("busy_by_processes") or {}).get(count)
+            return "-" if share is None else f"{share:.0%}"
+
+        return cell
+
     return [
         (f"read, {processes} readers, 1 process", "",
          lambda f: _number((f.get("read_by_processes") or {}).get("1")), lambda f: None),
@@ -114,6 +121,9 @@ def _scaling_rows(processes: int) -> list[Row]:
          lambda f: None),
         (f"{processes} processes / 1", f">= {0.8 * processes:.1f}x",
          lambda f: "-" if speedup(f) is None else f"{speedup(f):.2f}x", holds),
+        # Whether the cores had room: a machine full at one process cannot scale.
+        ("machine CPU busy, 1 process", "", busy("1"), lambda f: None),
+        (f"machine CPU busy, {processes} proc.", "", busy(str(processes)), lambda f: None),
     ]  # fmt: skip
 
 

@@ -42,6 +42,8 @@ class Figures:
     rss_mb: float | None = None
     # Objects/s to as many concurrent readers as the most server processes, by process count.
     read_by_processes: dict[str, float] = field(default_factory=dict)
+    # And the share of the machine's CPU in use meanwhile, by the same process counts.
+    busy_by_processes: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 

@@ -8,12 +8,14 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from bench.reads import Read, check_read, deep_pages, following, read_raw
+from bench.reads import Read, check_read, deep_pages, following, read_raw, ticks_in_use
 from bench.report import table
 from bench.servers import Endpoint
 from bench.workload import Figures
@@ -48,6 +50,8 @@ def test_the_benchmark_runs_and_finds_this_server_correct(tmp_path: Path) -> Non
     assert server["visible_at_once"] is True
     assert server["read_by_processes"].keys() == {"1", "2"}
     assert min(server["read_by_processes"].values()) > 0
+    assert server["busy_by_processes"].keys() == {"1", "2"}
+    assert all(0 < share <= 1 for share in server["busy_by_processes"].values())
     assert figures["screening"]["problems"] == []
 
 
@@ -148,12 +152,16 @@ def test_deep_pages_keep_what_they_timed_when_a_cursor_is_not_honoured_twice() -
     assert figures.last_page_ms == read.seconds[2] * 1000
 
 
-def _screen_line(rows: int, seconds: float) -> str:
+def _table(servers: list[dict[str, Any]], screening: dict[str, Any] | None = None) -> str:
     parameters = {"objects": 1, "envelope": 1, "page_size": 1, "clients": 1, "workers": 2}
     machine = dict.fromkeys(("cpu", "cores", "system", "python", "sqlite", "postgresql"), "-")
+    report = {"parameters": parameters, "seconds": 1, "servers": servers, "machine": machine}
+    return table({**report, "screening": screening})
+
+
+def _screen_line(rows: int, seconds: float) -> str:
     screening = {"indicators": 1, "file_rows": rows, "file_seconds": seconds}
-    report = {"parameters": parameters, "seconds": 1, "servers": [], "machine": machine}
-    printed = table({**report, "screening": screening})
+    printed = _table([], screening)
     return next(line for line in printed.splitlines() if "feed screen" in line)
 
 
@@ -166,3 +174,21 @@ def test_feed_screen_is_judged_over_a_million_rows_not_by_a_share_of_the_ten_sec
     assert "MISS" not in small
     assert "ok" not in small
     assert small.endswith("judged at 1M rows")
+
+
+def test_read_scaling_shows_how_busy_the_machine_was_beside_each_process_count() -> None:
+    measured = Figures("feed (postgresql)", read_by_processes={"1": 200_000, "2": 280_000})
+    measured.busy_by_processes = {"1": 0.704, "2": 0.98}
+    unmeasured = Figures("feed (sqlite)", read_by_processes={"1": 150_000, "2": 300_000})
+    rows = {
+        line[:32].strip(): line[44:].split()
+        for line in _table([asdict(measured), asdict(unmeasured)]).splitlines()
+    }
+    assert rows["2 processes / 1"] == ["1.40x", "MISS", "2.00x", "ok"]
+    assert rows["machine CPU busy, 1 process"] == ["70%", "-"]
+    assert rows["machine CPU busy, 2 proc."] == ["98%", "-"]
+
+
+def test_the_machine_is_busy_in_every_tick_but_idle_and_waiting_for_io() -> None:
+    # user, nice, system, idle, iowait, irq, softirq, steal, then guest time (within user's)
+    assert ticks_in_use("cpu  100 5 20 1000 50 1 2 3 7 0") == (131, 1181)
