@@ -71,19 +71,12 @@ def screening_keys(text: str, domains: frozenset[str]) -> tuple[Key, ...] | None
         if not prefix_shown and not has_prefix(chain, text):
             continue
         key: str | None = None
-        if shape == _EVM_HEX:
-            key = _evm_key(chain, text)
-        elif shape == _XRP_CLASSIC:
-            key = _xrp_key(chain, text)
-        elif shape == _DECODED or (
-            shape == _BITCOIN_CASH and (":" in text or text[:1] in "qpQP")  # CashAddr
-        ):
-            key = _decoded(chain, text)
-        elif shape == _MONERO:
-            key = _decoded(chain, text) if len(text) in MONERO_LENGTHS else None
-        elif segwit and text.lower().startswith(segwit):
+        # The shapes read from the decoded bytes come first: they are nearly every step.
+        if segwit and text.lower().startswith(segwit):
             key = _segwit_key(text, segwit)
-        else:  # base58check or a Solana key, from the bytes decoded once
+        elif shape <= _SOLANA_KEY or (
+            shape == _BITCOIN_CASH and ":" not in text and text[:1] not in "qpQP"  # legacy
+        ):  # base58check or a Solana key, from the bytes decoded once
             if not decoded:
                 raw, decoded = base58_bytes(text, BITCOIN_ALPHABET), True
             if raw is None:
@@ -95,6 +88,14 @@ def screening_keys(text: str, domains: frozenset[str]) -> tuple[Key, ...] | None
                     checked = checksum_matches(raw)
                 if checked:  # a legacy Bitcoin Cash address is keyed by its CashAddr form
                     key = text if shape == _BASE58CHECK else _decoded(chain, text)
+        elif shape == _EVM_HEX:
+            key = _evm_key(chain, text)
+        elif shape == _XRP_CLASSIC:
+            key = _xrp_key(chain, text)
+        elif shape == _MONERO:
+            key = _decoded(chain, text) if len(text) in MONERO_LENGTHS else None
+        else:  # by the chain's own decoder, a CashAddr address included
+            key = _decoded(chain, text)
         if key is None:
             continue
         valid = True
