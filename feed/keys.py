@@ -76,7 +76,7 @@ def screening_keys(text: str, domains: frozenset[str]) -> tuple[Key, ...] | None
             key = _segwit_key(text, segwit)
         elif shape <= _SOLANA_KEY or (
             shape == _BITCOIN_CASH and ":" not in text and text[:1] not in "qpQP"  # legacy
-        ):  # base58check or a Solana key, from the bytes decoded once
+        ):  # base58check, a legacy Bitcoin Cash address too, or a Solana key: bytes decoded once
             if not decoded:
                 raw, decoded = base58_bytes(text, BITCOIN_ALPHABET), True
             if raw is None:

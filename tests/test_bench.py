@@ -177,8 +177,11 @@ def test_feed_screen_is_judged_over_a_million_rows_not_by_a_share_of_the_ten_sec
 
 
 def test_read_scaling_shows_how_busy_the_machine_was_beside_each_process_count() -> None:
-    measured = Figures("feed (postgresql)", read_by_processes={"1": 200_000, "2": 280_000})
-    measured.busy_by_processes = {"1": 0.704, "2": 0.98}
+    measured = Figures(
+        "feed (postgresql)",
+        read_by_processes={"1": 200_000, "2": 280_000},
+        busy_by_processes={"1": 0.704, "2": 0.98},
+    )
     unmeasured = Figures("feed (sqlite)", read_by_processes={"1": 150_000, "2": 300_000})
     rows = {
         line[:32].strip(): line[44:].split()
