@@ -32,7 +32,8 @@ _TRON_VERSIONS = {b"\x41": "account"}  # version 0x41 spells 34 characters, no f
 
 
 # What a chain reads a text as: plain integers, not an Enum, whose members cost a lookup in a
-# loop run for every chain.
+# loop run for every chain. The two read from the decoded bytes are numbered first, so that
+# one comparison (`shape <= _SOLANA_KEY`) finds them.
 _BASE58CHECK = 0  # or segwit, where the text starts with the chain's segwit prefix
 _SOLANA_KEY = 1
 _EVM_HEX = 2
