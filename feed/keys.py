@@ -72,7 +72,7 @@ def screening_keys(text: str, domains: frozenset[str]) -> tuple[Key, ...] | None
         if not prefix_shown and not has_prefix(chain, text):
             continue
         key: str | None = None
-        # The shapes read from the decoded bytes come first: they are nearly every step.
+        # Nearly every step is segwit, told by its prefix, or read from the decoded bytes.
         if segwit and text.lower().startswith(segwit):
             key = _segwit_key(text, segwit)
         elif shape <= _SOLANA_KEY or (
