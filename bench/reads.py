@@ -53,14 +53,14 @@ def read_raw(endpoint: Endpoint, *, page_size: int, timeout: float) -> Read:
 
 def _pages(
     connection: Http, endpoint: Endpoint, page_size: int
-) -> Iterator[tuple[dict[str, str], dict[str, str], bytes, float]]:
+) -> Iterator[tuple[dict[str, str], dict[str, str], memoryview, float]]:
     """Each page of the collection, from the first to the last that has no `next`: the
     query that asked for it, its headers, its body and how long its exchange took."""
     query = {"limit": str(page_size)}
     while True:
         status, headers, body, elapsed = connection.get(endpoint.objects_url, query)
         if status != 200:
-            raise RuntimeError(f"GET objects answered {status}: {body[:200]!r}")
+            raise RuntimeError(f"GET objects answered {status}: {bytes(body[:200])!r}")
         yield query, headers, body, elapsed
         more, next_token = following(body)
         if not more or not next_token:
@@ -72,7 +72,7 @@ def _pages(
 _PAGE_HEAD = re.compile(rb'\{"more":(true|false)(?:,"next":"([^"\\]+)")?[,}]')
 
 
-def following(body: bytes) -> tuple[bool, str | None]:
+def following(body: bytes | memoryview) -> tuple[bool, str | None]:
     """A page's `more` and `next`. Read from the head of the page where they come first, so
     that a reader only following pages does not parse a megabyte of objects; otherwise (or
     when `more` is true but `next` is not in the head) from the whole page."""

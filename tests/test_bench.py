@@ -18,7 +18,7 @@ import orjson
 from bench.reads import Read, check_read, deep_pages, following, read_raw, ticks_in_use
 from bench.report import table
 from bench.servers import Endpoint
-from bench.workload import Figures
+from bench.workload import Figures, Http
 from feed.envelope import page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,6 +150,50 @@ def test_deep_pages_keep_what_they_timed_when_a_cursor_is_not_honoured_twice() -
     assert figures.first_page_ms is not None
     assert figures.first_page_ms > 0
     assert figures.last_page_ms == read.seconds[2] * 1000
+
+
+def test_a_connection_reads_whole_bodies_of_any_size_into_the_buffer_it_keeps() -> None:
+    sent = bytes(range(256)) * 12_289  # three megabytes and a bit, past the first buffer
+    with _serving(_bodies_server(sent)) as endpoint:
+        connection = Http(endpoint, timeout=5)
+        try:
+            answers = [
+                bytes(connection.get(f"{endpoint.api_root}{path}", {})[2])
+                for path in ("sized/10", "chunked", "sized", "sized/0", "chunked", "sized/3")
+            ]
+            assert connection.reconnects == 0  # one keep-alive connection throughout
+        finally:
+            connection.close()
+    assert answers == [sent[:10], sent, sent, b"", sent, sent[:3]]
+
+
+def _bodies_server(sent: bytes) -> type[BaseHTTPRequestHandler]:
+    """`sent`, or the first N bytes of it for /sized/N, with a Content-Length; all of it in
+    chunks of 64 KB for /chunked."""
+
+    class Bodies(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            kind, _, size = self.path.removeprefix("/api/").partition("/")
+            body = sent[: int(size)] if size else sent
+            self.send_response(200)
+            if kind == "chunked":
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for start in range(0, len(body), 65_536):
+                    chunk = body[start : start + 65_536]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.write(b"0\r\n\r\n")
+                return
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Bodies
 
 
 def _table(servers: list[dict[str, Any]], screening: dict[str, Any] | None = None) -> str:
