@@ -95,6 +95,8 @@ class Http:
             if size == len(self.buffer):  # a chunked body, longer than any before
                 self.buffer = self.buffer + bytes(size)
             size += response.readinto(memoryview(self.buffer)[size:])
+        if response.length:  # closed short of its Content-Length
+            raise http.client.IncompleteRead(bytes(self.buffer[:size]), response.length)
         return size
 
     def close(self) -> None:

@@ -1,6 +1,7 @@
 """The benchmark runs end to end on this server, and its correctness checks catch what they
 are there to catch."""
 
+import http.client
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from bench.reads import Read, check_read, deep_pages, following, read_raw, ticks_in_use
 from bench.report import table
@@ -167,9 +169,20 @@ def test_a_connection_reads_whole_bodies_of_any_size_into_the_buffer_it_keeps() 
     assert answers == [sent[:10], sent, sent, b"", sent, sent[:3]]
 
 
+def test_a_body_cut_short_of_its_content_length_is_an_error_not_a_shorter_page() -> None:
+    with _serving(_bodies_server(b"x" * 100)) as endpoint:
+        connection = Http(endpoint, timeout=5)
+        try:
+            with pytest.raises(http.client.IncompleteRead, match="10 bytes read, 90 more"):
+                connection.get(f"{endpoint.api_root}short", {})
+        finally:
+            connection.close()
+
+
 def _bodies_server(sent: bytes) -> type[BaseHTTPRequestHandler]:
     """`sent`, or the first N bytes of it for /sized/N, with a Content-Length; all of it in
-    chunks of 64 KB for /chunked."""
+    chunks of 64 KB for /chunked; its first 10 bytes of a Content-Length of all of it for
+    /short, and the connection closed."""
 
     class Bodies(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -188,6 +201,10 @@ def _bodies_server(sent: bytes) -> type[BaseHTTPRequestHandler]:
                 return
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            if kind == "short":
+                self.wfile.write(body[:10])
+                self.close_connection = True
+                return
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:
