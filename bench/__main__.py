@@ -21,7 +21,14 @@ import psycopg
 
 from bench import screening
 from bench.dataset import addresses, indicators
-from bench.reads import check_read, deep_pages, read_client, read_parallel, read_raw
+from bench.reads import (
+    check_read,
+    deep_pages,
+    read_client,
+    read_parallel,
+    read_raw,
+    read_raw_bounded,
+)
 from bench.references import medallion, opentaxii
 from bench.report import machine, table
 from bench.servers import Endpoint, feed_serve, feed_server, rss_megabytes
@@ -107,8 +114,9 @@ def _run(
         ),
     )
     print(f"{endpoint.name}: read", file=sys.stderr)
-    read = _step(figures, "read", lambda: read_raw(endpoint, page_size=args.page_size,
-                                                   timeout=args.timeout))  # fmt: skip
+    read = _step(figures, "read", lambda: read_raw_bounded(
+        endpoint, objects=len(sent), page_size=args.page_size, timeout=args.timeout,
+        figures=figures))  # fmt: skip
     watermark = stix_timestamp(datetime.now(UTC) - timedelta(milliseconds=1))
     if read is not None:
         figures.read_raw_per_s = len(read.objects) / sum(read.seconds)

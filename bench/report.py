@@ -6,7 +6,7 @@ import platform
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 FEED = ("feed (sqlite)", "feed (postgresql)")
 
@@ -35,10 +35,10 @@ def _number(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _ratio(ours: float | None, theirs: float | None, *, lower_is_better: bool = False) -> str:
+def _ratio(ours: float | None, theirs: float | None, *, lower_is_better: bool) -> float | None:
     if ours is None or theirs is None or not ours or not theirs:
-        return "-"
-    return f"{(theirs / ours if lower_is_better else ours / theirs):,.1f}x"
+        return None
+    return theirs / ours if lower_is_better else ours / theirs
 
 
 # (label, target text, how a server's figures give the cell, whether the target holds)
@@ -64,11 +64,25 @@ def _client_share(figures: dict[str, Any]) -> str:
     return "-" if not read or not ceiling else f"{read / ceiling:.2f}"
 
 
+def _raw_read(figures: dict[str, Any]) -> str:
+    """The raw read's rate, or where it timed out, the most the server can be delivering."""
+    below = figures.get("read_raw_below_per_s")
+    if figures["read_raw_per_s"] is None and below is not None:
+        return f"< {_number(below)}"
+    return _number(figures["read_raw_per_s"])
+
+
+def _raw_read_holds(figures: dict[str, Any]) -> bool | None:
+    below = figures.get("read_raw_below_per_s")
+    if figures["read_raw_per_s"] is None and below is not None and below <= 100_000:
+        return False  # timed out, slower than the target
+    return _at_least("read_raw_per_s", 100_000)(figures)
+
+
 ROWS: list[Row] = [
     ("ingest, objects/s", ">= 20,000",
      lambda f: _number(f["ingest_per_s"]), _at_least("ingest_per_s", 20_000)),
-    ("read, raw HTTP, objects/s", ">= 100,000",
-     lambda f: _number(f["read_raw_per_s"]), _at_least("read_raw_per_s", 100_000)),
+    ("read, raw HTTP, objects/s", ">= 100,000", _raw_read, _raw_read_holds),
     ("read, taxii2-client, objects/s", "",
      lambda f: _number(f["read_client_per_s"]), lambda f: None),
     ("its decoding alone, objects/s", "",
@@ -127,12 +141,24 @@ def _scaling_rows(processes: int) -> list[Row]:
     ]  # fmt: skip
 
 
+class Ratio(NamedTuple):
+    label: str
+    target: str
+    key: str
+    reference: str
+    bound: float | None  # the least ratio that meets the target
+    lower_is_better: bool
+    # Where the reference's step timed out: the key of the most its figure can be.
+    reference_at_most: str | None = None
+
+
 RATIOS = [
-    ("ingest vs medallion", ">= 5x", "ingest_per_s", "medallion", 5.0, False),
-    ("read vs OpenTAXII", ">= 25x", "read_raw_per_s", "OpenTAXII", 25.0, False),
-    ("get p99 vs OpenTAXII", "", "get_p99_ms", "OpenTAXII", None, True),
-    ("poll p99 vs OpenTAXII", "", "poll_p99_ms", "OpenTAXII", None, True),
-]
+    Ratio("ingest vs medallion", ">= 5x", "ingest_per_s", "medallion", 5.0, False),
+    Ratio("read vs OpenTAXII", ">= 25x", "read_raw_per_s", "OpenTAXII", 25.0, False,
+          "read_raw_below_per_s"),
+    Ratio("get p99 vs OpenTAXII", "", "get_p99_ms", "OpenTAXII", None, True),
+    Ratio("poll p99 vs OpenTAXII", "", "poll_p99_ms", "OpenTAXII", None, True),
+]  # fmt: skip
 
 
 def _mark(holds: bool | None) -> str:
@@ -153,19 +179,13 @@ def table(report: dict[str, Any]) -> str:
         )
         lines.append(f"{label:32}{target:>12}{cells}")
     by_name = {figures["server"]: figures for figures in servers}
-    for label, target, key, reference, bound, lower in RATIOS:
-        if reference not in by_name:
-            continue
-        theirs = by_name[reference][key]
-        cells = ""
-        for figures in servers:
-            text = "-"
-            if figures["server"] in FEED:
-                text = _ratio(figures[key], theirs, lower_is_better=lower)
-                if bound is not None and text != "-":
-                    text += _mark(float(text.rstrip("x").replace(",", "")) >= bound)
-            cells += f"{text:>{width}}"
-        lines.append(f"{label:32}{target:>12}{cells}")
+    for ratio in RATIOS:
+        if ratio.reference in by_name:
+            cells = "".join(
+                f"{_ratio_cell(ratio, figures, by_name[ratio.reference]):>{width}}"
+                for figures in servers
+            )
+            lines.append(f"{ratio.label:32}{ratio.target:>12}{cells}")
     lines.append("")
     lines.extend(_screening(report.get("screening")))
     lines.append("")
@@ -193,6 +213,22 @@ def table(report: dict[str, Any]) -> str:
         f"{details['python']}, SQLite {details['sqlite']}, PostgreSQL {details['postgresql']}"
     )
     return "\n".join(lines)
+
+
+def _ratio_cell(ratio: Ratio, ours: dict[str, Any], theirs: dict[str, Any]) -> str:
+    """Our figure against the reference's; where the reference's step timed out, at least our
+    figure against the most its own can be."""
+    if ours["server"] not in FEED:
+        return "-"
+    found = _ratio(ours[ratio.key], theirs[ratio.key], lower_is_better=ratio.lower_is_better)
+    prefix = ""
+    if found is None and ratio.reference_at_most and theirs.get(ratio.reference_at_most):
+        most = theirs[ratio.reference_at_most]
+        found = _ratio(ours[ratio.key], most, lower_is_better=ratio.lower_is_better)
+        prefix = "> "
+    if found is None:
+        return "-"
+    return f"{prefix}{found:,.1f}x" + ("" if ratio.bound is None else _mark(found >= ratio.bound))
 
 
 def _screening(found: dict[str, Any] | None) -> list[str]:

@@ -29,6 +29,8 @@ class Figures:
     objects: int = 0
     ingest_per_s: float | None = None
     read_raw_per_s: float | None = None
+    # Where the raw read timed out: the most the server can be delivering (see read_raw_bounded).
+    read_raw_below_per_s: float | None = None
     read_client_per_s: float | None = None
     # What a taxii2-client reader cannot beat: its decoding alone, of the same pages.
     client_decoding_per_s: float | None = None

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,15 @@ from typing import Any
 import orjson
 import pytest
 
-from bench.reads import Read, check_read, deep_pages, following, read_raw, ticks_in_use
+from bench.reads import (
+    Read,
+    check_read,
+    deep_pages,
+    following,
+    read_raw,
+    read_raw_bounded,
+    ticks_in_use,
+)
 from bench.report import table
 from bench.servers import Endpoint
 from bench.workload import Figures, Http
@@ -83,14 +92,19 @@ def test_a_reader_follows_pages_from_their_head_or_else_from_the_whole_page() ->
     assert following(b'{"more":true, "next":"n3", "objects":[]}') == (True, "n3")
 
 
-def _pages_server(asked: Counter[str], *, once: bool) -> type[BaseHTTPRequestHandler]:
+def _pages_server(
+    asked: Counter[str], *, once: bool, stall: str | None = None
+) -> type[BaseHTTPRequestHandler]:
     """Three pages of two objects, counting how often each cursor ("" for the first page) is
-    asked for; with `once`, each `next` is honoured once, as some servers keep cursors."""
+    asked for; with `once`, each `next` is honoured once, as some servers keep cursors; the
+    page of cursor `stall` a second late."""
 
     class Pages(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             cursor = self.path.partition("next=")[2]
             asked[cursor] += 1
+            if cursor == stall:
+                time.sleep(1)
             if once and cursor and asked[cursor] > 1:
                 self.send_response(404)
                 self.send_header("Content-Length", "0")
@@ -244,13 +258,45 @@ def test_read_scaling_shows_how_busy_the_machine_was_beside_each_process_count()
         busy_by_processes={"1": 0.704, "2": 0.98},
     )
     unmeasured = Figures("feed (sqlite)", read_by_processes={"1": 150_000, "2": 300_000})
-    rows = {
-        line[:32].strip(): line[44:].split()
-        for line in _table([asdict(measured), asdict(unmeasured)]).splitlines()
-    }
+    rows = _rows(_table([asdict(measured), asdict(unmeasured)]))
     assert rows["2 processes / 1"] == ["1.40x", "MISS", "2.00x", "ok"]
     assert rows["machine CPU busy, 1 process"] == ["70%", "-"]
     assert rows["machine CPU busy, 2 proc."] == ["98%", "-"]
+
+
+def test_a_reference_whose_read_timed_out_is_judged_by_the_most_it_can_be_delivering() -> None:
+    ours = Figures("feed (postgresql)", read_raw_per_s=120_000, ingest_per_s=21_000)
+    slow = Figures("feed (sqlite)", read_raw_below_per_s=90_000)
+    reference = Figures("OpenTAXII", read_raw_below_per_s=80.0)
+    rows = _rows(_table([asdict(ours), asdict(slow), asdict(reference)]))
+    assert rows["read, raw HTTP, objects/s"] == ["120,000", "ok", "<", "90,000", "MISS", "<", "80"]
+    assert rows["read vs OpenTAXII"] == [">", "1,500.0x", "ok", "-", "-"]
+    # A reference that read at all is compared as it read; one that failed outright, not at all.
+    reference.read_raw_per_s = 4_000
+    rows = _rows(_table([asdict(ours), asdict(reference)]))
+    assert rows["read vs OpenTAXII"] == ["30.0x", "ok", "-"]
+    rows = _rows(_table([asdict(ours), asdict(Figures("OpenTAXII"))]))
+    assert rows["read vs OpenTAXII"] == ["-", "-"]
+
+
+def _rows(printed: str) -> dict[str, list[str]]:
+    """Each line of the table by its label, its cells after the target split at spaces."""
+    return {line[:32].strip(): line[44:].split() for line in printed.splitlines()}
+
+
+def test_a_read_that_times_out_keeps_the_most_the_server_can_be_delivering() -> None:
+    asked: Counter[str] = Counter()
+    with _serving(_pages_server(asked, once=False, stall="p3")) as endpoint:
+        figures = Figures("other")
+        started = time.perf_counter()
+        with pytest.raises(TimeoutError):
+            read_raw_bounded(endpoint, objects=6, page_size=2, timeout=0.5, figures=figures)
+        elapsed = time.perf_counter() - started
+    assert asked == {"": 1, "p2": 1, "p3": 1}
+    assert figures.read_raw_below_per_s is not None
+    # Six objects over at least the half second the last page was waited for, and no faster
+    # than over the whole time the call took.
+    assert 6 / elapsed <= figures.read_raw_below_per_s <= 6 / 0.5
 
 
 def test_the_machine_is_busy_in_every_tick_but_idle_and_waiting_for_io() -> None:
