@@ -53,8 +53,7 @@ class Figures:
 class Http:
     """One keep-alive connection; each exchange timed from request to last body byte. A body
     is read into one buffer the connection keeps, not a new megabyte per page: allocating it
-    afresh cost a reader as much CPU again as the rest of taking the page in, on cores the
-    servers share."""
+    afresh cost a reader half as much CPU again, on cores the servers share."""
 
     def __init__(self, endpoint: Endpoint, timeout: float) -> None:
         parts = urllib.parse.urlsplit(endpoint.api_root)
