@@ -64,6 +64,9 @@ def _client_share(figures: dict[str, Any]) -> str:
     return "-" if not read or not ceiling else f"{read / ceiling:.2f}"
 
 
+RAW_READ_TARGET = 100_000  # objects/s
+
+
 def _raw_read(figures: dict[str, Any]) -> str:
     """The raw read's rate, or where it timed out, the most the server can be delivering."""
     below = figures.get("read_raw_below_per_s")
@@ -74,9 +77,9 @@ def _raw_read(figures: dict[str, Any]) -> str:
 
 def _raw_read_holds(figures: dict[str, Any]) -> bool | None:
     below = figures.get("read_raw_below_per_s")
-    if figures["read_raw_per_s"] is None and below is not None and below <= 100_000:
+    if figures["read_raw_per_s"] is None and below is not None and below <= RAW_READ_TARGET:
         return False  # timed out, slower than the target
-    return _at_least("read_raw_per_s", 100_000)(figures)
+    return _at_least("read_raw_per_s", RAW_READ_TARGET)(figures)
 
 
 ROWS: list[Row] = [
@@ -148,7 +151,8 @@ class Ratio(NamedTuple):
     reference: str
     bound: float | None  # the least ratio that meets the target
     lower_is_better: bool
-    # Where the reference's step timed out: the key of the most its figure can be.
+    # Where the reference's step timed out, the key of the most its figure can be: a rate, so
+    # that ours over it is the least the ratio can be.
     reference_at_most: str | None = None
 
 
