@@ -97,14 +97,16 @@ def _pages_server(
 ) -> type[BaseHTTPRequestHandler]:
     """Three pages of two objects, counting how often each cursor ("" for the first page) is
     asked for; with `once`, each `next` is honoured once, as some servers keep cursors; the
-    page of cursor `stall` a second late."""
+    page of cursor `stall` not at all, the connection closed a second after it is asked for."""
 
     class Pages(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             cursor = self.path.partition("next=")[2]
             asked[cursor] += 1
-            if cursor == stall:
+            if cursor == stall:  # never answered: the reader gives up first
                 time.sleep(1)
+                self.close_connection = True
+                return
             if once and cursor and asked[cursor] > 1:
                 self.send_response(404)
                 self.send_header("Content-Length", "0")
