@@ -23,18 +23,24 @@ def _workers(pid: int) -> list[int]:
     """The worker processes of the server process `pid` (not multiprocessing's helpers)."""
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        for child in (task / "children").read_text().split():
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+        for child in _proc(task / "children").split():
+            if b"spawn_main" in _proc(Path(f"/proc/{int(child)}/cmdline")):
                 found.append(int(child))
     return found
 
 
-def _alive(pid: int) -> bool:
+def _proc(path: Path) -> bytes:
+    """A /proc file's content, empty once its process has gone: a process reaped after the
+    file was opened fails the read itself, with ESRCH."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
+        return path.read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    stat = _proc(Path(f"/proc/{pid}/stat"))
+    return bool(stat) and stat.rsplit(b")", 1)[1].split()[0] != b"Z"
 
 
 def _connected(base: str) -> http.client.HTTPConnection:
