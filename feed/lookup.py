@@ -6,7 +6,7 @@ keep no mirror. An indicator flags its address while its latest version is not r
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import or_, text, tuple_
+from sqlalchemy import and_, or_, text
 from sqlmodel import Session, col, select
 
 from feed.addresses import Address
@@ -96,11 +96,16 @@ def find_flagged(
     """Index rows flagging any of `addresses` in the given collections, valid at `now`."""
     if not addresses or not collection_ids:
         return []
-    keys = list({(a.domain, a.key) for a in addresses})
+    # One condition per key, not a row-value IN list: SQLite reads the whole table for a
+    # list of two pairs or more (an address read on several chains), where each condition
+    # is one probe of the index on either database.
+    domain, key = col(FlaggedAddress.domain), col(FlaggedAddress.address_key)
+    wanted = dict.fromkeys((a.domain, a.key) for a in addresses)  # each once, in order
+    probes = [and_(domain == d, key == k) for d, k in wanted]
     query = (
         select(FlaggedAddress)
         .where(
-            tuple_(col(FlaggedAddress.domain), col(FlaggedAddress.address_key)).in_(keys),
+            or_(*probes),
             col(FlaggedAddress.collection_id).in_(collection_ids),
             or_(
                 col(FlaggedAddress.valid_until).is_(None),

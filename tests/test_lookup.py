@@ -1,0 +1,81 @@
+"""The server's index of flagged addresses, on SQLite and PostgreSQL: an address is found
+through the index, whatever number of chains it is read on."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+
+from feed.addresses import screening_readings
+from feed.database import bulk_insert
+from feed.lookup import find_flagged
+from feed.store import Store
+from feed.tables import FlaggedAddress
+from tests.conftest import World
+
+_flags = FlaggedAddress.__table__  # type: ignore[attr-defined]
+# A legacy Bitcoin address reads on Bitcoin and on Bitcoin Cash: two keys in two domains.
+LEGACY = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
+
+
+def _row(number: int, collection_id: str, domain: str, key: str) -> dict[str, Any]:
+    return {
+        "version_row": number,
+        "collection_id": collection_id,
+        "object_id": f"indicator--{number:08}",
+        "domain": domain,
+        "address_key": key,
+        "chain": domain,
+        "address": key,
+        "version": "2026-01-01T00:00:00.000000Z",
+        "category": "ransomware",
+        "confidence": None,
+        "valid_until": None,
+        "created_by_ref": None,
+    }
+
+
+@contextmanager
+def _plans(store: Store) -> Iterator[list[str]]:
+    """The plan of each statement that reads flagged_address while the block runs."""
+    plans: list[str] = []
+
+    def explain(connection: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM flagged_address" not in statement:
+            return
+        postgresql = connection.dialect.name == "postgresql"
+        cursor.execute(
+            ("EXPLAIN " if postgresql else "EXPLAIN QUERY PLAN ") + statement, parameters
+        )
+        plans.append("\n".join(str(row[-1]) for row in cursor.fetchall()))
+
+    event.listen(store.engine, "before_cursor_execute", explain)
+    try:
+        yield plans
+    finally:
+        event.remove(store.engine, "before_cursor_execute", explain)
+
+
+def test_an_address_on_several_chains_is_found_through_the_index(
+    store: Store, world: World
+) -> None:
+    readings = screening_readings(LEGACY)
+    assert len({reading.domain for reading in readings}) == 2
+    rows = [_row(n, world.other_feed, readings[n % 2].domain, f"key{n:08}") for n in range(5000)]
+    rows += [_row(5000 + n, world.feed, r.domain, r.key) for n, r in enumerate(readings)]
+    with store.writing() as session:
+        bulk_insert(session.connection(), _flags, rows)
+    with store.engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+
+    with store.reading() as session, _plans(store) as plans:
+        found = find_flagged(session, readings, [world.feed, world.other_feed], now=0)
+
+    assert sorted((row.domain, row.address_key) for row in found) == sorted(
+        (reading.domain, reading.key) for reading in readings
+    )
+    (plan,) = plans
+    assert "ix_flagged_address_key" in plan, plan
+    assert "Seq Scan" not in plan, plan
+    assert "SCAN flagged_address" not in plan, plan
