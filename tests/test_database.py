@@ -43,6 +43,25 @@ def test_migrations_match_the_tables(store: Store) -> None:
     assert differences == []
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_migrations_build_each_index_with_its_declared_method(store: Store) -> None:
+    # compare_metadata compares an index's columns, not its method: a B-tree would pass for
+    # the address index's hash.
+    declared: dict[str, str] = {
+        str(index.name): index.dialect_options["postgresql"]["using"] or "btree"
+        for table in SQLModel.metadata.tables.values()
+        for index in table.indexes
+    }
+    built = (
+        "SELECT i.relname, am.amname FROM pg_index AS x "
+        "JOIN pg_class AS i ON i.oid = x.indexrelid JOIN pg_am AS am ON am.oid = i.relam"
+    )
+    with store.engine.connect() as connection:
+        methods: dict[str, str] = dict(connection.exec_driver_sql(built).all())
+    assert declared["ix_flagged_address_key"] == "hash"
+    assert {name: methods.get(name) for name in declared} == declared
+
+
 def test_the_address_index_keeps_its_rows_through_a_change_of_key(
     store: Store, world: World
 ) -> None:
