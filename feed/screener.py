@@ -46,11 +46,12 @@ class Screener:
                 held.append(match)
             else:
                 keys[key] = [held, match]
+        self._held_anywhere = _KeyFilter.over(self._index)
         # Payments' addresses recur: a text seen lately is answered by one lookup, not by its
         # readings' lookups in dicts of a million keys. Bound to the index, not to self, so
         # that a screener replaced by a newer one is freed at once, with no cycle to collect.
         self._held_by_text = lru_cache(maxsize=1 << 17)(
-            partial(_held_for, self._index, frozenset(self._index), _KeyFilter.over(self._index))
+            partial(_held_for, self._index, frozenset(self._index), self._held_anywhere)
         )
 
     def __len__(self) -> int:
@@ -58,8 +59,19 @@ class Screener:
 
     def matches(self, address: Address, now: str | None = None) -> list[Match]:
         """Active indicators flagging a canonical address, still valid at `now`."""
-        found = _held(self._index, address.domain, address.key)
-        return _valid(found, now) if found else []
+        # The filter first, as for a text: it pays once the dicts outgrow the cache (a fifth
+        # more lookups a second against a million keys; a fifth fewer against ten thousand,
+        # nearly two million a second either way).
+        key = address.key
+        slot = hash(key)
+        bits, mask = self._held_anywhere
+        if not bits[slot >> 3 & mask] >> (slot & 7) & 1:
+            return []
+        keys = self._index.get(address.domain)
+        held = None if keys is None else keys.get(key)
+        if held is None:
+            return []
+        return _valid(held if isinstance(held, list) else (held,), now)
 
     def screen(self, text: str, chain: str | None = None, now: str | None = None) -> list[Match]:
         """Matches for an address as written, still valid at `now`; with no chain, every
@@ -105,7 +117,7 @@ def _held_for(
         parse_address(text)  # raises, saying why
     found: list[Match] = []
     bits, mask = held_anywhere
-    # A loop calling no Python function, not a generator or _held: nearly every text finds
+    # A loop calling no Python function, not a generator or a helper: nearly every text finds
     # nothing.
     for domain, key in keys or ():
         slot = hash(key)
@@ -115,17 +127,6 @@ def _held_for(
         if held is not None:
             found += held if isinstance(held, list) else (held,)
     return tuple(found)
-
-
-def _held(
-    index: dict[str, dict[str, Match | list[Match]]], domain: str, key: str
-) -> Sequence[Match]:
-    """The matches held on an address key in a domain, whether valid now or not."""
-    keys = index.get(domain)
-    held = None if keys is None else keys.get(key)
-    if held is None:
-        return ()
-    return held if isinstance(held, list) else (held,)
 
 
 def _valid(found: Sequence[Match], now: str | None) -> list[Match]:

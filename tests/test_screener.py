@@ -62,12 +62,12 @@ def test_screener_holds_every_match_of_an_address() -> None:
          (other.domain, other.key, third)]
     )  # fmt: skip
     assert len(screener) == 2
-    assert screener.screen(BTC) == [first, second]
+    assert screener.screen(BTC) == screener.matches(address) == [first, second]
     assert screener.screen(other.canonical.upper().replace("0X", "0x")) == [third]
     assert screener.screen("31nadacWrgPeAQxKRMabhn3fPhnhi3hjKa") == []
 
 
-def test_a_screener_of_thousands_finds_each_by_its_text_and_nothing_else() -> None:
+def test_a_screener_of_thousands_finds_each_canonical_or_by_its_text_and_nothing_else() -> None:
     # Enough keys that the filter before the index spans many bytes and most of its bits.
     rng = random.Random(5)
     addresses = list(
@@ -82,3 +82,5 @@ def test_a_screener_of_thousands_finds_each_by_its_text_and_nothing_else() -> No
     screener = Screener((a.domain, a.key, matches[a.key]) for a in flagged)
     assert [screener.screen(a.canonical) for a in flagged] == [[matches[a.key]] for a in flagged]
     assert [m for a in others for m in screener.screen(a.canonical)] == []
+    assert [screener.matches(a) for a in flagged] == [[matches[a.key]] for a in flagged]
+    assert [m for a in others for m in screener.matches(a)] == []
