@@ -27,6 +27,7 @@ from feed.tables import FlaggedAddress, ObjectVersion
 from feed.versions import Candidate, add_objects
 from tests.conftest import World
 from tests.server.test_lookup import BTC, flagged
+from tests.test_lookup import index_row
 
 _objects = ObjectVersion.__table__  # type: ignore[attr-defined]
 
@@ -113,14 +114,7 @@ def test_bulk_insert_keeps_missing_values_and_every_column_type(store: Store, wo
     # The address index has integers of both widths and columns left empty.
     rows: list[dict[str, Any]] = [
         {
-            "version_row": 2**62 + index,
-            "collection_id": world.feed,
-            "object_id": f"indicator--{index:08d}",
-            "domain": "bip122",
-            "address_key": f"key-{index}",
-            "chain": "bip122:000000000019d6689c085ae165831e93",
-            "address": f"address-{index}",
-            "version": "2026-01-01T00:00:00.000000Z",
+            **index_row(2**62 + index, world.feed, "bip122", f"key-{index}"),
             "category": None if index else "csam",
             "confidence": None if index else 2**31 - 1,
             "valid_until": None if index else 2**63 - 1,

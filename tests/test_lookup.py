@@ -19,7 +19,8 @@ _flags = FlaggedAddress.__table__  # type: ignore[attr-defined]
 LEGACY = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
 
 
-def _row(number: int, collection_id: str, domain: str, key: str) -> dict[str, Any]:
+def index_row(number: int, collection_id: str, domain: str, key: str) -> dict[str, Any]:
+    """A row of the address index, of version row `number`, flagging `key` in `domain`."""
     return {
         "version_row": number,
         "collection_id": collection_id,
@@ -62,10 +63,12 @@ def test_an_address_on_several_chains_is_found_through_the_index(
 ) -> None:
     readings = screening_readings(LEGACY)
     assert len({reading.domain for reading in readings}) == 2
-    rows = [_row(n, world.other_feed, readings[n % 2].domain, f"key{n:08}") for n in range(5000)]
-    rows += [_row(5000 + n, world.feed, r.domain, r.key) for n, r in enumerate(readings)]
+    rows = [
+        index_row(n, world.other_feed, readings[n % 2].domain, f"key{n:08}") for n in range(5000)
+    ]
+    rows += [index_row(5000 + n, world.feed, r.domain, r.key) for n, r in enumerate(readings)]
     # The same key in a domain not asked for: the index holds keys alone, the domain counts.
-    rows.append(_row(5002, world.feed, "eip155", readings[0].key))
+    rows.append(index_row(5002, world.feed, "eip155", readings[0].key))
     with store.writing() as session:
         bulk_insert(session.connection(), _flags, rows)
     with store.engine.connect() as connection:
