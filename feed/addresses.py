@@ -80,9 +80,14 @@ def _decode_bitcoin_cash(chain: Chain, text: str) -> Address:
             raise EncodingError(Problem.UNSUPPORTED, f"CashAddr type {version >> 3} unknown")
         return Address(chain, f"{chain.hrp}:{rest.lower()}", CASHADDR_KINDS[version])
     kind = _base58_kind(chain, rest)
-    version = 0 if kind == "p2pkh" else 8
-    hash160 = base58check_decode(rest, 21)[1:]
-    return Address(chain, cashaddr_encode(chain.hrp, version, hash160), kind)
+    return Address(chain, legacy_cashaddr(chain, base58check_decode(rest, 21)), kind)
+
+
+def legacy_cashaddr(chain: Chain, payload: bytes) -> str:
+    """The CashAddr form of the payload (version byte and hash) of a legacy address."""
+    kind = chain.versions[payload[:1]]
+    version = next(version for version, named in CASHADDR_KINDS.items() if named == kind)
+    return cashaddr_encode(chain.hrp, version, payload[1:])
 
 
 def _decode_evm(chain: Chain, text: str) -> Address:

@@ -3,18 +3,26 @@ screener's domains that reads it, without building the addresses. The screener n
 more, and building an address per reading, with the errors every refusing chain raises, costs
 more than decoding the text.
 
-The shapes nearly every screened text has (base58check, segwit, EVM hex in one case, Solana
-keys, XRP classic addresses) are judged here from bytes decoded once per text, by the same
-codecs as the chains' decoders, in one loop over the chains the text may be on; every other
-family, and mixed-case EVM hex, by its decoder in `addresses`. Tests hold `screening_keys` to
-`addresses.readings_in`, the reference, on every family's addresses and on texts that nearly
-are."""
+The shapes nearly every screened text has (base58check, segwit, EVM hex, Solana keys, XRP
+classic addresses) are judged here from bytes decoded once per text, by the same codecs as the
+chains' decoders: base58 bytes by one lookup of what their length and version bytes are read
+as, the rest in one loop over the chains the text may be on; every other family by its
+decoder in `addresses`. Tests hold `screening_keys` to `addresses.readings_in`, the reference,
+on every family's addresses and on texts that nearly are."""
 
 from collections.abc import Mapping
 from functools import lru_cache
+from itertools import repeat
 from typing import NamedTuple
 
-from feed.addresses import HEX_DIGITS, MONERO_LENGTHS, has_prefix, placements, reading
+from feed.addresses import (
+    HEX_DIGITS,
+    MONERO_LENGTHS,
+    has_prefix,
+    legacy_cashaddr,
+    placements,
+    reading,
+)
 from feed.base32 import segwit_decode
 from feed.chains import Chain, Family
 from feed.encodings import (
@@ -24,6 +32,7 @@ from feed.encodings import (
     base58_bytes,
     base58check_payload,
     checksum_matches,
+    eip55,
 )
 
 Key = tuple[str, str]
@@ -56,17 +65,56 @@ class _Step(NamedTuple):
     segwit: str = ""  # the segwit prefix and separator, if the first character may start it
 
 
+class _Bytes(NamedTuple):
+    """What a text is read as when its base58 bytes have some length and version bytes: the
+    domains it is placed on, in step order, once the checksum, if any, matches."""
+
+    domains: tuple[str, ...]  # keyed by the text
+    checked: bool  # base58check; a Solana key has no checksum
+    # A Bitcoin Cash chain's step, placing a legacy address by its CashAddr form after them
+    cashaddr: _Step | None = None
+
+
+class _Plan(NamedTuple):
+    """How to read a text by its first character, for one set of domains."""
+
+    steps: tuple[_Step, ...]
+    # Where every chain placing a reading in the domains reads base58 bytes (nearly every
+    # first character): from (length, version bytes) or, for a Solana key, the length alone,
+    # to what such bytes are read as. A text with no entry, with the prefix of a segwit step,
+    # or whose checksum fails, goes through the steps.
+    by_bytes: Mapping[int | tuple[int, bytes], _Bytes] | None
+    segwit: tuple[str, ...]
+
+
 def screening_keys(text: str, domains: frozenset[str]) -> tuple[Key, ...] | None:
     """(domain, key) of each screening reading of `text` in `domains`, in the order of
     `readings_in(text, domains)`; None when no chain reads the text at all. Once one chain
     reads it, chains placing nothing in `domains` are not read."""
     text = text.strip()
+    plan = _plan(text[:1], domains)
+    # Few steps in Python: a text of this shape is read once, not once per chain.
+    if plan.by_bytes is not None and not (plan.segwit and text.lower().startswith(plan.segwit)):
+        raw = base58_bytes(text, BITCOIN_ALPHABET)
+        if raw is not None:
+            size = len(raw)
+            read = plan.by_bytes.get(size) or plan.by_bytes.get((size, raw[: size - 24]))
+            if read is not None and (not read.checked or checksum_matches(raw)):
+                found = tuple(zip(read.domains, repeat(text)))
+                if read.cashaddr is None:
+                    return found
+                key = legacy_cashaddr(read.cashaddr.chain, raw[:-4])
+                return found + tuple(zip(read.cashaddr.placed, repeat(key)))
+    return _read_by_steps(text, plan.steps)
+
+
+def _read_by_steps(text: str, steps: tuple[_Step, ...]) -> tuple[Key, ...] | None:
     found: list[Key] = []
     valid = False
     raw: bytes | None = None  # the text's bytes in the Bitcoin alphabet, decoded once
     decoded = False
     checked: bool | None = None  # whether their last 4 bytes are their checksum, once asked
-    for chain, placed, prefix_shown, shape, versions, width, segwit in _steps(text[:1], domains):
+    for chain, placed, prefix_shown, shape, versions, width, segwit in steps:
         if valid and not placed:
             continue
         if not prefix_shown and not has_prefix(chain, text):
@@ -90,7 +138,7 @@ def screening_keys(text: str, domains: frozenset[str]) -> tuple[Key, ...] | None
                 if checked:  # a legacy Bitcoin Cash address is keyed by its CashAddr form
                     key = text if shape == _BASE58CHECK else _decoded(chain, text)
         elif shape == _EVM_HEX:
-            key = _evm_key(chain, text)
+            key = _evm_key(text)
         elif shape == _XRP_CLASSIC:
             key = _xrp_key(chain, text)
         elif shape == _MONERO:
@@ -106,11 +154,39 @@ def screening_keys(text: str, domains: frozenset[str]) -> tuple[Key, ...] | None
 
 
 @lru_cache(maxsize=256)  # a few dozen first characters, and one set of domains per screener
-def _steps(first: str, domains: frozenset[str]) -> tuple[_Step, ...]:
-    return tuple(
+def _plan(first: str, domains: frozenset[str]) -> _Plan:
+    steps = tuple(
         _step(chain, tuple(c.domain for c in placed), first)
         for chain, placed in placements(first, domains)
     )
+    segwit = tuple(step.segwit for step in steps if step.segwit)
+    return _Plan(steps, _by_bytes(steps, first), segwit)
+
+
+def _by_bytes(steps: tuple[_Step, ...], first: str) -> dict[int | tuple[int, bytes], _Bytes] | None:
+    """`_Plan.by_bytes` for these steps, or None where a chain placing readings reads
+    something else. Version bytes spell their chain's prefixes, so no prefix is checked."""
+    readers: dict[int | tuple[int, bytes], list[_Step]] = {}
+    for step in steps:
+        if step.shape == _SOLANA_KEY:
+            readers.setdefault(32, []).append(step)
+        elif step.shape == _BASE58CHECK or (step.shape == _BITCOIN_CASH and first not in "qpQP"):
+            for version in step.versions:
+                readers.setdefault((step.width + 24, version), []).append(step)
+        elif step.placed:
+            return None
+    found = {key: _read_as(read, isinstance(key, tuple)) for key, read in readers.items()}
+    return {key: read for key, read in found.items() if read is not None}
+
+
+def _read_as(read: list[_Step], checked: bool) -> _Bytes | None:
+    """What bytes these steps read are read as; None where a Bitcoin Cash chain placing its
+    CashAddr form is not the last to place a reading (a lookup keeps no other order)."""
+    placing = [step for step in read if step.placed]
+    cashaddr = placing.pop() if placing and placing[-1].shape == _BITCOIN_CASH else None
+    if any(step.shape == _BITCOIN_CASH for step in placing):
+        return None
+    return _Bytes(tuple(domain for step in placing for domain in step.placed), checked, cashaddr)
 
 
 def _step(chain: Chain, placed: tuple[str, ...], first: str) -> _Step:
@@ -146,13 +222,13 @@ def _segwit_key(text: str, segwit: str) -> str | None:
     return text.lower() if hrp + "1" == segwit else None
 
 
-def _evm_key(chain: Chain, text: str) -> str | None:
+def _evm_key(text: str) -> str | None:
     digits = text[2:]
     if not text.startswith("0x") or len(digits) != 40 or not _HEX.issuperset(digits):
         return None
     lower = digits.lower()
-    if digits not in (lower, digits.upper()):
-        return _decoded(chain, text)  # mixed case: its EIP-55 checksum decides
+    if digits not in (lower, digits.upper()) and eip55(lower) != text:
+        return None  # mixed case that fails its EIP-55 checksum
     return "0x" + lower
 
 

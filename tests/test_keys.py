@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feed.addresses import readings_in
-from feed.chains import CHAINS
+from feed.chains import CHAINS, Family
 from feed.encodings import BITCOIN_ALPHABET, RIPPLE_ALPHABET, base58check_encode, eip55
-from feed.keys import screening_keys
+from feed.keys import _plan, screening_keys
 from tests.test_addresses import ALPHABETS, GOOD, OFAC_ROWS, RANSOMWARE
 
 DOMAINS = frozenset(chain.domain for chain in CHAINS)
@@ -58,6 +58,17 @@ def test_each_case_of_evm_hex_keys_as_the_reference() -> None:
     wrong_case = checksummed[:3] + checksummed[3].swapcase() + checksummed[4:]
     assert screening_keys(wrong_case, DOMAINS) is None
     assert screening_keys("0X" + digits, DOMAINS) is None
+
+
+def test_base58_bytes_are_looked_up_only_where_no_chain_reads_the_text_otherwise() -> None:
+    # Solana keys start with any character: a lookup of base58 bytes alone would miss the
+    # reading of a chain that reads the same text as EVM hex, CashAddr or bech32.
+    for first, version in (("1", b"\x00"), ("3", b"\x05"), ("m", b"\x6f")):  # Bitcoin Cash's too
+        assert (25, version) in (_plan(first, DOMAINS).by_bytes or {})
+    for first in ("0", "q", "b"):
+        assert _plan(first, DOMAINS).by_bytes is None
+    solana = frozenset(chain.domain for chain in CHAINS if chain.family is Family.SOLANA)
+    assert _plan("q", solana).by_bytes  # no Bitcoin Cash held: its CashAddr need not be read
 
 
 def test_an_xrp_destination_tag_is_read_by_the_reference() -> None:
