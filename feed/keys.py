@@ -136,7 +136,7 @@ def _read_by_steps(text: str, steps: tuple[_Step, ...]) -> tuple[Key, ...] | Non
                 if checked is None:
                     checked = checksum_matches(raw)
                 if checked:  # a legacy Bitcoin Cash address is keyed by its CashAddr form
-                    key = text if shape == _BASE58CHECK else _decoded(chain, text)
+                    key = text if shape == _BASE58CHECK else legacy_cashaddr(chain, raw[:-4])
         elif shape == _EVM_HEX:
             key = _evm_key(text)
         elif shape == _XRP_CLASSIC:
