@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from feed.addresses import readings_in
 from feed.chains import CHAINS, Family
 from feed.encodings import BITCOIN_ALPHABET, RIPPLE_ALPHABET, base58check_encode, eip55
-from feed.keys import _plan, _read_by_steps, screening_keys
+from feed.keys import _plan, _read_as, _read_by_steps, _step, screening_keys
 from tests.test_addresses import ALPHABETS, GOOD, OFAC_ROWS, RANSOMWARE
 
 DOMAINS = frozenset(chain.domain for chain in CHAINS)
@@ -73,6 +73,19 @@ def test_base58_bytes_are_looked_up_only_where_no_chain_reads_the_text_otherwise
         assert _plan(first, DOMAINS).by_bytes is None
     solana = frozenset(chain.domain for chain in CHAINS if chain.family is Family.SOLANA)
     assert _plan("q", solana).by_bytes  # no Bitcoin Cash held: its CashAddr need not be read
+
+
+def test_a_lookup_places_a_cashaddr_reading_only_last() -> None:
+    # The look-up places the CashAddr form after the text's own: where a chain placing the
+    # text came after Bitcoin Cash, the order would differ from the steps', so there is none.
+    bitcoin, cash = (
+        _step(chain, (chain.domain,), "1")
+        for chain in CHAINS
+        if chain.key in ("bitcoin", "bitcoin-cash")
+    )
+    read = _read_as([bitcoin, cash], checked=True)
+    assert read == (bitcoin.placed, True, cash)
+    assert _read_as([cash, bitcoin], checked=True) is None
 
 
 def test_an_xrp_destination_tag_is_read_by_the_reference() -> None:
