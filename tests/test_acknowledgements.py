@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from feed import accounts
 from feed.client import FeedClient
 from feed.deliveries import AcknowledgementIn, AcknowledgementState, ObjectAcknowledgements
-from feed.mirror import Mirror, poll
+from feed.mirror import Mirror
+from feed.polling import poll
 from feed.store import Store
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import Member, World

@@ -12,7 +12,8 @@ from feed import publisher as publisher_module
 from feed.client import FeedClient
 from feed.config import Settings
 from feed.encodings import base58check_encode
-from feed.mirror import Mirror, poll
+from feed.mirror import Mirror
+from feed.polling import poll
 from feed.store import Store
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World

@@ -16,7 +16,8 @@ import pytest
 
 from feed.client import FeedClient
 from feed.config import Settings
-from feed.mirror import Mirror, poll
+from feed.mirror import Mirror
+from feed.polling import poll
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import World
 from tests.proxy import Proxy

@@ -29,7 +29,8 @@ from feed.cli.base import (
 )
 from feed.client import FeedClient
 from feed.errors import ConfigurationError, InvalidAddress, RemoteError
-from feed.mirror import Mirror, Polled, poll
+from feed.mirror import Mirror
+from feed.polling import Polled, poll
 from feed.screener import Match, Screener
 
 HIT = 3

@@ -1,0 +1,105 @@
+"""Polling against servers that answer wrongly: what is no envelope or no object, pages that
+do not advance, runs of empty pages saying more follow, and a date_added_last that is no
+timestamp. The poll stops with a reason, or goes on where it can, and keeps its place."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from feed.addresses import parse_address
+from feed.client import FeedClient
+from feed.errors import RemoteError
+from feed.mirror import Mirror
+from feed.polling import EMPTY_PAGES_IN_A_ROW, poll
+from tests.hostile_server import COLLECTION, HostileServer
+from tests.test_mirror import BTC
+from tests.test_stix import built, flag
+
+
+def _poll_hostile(
+    pages: list[bytes], tmp_path: Path, date_added_last: str | None = None
+) -> tuple[Mirror, HostileServer]:
+    server = HostileServer(pages, date_added_last=date_added_last)
+    mirror = Mirror(tmp_path / "mirror.db")
+    with server, FeedClient(server.url, "k.s", COLLECTION) as client:
+        try:
+            poll(client, mirror, acknowledge=False)
+        except BaseException:
+            mirror.close()
+            raise
+    return mirror, server
+
+
+@pytest.mark.parametrize(
+    "body", [b"[1, 2]", b'{"objects": {"a": 1}}', b'{"objects": [], "next": 5}']
+)
+def test_a_page_that_is_no_envelope_stops_the_poll_with_a_reason(
+    body: bytes, tmp_path: Path
+) -> None:
+    with pytest.raises(RemoteError, match="no TAXII envelope"):
+        _poll_hostile([body], tmp_path)
+
+
+def test_what_in_a_page_is_no_object_is_ignored(tmp_path: Path) -> None:
+    indicator = built(flag(address=parse_address(BTC, "BTC")))
+    page = json.dumps({"objects": [1, "x", None, [], indicator], "more": False}).encode()
+    mirror, _ = _poll_hostile([page], tmp_path)
+    with mirror:
+        assert mirror.screener().screen(BTC) != []
+
+
+def test_a_server_whose_pages_do_not_advance_stops_the_poll(tmp_path: Path) -> None:
+    # Answering a cursor with the same cursor again would keep a poller asking for ever, and
+    # no later flag would reach the exchange; it stops and says why instead.
+    stuck = json.dumps({"objects": [], "more": True, "next": "again"}).encode()
+    with pytest.raises(RemoteError, match="pages do not advance"):
+        _poll_hostile([stuck], tmp_path)
+
+
+def test_a_server_that_answers_only_empty_pages_saying_more_follow_stops_the_poll(
+    tmp_path: Path,
+) -> None:
+    # Each page names a new cursor, so no one page repeats: the run of empty pages is bounded.
+    empty = [
+        json.dumps({"objects": [], "more": True, "next": f"cursor-{n}"}).encode()
+        for n in range(EMPTY_PAGES_IN_A_ROW + 10)
+    ]
+    server = HostileServer(empty, limit=EMPTY_PAGES_IN_A_ROW + 10)
+    with (
+        Mirror(tmp_path / "mirror.db") as mirror,
+        server,
+        FeedClient(server.url, "k.s", COLLECTION) as client,
+    ):
+        with pytest.raises(RemoteError, match=f"{EMPTY_PAGES_IN_A_ROW} empty pages in a row"):
+            poll(client, mirror, acknowledge=False)
+        assert server.served == EMPTY_PAGES_IN_A_ROW
+        # The poll kept its place: the next one asks from the last cursor it was given.
+        assert mirror.cursor(COLLECTION)[1] == f"cursor-{EMPTY_PAGES_IN_A_ROW - 1}"
+
+
+def test_empty_pages_between_full_ones_do_not_stop_the_poll(tmp_path: Path) -> None:
+    indicator = built(flag(address=parse_address(BTC, "BTC")))
+    empty = [
+        json.dumps({"objects": [], "more": True, "next": f"cursor-{n}"}).encode()
+        for n in range(EMPTY_PAGES_IN_A_ROW - 1)
+    ]
+    full = json.dumps({"objects": [indicator], "more": True, "next": "full"}).encode()
+    last = json.dumps({"objects": [], "more": False}).encode()
+    pages = [*empty, full, *empty, last]
+    server = HostileServer(pages, limit=len(pages))
+    with (
+        Mirror(tmp_path / "mirror.db") as mirror,
+        server,
+        FeedClient(server.url, "k.s", COLLECTION) as client,
+    ):
+        polled = poll(client, mirror, acknowledge=False)
+        assert (polled.pages, server.served) == (len(pages), len(pages))
+        assert mirror.screener().screen(BTC) != []
+
+
+def test_a_page_whose_date_added_last_is_no_timestamp_stops_the_poll(tmp_path: Path) -> None:
+    # The poller would go on from it, and every later poll would be refused.
+    page = json.dumps({"objects": [], "more": False}).encode()
+    with pytest.raises(RemoteError, match="X-TAXII-Date-Added-Last 'soon' is not a UTC"):
+        _poll_hostile([page], tmp_path, date_added_last="soon")
