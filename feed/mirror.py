@@ -1,6 +1,6 @@
 """The exchange's local mirror of its feeds: the latest version of every flagged-address
 indicator, which of them are active, and each feed's poll cursor; the active set it loads
-into a `Screener`.
+into a `Screener`, or its keys alone into a `KeyScreener`.
 
 One SQLite file. A page of objects and the cursor that follows it are applied in one
 transaction, so a poller killed at any point resumes where the last commit left it: nothing is
@@ -13,12 +13,14 @@ import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from feed.addresses import Address
 from feed.errors import ConfigurationError, FeedError, InvalidObject, quoted
-from feed.screener import Match, Screener
+from feed.keys import Key
+from feed.screener import KeyScreener, Match, Screener
 from feed.sqlite import WRITE_AHEAD_LOG
 from feed.stix import extension_properties, indicator_addresses
 from feed.taxii import MAX_REASON, format_timestamp, is_object_id, normalise_version, now_micros
@@ -267,18 +269,11 @@ class Mirror:
         through the index (checking a few addresses need not load a million). Feed titles and
         watchdog names come from their own small tables rather than a join: a million rows
         then bring fewer strings to share."""
-        feeds = dict(self._db.execute("SELECT collection_id, coalesce(alias, title) FROM feeds"))
-        names = dict(self._db.execute("SELECT id, name FROM identities"))
-        query = (
-            "SELECT domain, address_key, collection_id, watchdog, category, confidence, id, "
-            "version, chain, address, valid_until FROM indicators WHERE active = 1"
-        )
+        feeds, names = self._titles()
         if only is not None:
-            wanted = {(address.domain, address.key) for address in only}
-            query += " AND domain = ? AND address_key = ?"
-            found = [row for key in wanted for row in self._db.execute(query, key)]
-            return Screener(_shared_rows(found, feeds, names))
-        rows = self._db.execute(query)
+            keys = {(address.domain, address.key) for address in only}
+            return Screener(self._matches_on(feeds, names, keys))
+        rows = self._db.execute(_ACTIVE_MATCHES)
         # A million matches and no reference cycle among them: the cycle collector, run
         # every few hundred of them, would take a sixth of the load.
         collecting = gc.isenabled()
@@ -288,6 +283,37 @@ class Mirror:
         finally:
             if collecting:
                 gc.enable()
+
+    def key_screener(self) -> KeyScreener:
+        """The active set's keys in memory, for screening many addresses at once: a hit's
+        matches are read from the mirror as they are then, so it screens only while the
+        mirror is open. Each domain's keys come from the index alone, in a range of it."""
+        domains = self._db.execute("SELECT DISTINCT domain FROM indicators WHERE active = 1")
+        query = "SELECT address_key FROM indicators WHERE domain = ? AND active = 1"
+        index = {
+            domain: {key for (key,) in self._db.execute(query, (domain,))}
+            for (domain,) in domains.fetchall()
+        }
+        return KeyScreener(index, partial(self._matches_on, *self._titles()))
+
+    def _titles(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Each feed's title (its alias, if it has one), and each watchdog's name."""
+        feeds = dict(self._db.execute("SELECT collection_id, coalesce(alias, title) FROM feeds"))
+        return feeds, dict(self._db.execute("SELECT id, name FROM identities"))
+
+    def _matches_on(
+        self, feeds: dict[str, str], names: dict[str, str], keys: Iterable[Key]
+    ) -> Iterator[tuple[str, str, Match]]:
+        """The active indicators on `keys`, (domain, key), as screener rows."""
+        query = _ACTIVE_MATCHES + " AND domain = ? AND address_key = ?"
+        found = (row for key in keys for row in self._db.execute(query, key))
+        return _shared_rows(found, feeds, names)
+
+
+_ACTIVE_MATCHES = (
+    "SELECT domain, address_key, collection_id, watchdog, category, confidence, id, version, "
+    "chain, address, valid_until FROM indicators WHERE active = 1"
+)
 
 
 def _shared_rows(

@@ -1,12 +1,13 @@
 """Screening: the active flagged set of a mirror in memory, and the matches of an address,
-canonical or as written, on every chain it may be on. Pure: the mirror loads it."""
+canonical or as written, on every chain it may be on. A `Screener` holds every match and is
+pure; a `KeyScreener` holds the keys alone and reads a hit's matches from the mirror."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import lru_cache, partial
 from typing import NamedTuple
 
 from feed.addresses import Address, parse_address
-from feed.keys import screening_keys
+from feed.keys import Key, screening_keys
 from feed.taxii import format_timestamp, now_micros
 
 
@@ -28,34 +29,50 @@ class Match(NamedTuple):
     valid_until: str | None
 
 
-class Screener:
+class _HeldKeys:
+    """Per screening domain, the address keys held, and which of them the readings of a text
+    hit: what both screeners share."""
+
+    def __init__(self, index: Mapping[str, Collection[str]]) -> None:
+        self._keys = index
+        self._size = sum(map(len, index.values()))
+        self._held_anywhere = _KeyFilter.over(index, self._size)
+        # Payments' addresses recur: a text seen lately is answered by one lookup, not by its
+        # readings' lookups in dicts of a million keys. Bound to the index, not to self, so
+        # that a screener replaced by a newer one is freed at once, with no cycle to collect.
+        self._held_by_text = lru_cache(maxsize=1 << 17)(
+            partial(_held_for, index, frozenset(index), self._held_anywhere)
+        )
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _held_on(self, text: str, chain: str) -> tuple[Key, ...]:
+        """The held key of `text` read as an address of `chain`, if held. Raises
+        InvalidAddress for text that is no address of the chain."""
+        address = parse_address(text, chain)
+        keys = self._keys.get(address.domain)
+        return ((address.domain, address.key),) if keys and address.key in keys else ()
+
+
+class Screener(_HeldKeys):
     """The active flagged set in memory: per screening domain, a dict from address key to its
     one match or, rarely, a list of several (no tuple key and no container per address: a
     million indicators in a few hundred MB)."""
 
     def __init__(self, rows: Iterable[tuple[str, str, Match]]) -> None:
-        self._index: dict[str, dict[str, Match | list[Match]]] = {}
-        self._size = 0
+        index: dict[str, dict[str, Match | list[Match]]] = {}
         for domain, key, match in rows:
-            keys = self._index.setdefault(domain, {})
+            keys = index.setdefault(domain, {})
             held = keys.get(key)
             if held is None:
-                self._size += 1
                 keys[key] = match
             elif isinstance(held, list):
                 held.append(match)
             else:
                 keys[key] = [held, match]
-        self._held_anywhere = _KeyFilter.over(self._index)
-        # Payments' addresses recur: a text seen lately is answered by one lookup, not by its
-        # readings' lookups in dicts of a million keys. Bound to the index, not to self, so
-        # that a screener replaced by a newer one is freed at once, with no cycle to collect.
-        self._held_by_text = lru_cache(maxsize=1 << 17)(
-            partial(_held_for, self._index, frozenset(self._index), self._held_anywhere)
-        )
-
-    def __len__(self) -> int:
-        return self._size
+        super().__init__(index)
+        self._index = index
 
     def matches(self, address: Address, now: str | None = None) -> list[Match]:
         """Active indicators flagging a canonical address, still valid at `now`."""
@@ -77,10 +94,35 @@ class Screener:
         """Matches for an address as written, still valid at `now`; with no chain, every
         chain it may be on. Raises InvalidAddress for text that is no address of the chain
         (or of any)."""
-        if chain is not None:
-            return self.matches(parse_address(text, chain), now)
-        found = self._held_by_text(text)
-        return _valid(found, now) if found else []
+        held = self._held_by_text(text) if chain is None else self._held_on(text, chain)
+        if not held:
+            return []
+        found: list[Match] = []
+        for domain, key in held:
+            matches = self._index[domain][key]
+            found += matches if isinstance(matches, list) else (matches,)
+        return _valid(found, now)
+
+
+class KeyScreener(_HeldKeys):
+    """The active flagged set's keys alone, in memory; the matches of a key hit are read when
+    it is hit. Screening many rows against a large mirror, nearly every row hits nothing:
+    this loads in a fraction of a `Screener`'s time and memory."""
+
+    def __init__(
+        self,
+        index: Mapping[str, Collection[str]],
+        read: Callable[[Iterable[Key]], Iterable[tuple[str, str, Match]]],
+    ) -> None:
+        """`index`: per screening domain, the keys held; `read`: the matches held on some
+        keys, as (domain, key, match)."""
+        super().__init__(index)
+        self._read = read
+
+    def screen(self, text: str, chain: str | None = None, now: str | None = None) -> list[Match]:
+        """As `Screener.screen`, with the matches of a hit as `read` finds them then."""
+        held = self._held_by_text(text) if chain is None else self._held_on(text, chain)
+        return _valid([match for _, _, match in self._read(held)], now) if held else []
 
 
 class _KeyFilter(NamedTuple):
@@ -94,8 +136,8 @@ class _KeyFilter(NamedTuple):
     mask: int  # of a byte's index
 
     @classmethod
-    def over(cls, index: dict[str, dict[str, Match | list[Match]]]) -> "_KeyFilter":
-        size = max(1 << 13, 1 << (16 * sum(map(len, index.values()))).bit_length())
+    def over(cls, index: Mapping[str, Collection[str]], held: int) -> "_KeyFilter":
+        size = max(1 << 13, 1 << (16 * held).bit_length())
         bits, mask = bytearray(size >> 3), (size >> 3) - 1
         for keys in index.values():
             for key in keys:
@@ -105,17 +147,17 @@ class _KeyFilter(NamedTuple):
 
 
 def _held_for(
-    index: dict[str, dict[str, Match | list[Match]]],
+    index: Mapping[str, Collection[str]],
     domains: frozenset[str],
     held_anywhere: _KeyFilter,
     text: str,
-) -> tuple[Match, ...]:
-    """Every match held on a reading of `text`, whether valid now or not. Only chains the
-    index holds indicators on can match: `text` is not read as others."""
+) -> tuple[Key, ...]:
+    """The keys held of the readings of `text`. Only chains the index holds keys on can
+    match: `text` is not read as others."""
     keys = screening_keys(text, domains)
     if keys is None:
         parse_address(text)  # raises, saying why
-    found: list[Match] = []
+    found: list[Key] = []
     bits, mask = held_anywhere
     # A loop calling no Python function, not a generator or a helper: nearly every text finds
     # nothing.
@@ -123,9 +165,8 @@ def _held_for(
         slot = hash(key)
         if not bits[slot >> 3 & mask] >> (slot & 7) & 1:
             continue
-        held = index[domain].get(key)  # `domains` are the index's own
-        if held is not None:
-            found += held if isinstance(held, list) else (held,)
+        if key in index[domain]:  # `domains` are the index's own
+            found.append((domain, key))
     return tuple(found)
 
 

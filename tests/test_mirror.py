@@ -21,10 +21,12 @@ from feed import publisher
 from feed.addresses import parse_address
 from feed.client import FeedClient
 from feed.config import Settings
+from feed.errors import InvalidAddress
 from feed.indicators import Flag, build_indicator
 from feed.mirror import Mirror
 from feed.polling import poll
-from feed.stix import EXTENSION_ID, Category, build_sighting
+from feed.screener import KeyScreener, Match, Screener
+from feed.stix import EXTENSION_ID, Category, build_sighting, organisation_identity
 from feed.taxii import MAX_REASON, is_object_id, normalise_version
 from tests.conftest import World
 from tests.serving import serving
@@ -35,6 +37,7 @@ from tests.test_stix import CHANGES, EXTENSION_CHANGES, built, flag
 BTC = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
 ETH = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 TRON = "TAYhjpL8pPs8T84FSM329nffQpc6jD8GBM"
+P2SH = "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"
 
 
 def publish(base_url: str, world: World, *rows: dict[str, Any]) -> publisher.Summary:
@@ -225,6 +228,46 @@ def test_a_screener_of_some_addresses_holds_only_their_matches(tmp_path: Path) -
     assert (len(everything), len(some)) == (3, 1)
     assert some.screen(ETH.lower()) == everything.screen(ETH.lower()) != []
     assert some.screen(BTC) == [] != everything.screen(BTC)
+
+
+def test_a_key_screener_answers_as_the_screener_and_reads_a_hit_as_it_is_then(
+    tmp_path: Path,
+) -> None:
+    now = datetime.now(UTC)
+    watchdog = json.loads(
+        organisation_identity("5d2c1b6e-8a7f-4e3d-9c2b-1a0f9e8d7c6b", "Hotline", now)
+    )
+    author = watchdog["id"]
+    flagged = [
+        parse_address(text, chain)
+        for text, chain in ((BTC, "BTC"), (ETH, "ETH"), (TRON, "TRX"), (P2SH, "BTC"))
+    ]
+    indicators = [i for a in flagged if (i := build_indicator(Flag(a, Category.SCAM), author, now))]
+    texts = [BTC, ETH.lower(), TRON, P2SH, "31nadacWrgPeAQxKRMabhn3fPhnhi3hjKa", "not-an-address"]
+    with Mirror(tmp_path / "mirror.db") as mirror:
+        for feed, alias in (("f", None), ("g", "Sanctions")):
+            mirror.register(feed, "http://127.0.0.1/", f"Feed {feed}", alias)
+            mirror.apply(
+                feed, [watchdog, *(indicators[1:] if feed == "g" else indicators)],
+                watermark=None, next_token=None, next_added_after=None,
+            )  # fmt: skip
+        screener, keys = mirror.screener(), mirror.key_screener()
+        assert len(keys) == len(screener) == 4
+        for text in texts:
+            assert _screened(keys, text) == _screened(screener, text)
+        assert {m.feed for m in keys.screen(ETH)} == {"Feed f", "Sanctions"}
+        assert {m.watchdog_name for m in keys.screen(ETH)} == {"Hotline"}
+        revoked = {**indicators[0], "revoked": True, "modified": "2099-01-01T00:00:00.000Z"}
+        mirror.apply("f", [revoked], watermark=None, next_token=None, next_added_after=None)
+        assert keys.screen(BTC) == [] != screener.screen(BTC)
+        assert len(mirror.key_screener()) == 3  # a domain's keys are its active ones alone
+
+
+def _screened(screener: Screener | KeyScreener, text: str) -> list[Match] | str:
+    try:
+        return screener.screen(text)
+    except InvalidAddress as error:
+        return error.description
 
 
 def _progressed(process: "subprocess.Popen[bytes]", lines: int, deadline: float) -> bool:

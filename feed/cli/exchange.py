@@ -31,7 +31,7 @@ from feed.client import FeedClient
 from feed.errors import ConfigurationError, InvalidAddress, RemoteError
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
-from feed.screener import Match, Screener
+from feed.screener import KeyScreener, Match
 
 HIT = 3
 
@@ -212,8 +212,8 @@ def screen(
     Rows need an address column and may name a chain; rows whose address is invalid are listed
     apart, and never stop the others."""
     with Mirror(mirror_path) as mirror:
-        screener = mirror.screener()
-    screened, hits, invalid = _screen_rows(screener, file, address_column, chain_column)
+        screener = mirror.key_screener()
+        screened, hits, invalid = _screen_rows(screener, file, address_column, chain_column)
     if as_json:
         hits_json = [{**h, "matches": [_match_json(m) for m in h["matches"]]} for h in hits]
         summary = {"screened": screened, "hits": hits_json, "invalid": invalid}
@@ -232,7 +232,7 @@ def screen(
 
 
 def _screen_rows(
-    screener: Screener, file: Path, address_column: str, chain_column: str
+    screener: KeyScreener, file: Path, address_column: str, chain_column: str
 ) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
     screened = 0
     hits: list[dict[str, Any]] = []
