@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import struct
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,9 +81,14 @@ def is_taxii_content_type(content_type: str | None) -> bool:
 
 
 def format_timestamp(micros: int) -> str:
+    """The one fixed-width form, which sorts as the moments do: strftime's %Y gives a year
+    before 1000 fewer than four digits."""
     seconds, fraction = divmod(micros, 1_000_000)
-    moment = datetime.fromtimestamp(seconds, UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{fraction:06d}Z"
+    t = time.gmtime(seconds)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{fraction:06d}Z"
+    )
 
 
 @lru_cache(maxsize=4096)  # the objects of one batch mostly share their timestamps

@@ -136,6 +136,17 @@ def test_confidence_outside_0_to_100_is_refused_on_both_paths(confidence: int) -
             check_object(value, AUTHOR)
 
 
+def test_a_modified_centuries_before_created_is_refused_on_both_paths() -> None:
+    common = {
+        **built(flag()), "created": "2025-01-01T00:00:00.000Z",
+        "modified": "0999-12-31T23:59:59.000Z",
+    }  # fmt: skip
+    uncommon = {**common, "kill_chain_phases": [{"kill_chain_name": "k", "phase_name": "p"}]}
+    for value in (common, uncommon):
+        with pytest.raises(InvalidObject, match="earlier than created"):
+            check_object(value, AUTHOR)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=120), st.sampled_from(["stix", "pcre", "sigma"]))
 def test_any_pattern_is_stored_or_refused_with_a_reason(pattern: str, pattern_type: str) -> None:

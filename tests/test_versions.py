@@ -87,6 +87,17 @@ def test_latest_mark_follows_versions_in_any_order(store: Store, world: World) -
     assert latest_versions(store, world.feed)[first["id"]] == "2025-02-01T00:00:00.000000Z"
 
 
+def test_the_latest_version_is_the_newest_in_any_century(store: Store, world: World) -> None:
+    # Versions are compared as text: the year 999 must be written 0999 to sort before 2025.
+    old = indicator(
+        world.watchdog.identity, created="0999-01-01T00:00:00Z", modified="0999-06-01T00:00:00Z"
+    )
+    new = {**old, "modified": "2025-01-01T00:00:00Z"}
+    with store.writing() as session:
+        add_objects(session, world.feed, [Candidate.of(new), Candidate.of(old)])
+    assert latest_versions(store, world.feed)[old["id"]] == "2025-01-01T00:00:00.000000Z"
+
+
 def indexed(store: Store, collection: str) -> list[tuple[str, str, str | None, bool | None]]:
     """Each index row's object and version, and the version and latest mark of the object
     version row it names."""
