@@ -171,7 +171,9 @@ def _held_for(
 
 
 def _valid(found: Sequence[Match], now: str | None) -> list[Match]:
-    """The matches still valid at `now`. Callers pass only what matched, so that the clock is
-    read only then: nearly every address matches nothing."""
+    """The matches still valid at `now`. The clock is read only for a match that may have
+    expired: nearly every address matches nothing, and many indicators never expire."""
+    if all(m.valid_until is None for m in found):
+        return list(found)
     now = now or format_timestamp(now_micros())
     return [m for m in found if m.valid_until is None or m.valid_until > now]

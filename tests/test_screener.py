@@ -64,6 +64,16 @@ def test_a_text_screened_again_is_judged_valid_again(screener_of: ScreenerOf) ->
 
 
 @SCREENERS
+def test_a_match_past_its_valid_until_is_dropped_beside_one_that_never_expires(
+    screener_of: ScreenerOf,
+) -> None:
+    rows, expired = _flagging_btc("2000-01-01T00:00:00.000000Z")
+    lasting = expired._replace(indicator_id="indicator--y", valid_until=None)
+    screener = screener_of([*rows, (*rows[0][:2], lasting)])
+    assert screener.screen(BTC) == [lasting]  # judged now, by the clock
+
+
+@SCREENERS
 def test_a_screener_is_freed_when_dropped_without_the_cycle_collector(
     screener_of: ScreenerOf,
 ) -> None:
