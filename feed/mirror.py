@@ -102,6 +102,8 @@ def _check_kept_properties(value: dict[str, Any]) -> None:
 
 class Mirror:
     def __init__(self, path: Path | str) -> None:
+        self._path = path
+        self._closed = False
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         for pragma in WRITE_AHEAD_LOG:
             self._db.execute(f"PRAGMA {pragma}")
@@ -109,6 +111,7 @@ class Mirror:
         self._db.executescript(SCHEMA)
 
     def close(self) -> None:
+        self._closed = True
         self._db.close()
 
     def __enter__(self) -> "Mirror":
@@ -294,12 +297,23 @@ class Mirror:
             domain: {key for (key,) in self._db.execute(query, (domain,))}
             for (domain,) in domains.fetchall()
         }
-        return KeyScreener(index, partial(self._matches_on, *self._titles()))
+        return KeyScreener(index, partial(self._matches_of_hit, *self._titles()))
 
     def _titles(self) -> tuple[dict[str, str], dict[str, str]]:
         """Each feed's title (its alias, if it has one), and each watchdog's name."""
         feeds = dict(self._db.execute("SELECT collection_id, coalesce(alias, title) FROM feeds"))
         return feeds, dict(self._db.execute("SELECT id, name FROM identities"))
+
+    def _matches_of_hit(
+        self, feeds: dict[str, str], names: dict[str, str], keys: Iterable[Key]
+    ) -> Iterator[tuple[str, str, Match]]:
+        if self._closed:
+            raise ConfigurationError(
+                f"the mirror {self._path} is closed: a key screener reads each hit's matches "
+                "from it, so it screens only until the mirror is closed (a screener holds its "
+                "matches)"
+            )
+        return self._matches_on(feeds, names, keys)
 
     def _matches_on(
         self, feeds: dict[str, str], names: dict[str, str], keys: Iterable[Key]

@@ -21,7 +21,7 @@ from feed import publisher
 from feed.addresses import parse_address
 from feed.client import FeedClient
 from feed.config import Settings
-from feed.errors import InvalidAddress
+from feed.errors import ConfigurationError, InvalidAddress
 from feed.indicators import Flag, build_indicator
 from feed.mirror import Mirror
 from feed.polling import poll
@@ -230,7 +230,7 @@ def test_a_screener_of_some_addresses_holds_only_their_matches(tmp_path: Path) -
     assert some.screen(BTC) == [] != everything.screen(BTC)
 
 
-def test_a_key_screener_answers_as_the_screener_and_reads_a_hit_as_it_is_then(
+def test_a_key_screener_answers_as_the_screener_reading_hits_while_the_mirror_is_open(
     tmp_path: Path,
 ) -> None:
     now = datetime.now(UTC)
@@ -261,6 +261,8 @@ def test_a_key_screener_answers_as_the_screener_and_reads_a_hit_as_it_is_then(
         mirror.apply("f", [revoked], watermark=None, next_token=None, next_added_after=None)
         assert keys.screen(BTC) == [] != screener.screen(BTC)
         assert len(mirror.key_screener()) == 3  # a domain's keys are its active ones alone
+    with pytest.raises(ConfigurationError, match=r"mirror \S+ is closed: a key screener reads"):
+        keys.screen(P2SH)
 
 
 def _screened(screener: Screener | KeyScreener, text: str) -> list[Match] | str:
