@@ -27,6 +27,7 @@ from feed.errors import InvalidAddress
 HEX_DIGITS = "0123456789abcdefABCDEF"
 SEGWIT_KINDS = {(0, 20): "p2wpkh", (0, 32): "p2wsh", (1, 32): "p2tr"}
 CASHADDR_KINDS = {0: "p2pkh", 8: "p2sh"}
+_CASHADDR_VERSIONS = {kind: version for version, kind in CASHADDR_KINDS.items()}
 MONERO_LENGTHS = (95, 106)  # standard and subaddresses, integrated addresses
 
 
@@ -85,8 +86,7 @@ def _decode_bitcoin_cash(chain: Chain, text: str) -> Address:
 
 def legacy_cashaddr(chain: Chain, payload: bytes) -> str:
     """The CashAddr form of the payload (version byte and hash) of a legacy address."""
-    kind = chain.versions[payload[:1]]
-    version = next(version for version, named in CASHADDR_KINDS.items() if named == kind)
+    version = _CASHADDR_VERSIONS[chain.versions[payload[:1]]]
     return cashaddr_encode(chain.hrp, version, payload[1:])
 
 

@@ -4,7 +4,7 @@ pure; a `KeyScreener` holds the keys alone and reads a hit's matches from the mi
 
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from functools import lru_cache, partial
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from feed.addresses import Address, parse_address
 from feed.keys import Key, screening_keys
@@ -29,12 +29,15 @@ class Match(NamedTuple):
     valid_until: str | None
 
 
-class _HeldKeys:
+_Index = TypeVar("_Index", bound=Mapping[str, Collection[str]])
+
+
+class _HeldKeys(Generic[_Index]):
     """Per screening domain, the address keys held, and which of them the readings of a text
     hit: what both screeners share."""
 
-    def __init__(self, index: Mapping[str, Collection[str]]) -> None:
-        self._keys = index
+    def __init__(self, index: _Index) -> None:
+        self._index = index
         self._size = sum(map(len, index.values()))
         self._held_anywhere = _KeyFilter.over(index, self._size)
         # Payments' addresses recur: a text seen lately is answered by one lookup, not by its
@@ -51,11 +54,11 @@ class _HeldKeys:
         """The held key of `text` read as an address of `chain`, if held. Raises
         InvalidAddress for text that is no address of the chain."""
         address = parse_address(text, chain)
-        keys = self._keys.get(address.domain)
+        keys = self._index.get(address.domain)
         return ((address.domain, address.key),) if keys and address.key in keys else ()
 
 
-class Screener(_HeldKeys):
+class Screener(_HeldKeys[dict[str, dict[str, Match | list[Match]]]]):
     """The active flagged set in memory: per screening domain, a dict from address key to its
     one match or, rarely, a list of several (no tuple key and no container per address: a
     million indicators in a few hundred MB)."""
@@ -72,7 +75,6 @@ class Screener(_HeldKeys):
             else:
                 keys[key] = [held, match]
         super().__init__(index)
-        self._index = index
 
     def matches(self, address: Address, now: str | None = None) -> list[Match]:
         """Active indicators flagging a canonical address, still valid at `now`."""
@@ -104,7 +106,7 @@ class Screener(_HeldKeys):
         return _valid(found, now)
 
 
-class KeyScreener(_HeldKeys):
+class KeyScreener(_HeldKeys[Mapping[str, Collection[str]]]):
     """The active flagged set's keys alone, in memory; the matches of a key hit are read when
     it is hit. Screening many rows against a large mirror, nearly every row hits nothing:
     this loads in a fraction of a `Screener`'s time and memory."""
