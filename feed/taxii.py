@@ -102,7 +102,9 @@ def parse_timestamp(text: str, *, field: str = "timestamp") -> int:
         )
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
     fraction = int((match.group(7) or "0").ljust(6, "0")[:6])
-    try:
+    if second > 60:
+        raise BadRequest(f"{field} {quoted(text)} is out of range: second must be in 0..60")
+    try:  # 60, a leap second, is read as the second before it
         moment = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
     except ValueError as error:
         raise BadRequest(f"{field} {quoted(text)} is out of range: {error}") from None

@@ -52,11 +52,14 @@ def test_timestamps_are_parsed_leniently() -> None:
     assert normalise_version("2025-01-02T03:04:05.123456789Z") == "2025-01-02T03:04:05.123456Z"
     assert normalise_version("2025-01-02T03:04:05+00:00") == "2025-01-02T03:04:05.000000Z"
     assert normalise_version("0999-12-31T23:59:59Z") == "0999-12-31T23:59:59.000000Z"
+    assert normalise_version("2016-12-31T23:59:60.5Z") == "2016-12-31T23:59:59.500000Z"
     for bad in (
         "2025-01-02",
         "2025-01-02T03:04:05",
         "2025-01-02T03:04:05+02:00",
         "2025-02-30T00:00:00Z",
+        "2025-01-02T03:04:61Z",
+        "2025-01-02T03:04:99Z",
     ):
         with pytest.raises(BadRequest):
             parse_timestamp(bad)

@@ -156,6 +156,7 @@ def test_filters_by_id_type_and_spec_version(client: TestClient, world: World) -
         ({"limit": "many"}, "limit"),
         ({"added_after": "yesterday"}, "added_after"),
         ({"added_after": "2025-13-01T00:00:00Z"}, "out of range"),
+        ({"added_after": "2025-01-01T00:00:99Z"}, "second must be in 0..60"),
         ({"match[id]": "not-an-id"}, "match[id]"),
         ({"match[type]": "Bad_Type"}, "match[type]"),
         ({"match[version]": "all,last"}, "all"),
