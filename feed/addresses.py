@@ -331,7 +331,9 @@ def _only_reading(text: str) -> Address:
         return readings[0]
     if readings:
         names = ", ".join(address.chain.key for address in readings)
-        raise InvalidAddress(Problem.AMBIGUOUS, f"{text} is valid on several chains: {names}")
+        raise InvalidAddress(
+            Problem.AMBIGUOUS, f"{text} is valid on several chains: {names}; name its chain"
+        )
     failures = [
         (chain, _failure(chain, text))
         for chain in CHAINS

@@ -169,6 +169,7 @@ def test_detection_without_a_chain() -> None:
         with pytest.raises(InvalidAddress) as caught:
             parse_address(ambiguous)
         assert caught.value.problem == Problem.AMBIGUOUS
+        assert caught.value.description.endswith("; name its chain")
     with pytest.raises(InvalidAddress) as caught:
         parse_address("LNf2JDiuunBz7GMDKFYHN4rq5meXWxiwfc")
     assert caught.value.problem == Problem.BAD_CHECKSUM
