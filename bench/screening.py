@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from feed.addresses import Address
+from feed.errors import counted
 from feed.mirror import Mirror
 from feed.stix import stix_timestamp
 
@@ -102,7 +103,10 @@ def screen_file(mirror: Path, texts: Path, expected_hits: int) -> tuple[float, s
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     summary = completed.stdout.strip().splitlines()[-1] if completed.stdout.strip() else ""
-    if completed.returncode not in (0, HIT_EXIT) or f": {expected_hits} hits" not in summary:
+    if (
+        completed.returncode not in (0, HIT_EXIT)
+        or f": {counted(expected_hits, 'hit')}," not in summary
+    ):
         return elapsed, f"feed screen: exit {completed.returncode}, {summary or completed.stderr}"
     return elapsed, None
 

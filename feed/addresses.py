@@ -22,7 +22,7 @@ from feed.encodings import (
     monero_base58_decode,
     monero_checked,
 )
-from feed.errors import InvalidAddress
+from feed.errors import InvalidAddress, counted
 
 HEX_DIGITS = "0123456789abcdefABCDEF"
 SEGWIT_KINDS = {(0, 20): "p2wpkh", (0, 32): "p2wsh", (1, 32): "p2tr"}
@@ -110,7 +110,9 @@ def _evm_checksummed(text: str) -> str:
 
 def _decode_tron(chain: Chain, text: str) -> Address:
     if len(text) != 34:
-        raise EncodingError(Problem.BAD_LENGTH, f"{len(text)} characters; Tron addresses have 34")
+        raise EncodingError(
+            Problem.BAD_LENGTH, f"{counted(len(text), 'character')}; Tron addresses have 34"
+        )
     if base58check_decode(text, 21)[0] != 0x41:
         raise EncodingError(Problem.UNKNOWN_PREFIX, "Tron addresses start with version 0x41")
     return Address(chain, text, "account")
@@ -118,7 +120,9 @@ def _decode_tron(chain: Chain, text: str) -> Address:
 
 def _decode_monero(chain: Chain, text: str) -> Address:
     if len(text) not in MONERO_LENGTHS:
-        raise EncodingError(Problem.BAD_LENGTH, f"{len(text)} characters; 95 or 106 expected")
+        raise EncodingError(
+            Problem.BAD_LENGTH, f"{counted(len(text), 'character')}; 95 or 106 expected"
+        )
     data = monero_base58_decode(text)
     kind = chain.versions.get(data[:1])
     if kind is None:
@@ -126,7 +130,7 @@ def _decode_monero(chain: Chain, text: str) -> Address:
     expected = 77 if kind == "integrated" else 69
     if len(data) != expected:
         raise EncodingError(
-            Problem.BAD_LENGTH, f"decodes to {len(data)} bytes; {expected} expected"
+            Problem.BAD_LENGTH, f"decodes to {counted(len(data), 'byte')}; {expected} expected"
         )
     monero_checked(data)
     return Address(chain, text, kind)
@@ -154,13 +158,13 @@ def _decode_xrpl(chain: Chain, text: str) -> Address:
 def _decode_bech32(chain: Chain, text: str) -> Address:
     if len(text) != len(chain.hrp) + 39:  # separator, 32 characters of hash, 6 of checksum
         raise EncodingError(
-            Problem.BAD_LENGTH, f"{len(text)} characters; {len(chain.hrp) + 39} expected"
+            Problem.BAD_LENGTH, f"{counted(len(text), 'character')}; {len(chain.hrp) + 39} expected"
         )
     hrp, payload = bech32_plain_decode(text)
     if hrp != chain.hrp:
         raise EncodingError(Problem.UNKNOWN_PREFIX, f"prefix {hrp!r} is not {chain.hrp!r}")
     if len(payload) != 20:
-        raise EncodingError(Problem.BAD_LENGTH, f"{len(payload)} bytes; 20 expected")
+        raise EncodingError(Problem.BAD_LENGTH, f"{counted(len(payload), 'byte')}; 20 expected")
     return Address(chain, text.lower(), "account")
 
 

@@ -11,6 +11,7 @@ from bech32 import CHARSET as BECH32_CHARSET
 from bech32 import bech32_hrp_expand
 
 from feed.encodings import EncodingError, Problem, bad_character, check_alphabet
+from feed.errors import counted
 
 BECH32M_CONSTANT = 0x2BC830A3
 BECH32_GENERATORS = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
@@ -218,7 +219,8 @@ def cashaddr_decode(prefix: str, payload_text: str) -> tuple[int, bytes]:
     values = _five_bit_values(payload_text, "CashAddr base32")
     if len(payload_text) != 42:  # 160-bit hashes: 34 data characters and 8 of checksum
         raise EncodingError(
-            Problem.BAD_LENGTH, f"{len(payload_text)} characters after the prefix; 42 expected"
+            Problem.BAD_LENGTH,
+            f"{counted(len(payload_text), 'character')} after the prefix; 42 expected",
         )
     if _cashaddr_polymod(prefix, values) != 0:
         raise EncodingError(Problem.BAD_CHECKSUM, "CashAddr checksum does not match")

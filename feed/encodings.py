@@ -12,6 +12,8 @@ import base58
 import gmpy2
 from sha3 import keccak_256
 
+from feed.errors import counted
+
 BITCOIN_ALPHABET = base58.BITCOIN_ALPHABET.decode()
 RIPPLE_ALPHABET = base58.RIPPLE_ALPHABET.decode()
 MONERO_BLOCK_CHARS = 11
@@ -124,7 +126,9 @@ def base58check_decode(text: str, size: int, alphabet: str = BITCOIN_ALPHABET) -
         return payload
     raw = _base58(text, alphabet)
     if len(raw) != size + 4:
-        raise EncodingError(Problem.BAD_LENGTH, f"decodes to {len(raw)} bytes; {size + 4} expected")
+        raise EncodingError(
+            Problem.BAD_LENGTH, f"decodes to {counted(len(raw), 'byte')}; {size + 4} expected"
+        )
     raise EncodingError(Problem.BAD_CHECKSUM, "base58check checksum does not match")
 
 
@@ -150,7 +154,9 @@ def base58_decode(text: str, size: int) -> bytes:
     """Plain base58 without a checksum (Solana): only the alphabet and length can be checked."""
     raw = _base58(text, BITCOIN_ALPHABET)
     if len(raw) != size:
-        raise EncodingError(Problem.BAD_LENGTH, f"decodes to {len(raw)} bytes; {size} expected")
+        raise EncodingError(
+            Problem.BAD_LENGTH, f"decodes to {counted(len(raw), 'byte')}; {size} expected"
+        )
     return raw
 
 
@@ -158,7 +164,9 @@ def monero_base58_decode(text: str) -> bytes:
     """Monero's base58: 8-byte blocks of 11 characters each, the last block shorter."""
     check_alphabet(text, BITCOIN_ALPHABET, "base58")
     if len(text) % MONERO_BLOCK_CHARS not in MONERO_PARTIAL_CHARS:
-        raise EncodingError(Problem.BAD_LENGTH, f"{len(text)} characters is no Monero length")
+        raise EncodingError(
+            Problem.BAD_LENGTH, f"{counted(len(text), 'character')} is no Monero length"
+        )
     decoded = bytearray()
     for start in range(0, len(text), MONERO_BLOCK_CHARS):
         block = text[start : start + MONERO_BLOCK_CHARS]

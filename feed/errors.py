@@ -149,3 +149,8 @@ def quoted(value: object, limit: int = 60) -> str:
     can hold megabytes)."""
     shown = repr(value)
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def counted(count: int, noun: str) -> str:
+    """`count` and `noun`, plural unless one: "1 byte", "0 bytes"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

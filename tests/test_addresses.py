@@ -102,6 +102,22 @@ def test_truncated_addresses_are_refused(
     assert caught.value.problem in expected, caught.value.description
 
 
+@pytest.mark.parametrize(
+    ("text", "chain", "said"),
+    [
+        ("T", "tron", "1 character; Tron addresses have 34"),
+        ("4", "monero", "1 character; 95 or 106 expected"),
+        ("bitcoincash:q", "bitcoin-cash", "1 character after the prefix; 42 expected"),
+        ("1", "bitcoin", "decodes to 1 byte; 25 expected"),
+        ("1B", "bitcoin", "decodes to 2 bytes; 25 expected"),
+    ],
+)
+def test_a_length_is_counted_in_words_that_agree(text: str, chain: str, said: str) -> None:
+    with pytest.raises(InvalidAddress) as caught:
+        parse_address(text, chain)
+    assert caught.value.description.endswith(said)
+
+
 def test_swapped_case_is_refused() -> None:
     cases = {
         "bitcoin": ("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu".swapcase(), Problem.BAD_CHARACTER),

@@ -206,7 +206,7 @@ def test_screen_output_keeps_a_row_s_text_from_moving_the_terminal(tmp_path: Pat
     assert len(lines) == 3
     assert lines[0].startswith(f"line 2: {BTC}\tHIT\t")
     assert lines[1].startswith("line 4: \\x1b[1A\\x1b[2K0 rows screened\\n\\u202eugga\tinvalid")
-    assert lines[2] == "2 rows screened: 1 hits, 1 invalid"
+    assert lines[2] == "2 rows screened: 1 hit, 1 invalid"
     assert "\x1b" not in screened.stdout
     assert "\u202e" not in screened.stdout
 

@@ -28,7 +28,7 @@ from feed.cli.base import (
     url_option,
 )
 from feed.client import FeedClient
-from feed.errors import ConfigurationError, InvalidAddress, RemoteError
+from feed.errors import ConfigurationError, InvalidAddress, RemoteError, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
 from feed.screener import KeyScreener, Match
@@ -38,7 +38,7 @@ HIT = 3
 
 def _progress(polled: Polled) -> None:
     if polled.pages % 10 == 0:
-        click.echo(f"{shown(polled.feed)}: {polled.objects} objects so far", err=True)
+        click.echo(f"{shown(polled.feed)}: {counted(polled.objects, 'object')} so far", err=True)
 
 
 def _poll_round(
@@ -98,9 +98,10 @@ def poll_command(
                     click.echo(json.dumps(asdict(result)))
                 else:
                     click.echo(
-                        f"{shown(result.feed)}: {result.objects} objects in {result.pages} pages, "
-                        f"{result.indicators} indicators applied, {result.left} left the "
-                        f"active set, {result.ignored} ignored"
+                        f"{shown(result.feed)}: {counted(result.objects, 'object')} in "
+                        f"{counted(result.pages, 'page')}, "
+                        f"{counted(result.indicators, 'indicator')} applied, "
+                        f"{result.left} left the active set, {result.ignored} ignored"
                     )
             if not follow:
                 return
@@ -226,7 +227,10 @@ def screen(
         for bad in invalid:
             address, reason = shown(bad["address"]), shown(bad["reason"])
             click.echo(f"line {bad['line']}: {address}\tinvalid\t{reason}")
-        click.echo(f"{screened} rows screened: {len(hits)} hits, {len(invalid)} invalid")
+        click.echo(
+            f"{counted(screened, 'row')} screened: {counted(len(hits), 'hit')}, "
+            f"{len(invalid)} invalid"
+        )
     if hits:
         sys.exit(HIT)
 

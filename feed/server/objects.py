@@ -16,7 +16,7 @@ from feed.accounts import Access
 from feed.audit import Action
 from feed.config import Settings
 from feed.envelope import Item, parse_envelope
-from feed.errors import InvalidObject, NotFound, PayloadTooLarge
+from feed.errors import InvalidObject, NotFound, PayloadTooLarge, counted
 from feed.pages import (
     BODY,
     DATE_ADDED,
@@ -286,7 +286,7 @@ def delete_object(
         if deleted:
             audit.record(
                 session, access.caller.id, Action.DELETE, access.collection.id, [object_id],
-                at=now_micros(), note=f"{deleted} versions",
+                at=now_micros(), note=counted(deleted, "version"),
             )  # fmt: skip
     if not deleted:
         raise NotFound(
