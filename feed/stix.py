@@ -65,9 +65,10 @@ TLP_MARKINGS = {
 
 
 def stix_timestamp(moment: datetime) -> str:
-    """Millisecond precision, as stix2 writes `created` and `modified`."""
+    """Millisecond precision, as stix2 writes `created` and `modified`; the year in four
+    digits, which strftime's %Y does not give a year before 1000."""
     moment = moment.astimezone(UTC)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
 def parse_stix_timestamp(text: str) -> datetime:
@@ -323,11 +324,15 @@ def build_sighting(
 ) -> dict[str, Any]:
     """An exchange's report that it saw a flagged address: a sighting of the indicator, sighted
     by the exchange itself. Its id is derived from the exchange, the indicator and first_seen,
-    so a later report of the same run of sightings (more seen since) is a new version of it."""
+    so a later report of the same run of sightings (more seen since) is a new version of it;
+    its `created` is first_seen, which every version shares, as STIX asks, though the
+    exchange keeps no record of what it reported."""
     if not 1 <= count <= 999_999_999:
         raise InvalidObject(f"count {count} is not between 1 and 999999999")
     if last_seen < first_seen:
         raise InvalidObject("last_seen is earlier than first_seen")
+    if now < last_seen:
+        raise InvalidObject(f"last_seen {stix_timestamp(last_seen)} has not happened yet")
     first = stix_timestamp(first_seen)
     name = f"sighting|{identity}|{indicator_id}|{first}"
     return {
@@ -335,7 +340,7 @@ def build_sighting(
         "spec_version": SPEC_VERSION,
         "id": f"sighting--{uuid.uuid5(INDICATOR_NAMESPACE, name)}",
         "created_by_ref": identity,
-        "created": stix_timestamp(now),
+        "created": first,
         "modified": stix_timestamp(now),
         "sighting_of_ref": indicator_id,
         "where_sighted_refs": [identity],

@@ -17,7 +17,16 @@ from hypothesis import strategies as st
 from feed.addresses import parse_address
 from feed.errors import InvalidObject
 from feed.indicators import Flag, build_indicator
-from feed.stix import EXTENSION_ID, TLP_MARKINGS, Category, check_object, definitions
+from feed.stix import (
+    EXTENSION_ID,
+    TLP_MARKINGS,
+    Category,
+    build_sighting,
+    check_object,
+    definitions,
+    parse_stix_timestamp,
+    stix_timestamp,
+)
 from feed.versions import Candidate
 from tests.test_addresses import GOOD
 
@@ -216,3 +225,33 @@ def test_an_extension_its_schema_refuses_the_server_refuses(
         return  # the server may refuse it still, for what no schema says: a checksum, say
     with pytest.raises(InvalidObject):
         check_object(value, AUTHOR)
+
+
+@given(st.datetimes(timezones=st.just(UTC)), st.datetimes(timezones=st.just(UTC)))
+def test_stix_timestamps_keep_four_digit_years_and_sort_as_their_moments(
+    moment: datetime, other: datetime
+) -> None:
+    def to_the_millisecond(value: datetime) -> datetime:
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+    text, moment = stix_timestamp(moment), to_the_millisecond(moment)
+    assert len(text) == len("2026-01-01T00:00:00.000Z")
+    assert parse_stix_timestamp(text) == moment
+    assert (text < stix_timestamp(other)) == (moment < to_the_millisecond(other))
+
+
+def test_every_report_of_a_run_of_sightings_is_a_version_of_one_object() -> None:
+    indicator = built(flag())["id"]
+    first_seen = datetime(2026, 11, 20, 10, tzinfo=UTC)
+    earlier = build_sighting(AUTHOR, indicator, count=2, first_seen=first_seen,
+                             last_seen=first_seen, now=NOW)  # fmt: skip
+    later = build_sighting(AUTHOR, indicator, count=5, first_seen=first_seen, last_seen=NOW,
+                           now=NOW.replace(hour=13))  # fmt: skip
+    assert later["id"] == earlier["id"]
+    assert later["created"] == earlier["created"] == "2026-11-20T10:00:00.000Z"
+    assert later["modified"] > earlier["modified"]
+    for version in (earlier, later):
+        assert validator_errors(version) == []
+        assert check_object(version, AUTHOR) is None
+    with pytest.raises(InvalidObject, match="has not happened yet"):
+        build_sighting(AUTHOR, indicator, count=1, first_seen=NOW, last_seen=NOW, now=first_seen)
