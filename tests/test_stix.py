@@ -253,5 +253,8 @@ def test_every_report_of_a_run_of_sightings_is_a_version_of_one_object() -> None
     for version in (earlier, later):
         assert validator_errors(version) == []
         assert check_object(version, AUTHOR) is None
-    with pytest.raises(InvalidObject, match="has not happened yet"):
+    with pytest.raises(InvalidObject, match=r"first_seen 2026-11-22T12:00:00\.123Z has not"):
         build_sighting(AUTHOR, indicator, count=1, first_seen=NOW, last_seen=NOW, now=first_seen)
+    with pytest.raises(InvalidObject, match=r"last_seen 2026-11-22T12:00:00\.123Z has not"):
+        build_sighting(AUTHOR, indicator, count=1, first_seen=first_seen, last_seen=NOW,
+                       now=first_seen)  # fmt: skip
