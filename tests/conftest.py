@@ -121,6 +121,15 @@ def world(store: Store) -> World:
 
 
 @pytest.fixture
+def second_exchange(store: Store, world: World) -> Member:
+    """The world's ungranted exchange, granted the feed for this test."""
+    with store.writing() as session:
+        feed = accounts.find_feed(session, world.feed)
+        accounts.grant_feed(session, feed, accounts.find_organisation(session, world.outsider.id))
+    return world.outsider
+
+
+@pytest.fixture
 def client(settings: Settings, world: World) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client

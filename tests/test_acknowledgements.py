@@ -13,12 +13,10 @@ import jsonschema
 import pytest
 from pydantic import BaseModel
 
-from feed import accounts
 from feed.client import FeedClient
 from feed.deliveries import AcknowledgementIn, AcknowledgementState, ObjectAcknowledgements
 from feed.mirror import Mirror
 from feed.polling import poll
-from feed.store import Store
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import Member, World
 from tests.stix_objects import indicator
@@ -28,15 +26,6 @@ SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 BTC = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
 ETH = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 TRON = "TAYhjpL8pPs8T84FSM329nffQpc6jD8GBM"
-
-
-@pytest.fixture
-def second_exchange(store: Store, world: World) -> Member:
-    """The world's ungranted exchange, granted this feed for these tests."""
-    with store.writing() as session:
-        feed = accounts.find_feed(session, world.feed)
-        accounts.grant_feed(session, feed, accounts.find_organisation(session, world.outsider.id))
-    return world.outsider
 
 
 def owner_view(base_url: str, world: World) -> dict[str, dict[str, Any]]:
