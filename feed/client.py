@@ -110,14 +110,23 @@ class FeedClient:
         return identity
 
     def objects(self, **filters: str) -> Iterator[dict[str, Any]]:
-        """Every object the filters select (latest versions unless told otherwise), oldest
-        first, one page at a time."""
+        """Every object of the feed the filters select (latest versions unless told
+        otherwise), oldest first, one page at a time."""
+        return self._objects(self.collection, filters)
+
+    def sightings(self, added_after: str | None = None) -> Iterator[dict[str, Any]]:
+        """The latest version of each sighting in the feed's reports collection, which only
+        the feed's owner reads; with `added_after`, those reported since."""
+        since = {} if added_after is None else {"added_after": added_after}
+        return self._objects(self.reports(reading=True), {"type": "sighting", **since})
+
+    def _objects(self, collection: Collection, filters: dict[str, str]) -> Iterator[dict[str, Any]]:
         token: str | None = None
         while True:
             query = dict(filters, limit=str(PAGE_SIZE))
             if token is not None:
                 query["next"] = token
-            page = self._call(self.collection.get_objects, **query)
+            page = self._call(collection.get_objects, **query)
             yield from page.get("objects", [])
             if not page.get("more"):
                 return
@@ -205,8 +214,9 @@ class FeedClient:
                 )
         return outcomes
 
-    def reports(self) -> Collection:
-        """The reports collection beside this feed, where sightings of its indicators go."""
+    def reports(self, *, reading: bool = False) -> Collection:
+        """The reports collection beside this feed: where sightings of its indicators go or,
+        `reading`, where its owner reads them."""
         feed = self.collection
         for collection in self._call(getattr, self.api_root, "collections"):
             beside = (
@@ -214,9 +224,10 @@ class FeedClient:
                 if feed.alias
                 else collection.title == f"{feed.title} (reports)"
             )
-            if beside and collection.can_write:
+            if beside and (collection.can_read if reading else collection.can_write):
                 return collection
-        raise ConfigurationError(f"no reports collection of {feed.alias or feed.id} to write to")
+        purpose = "read (only the feed's owner may)" if reading else "write to"
+        raise ConfigurationError(f"no reports collection of {feed.alias or feed.id} to {purpose}")
 
     def report(self, sighting: dict[str, Any]) -> Outcome:
         """Post a sighting to the feed's reports collection; what the server said of it."""

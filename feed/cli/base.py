@@ -59,6 +59,7 @@ COMMAND_MODULES = {
     "chains": "watchdog",
     "check": "exchange",
     "db": "server",
+    "hits": "watchdog",
     "import-ofac": "watchdog",
     "poll": "exchange",
     "publish": "watchdog",

@@ -1,4 +1,5 @@
-"""The watchdog's commands: `feed publish`, `feed import-ofac`, and `feed chains`."""
+"""The watchdog's commands: `feed publish`, `feed import-ofac`, `feed acks`, `feed hits`, and
+`feed chains`."""
 
 import json
 import sys
@@ -19,7 +20,9 @@ from feed.cli.base import (
     url_option,
 )
 from feed.client import FeedClient
+from feed.hits import reported_hits
 from feed.publisher import NumberedRow, Summary
+from feed.taxii import format_timestamp, parse_timestamp
 
 
 @main.command()
@@ -150,3 +153,32 @@ def acks(feed_name: str, url: str, key: str, object_id: str | None, as_json: boo
                 f"{s.get('acknowledged_through', '-')}\t{s['pending']}\t"
                 f"{_age(s.get('oldest_pending_age_seconds'))}\t{s['rejected']}"
             )
+
+
+@main.command()
+@click.argument("feed_name", metavar="FEED")
+@url_option
+@key_option
+@click.option("--since", help="Only hits reported after this time (ISO 8601, UTC).")
+@json_option
+@reports_errors
+def hits(feed_name: str, url: str, key: str, since: str | None, as_json: bool) -> None:
+    """Show the hits exchanges reported on FEED (as its watchdog): which exchange saw which
+    flagged address, how many times, first and last seen; oldest report first."""
+    added_after = format_timestamp(parse_timestamp(since, field="--since")) if since else None
+    with FeedClient(url, key, feed_name) as client:
+        found = reported_hits(client, added_after)
+    if as_json:
+        click.echo(json.dumps([hit.as_dict() for hit in found], indent=2))
+        return
+    click.echo("exchange\taddress\tcategory\tcount\tfirst seen\tlast seen\tindicator")
+    for hit in found:
+        click.echo(
+            "\t".join(
+                shown(str(value) if value is not None else "-")
+                for value in (
+                    hit.exchange, hit.address, hit.category, hit.count, hit.first_seen,
+                    hit.last_seen, hit.indicator_id,
+                )
+            )
+        )  # fmt: skip
