@@ -1,8 +1,13 @@
 """Polling against servers that answer wrongly: what is no envelope or no object, pages that
 do not advance, runs of empty pages saying more follow, and a date_added_last that is no
-timestamp. The poll stops with a reason, or goes on where it can, and keeps its place."""
+timestamp. The poll stops with a reason, or goes on where it can, and keeps its place. And
+`feed poll` of several feeds, one of which cannot be polled: the others are polled still."""
 
 import json
+import select
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,8 +17,9 @@ from feed.client import FeedClient
 from feed.errors import RemoteError
 from feed.mirror import Mirror
 from feed.polling import EMPTY_PAGES_IN_A_ROW, poll
+from tests.conftest import World
 from tests.hostile_server import COLLECTION, HostileServer
-from tests.test_mirror import BTC
+from tests.test_mirror import BTC, feed_command, publish
 from tests.test_stix import built, flag
 
 
@@ -103,3 +109,53 @@ def test_a_page_whose_date_added_last_is_no_timestamp_stops_the_poll(tmp_path: P
     page = json.dumps({"objects": [], "more": False}).encode()
     with pytest.raises(RemoteError, match="X-TAXII-Date-Added-Last 'soon' is not a UTC"):
         _poll_hostile([page], tmp_path, date_added_last="soon")
+
+
+def test_a_feed_that_cannot_be_polled_holds_up_none_of_the_others(
+    base_url: str, world: World, tmp_path: Path
+) -> None:
+    publish(base_url, world, {"chain": "BTC", "address": BTC, "category": "csam"})
+    mirror = str(tmp_path / "mirror.db")
+    # The key may not read the other watchdog's feed; named first, it stopped the poll.
+    polled = feed_command(
+        "poll", "--url", base_url, "--key", world.exchange.bearer, "--mirror", mirror,
+        "--feed", world.other_feed, "--feed", "hotline", "--json",
+    )  # fmt: skip
+    assert polled.returncode == 1
+    assert f"error: {world.other_feed}: " in polled.stderr
+    assert "no collection" in polled.stderr
+    assert json.loads(polled.stdout)["indicators"] == 1
+    with Mirror(mirror) as local:
+        assert local.screener().screen(BTC) != []
+
+
+def test_a_follower_goes_on_polling_the_feeds_it_can(
+    base_url: str, world: World, tmp_path: Path
+) -> None:
+    command = [
+        sys.executable, "-m", "feed.cli", "poll", "--follow", "--interval", "1", "--url",
+        base_url, "--key", world.exchange.bearer, "--mirror", str(tmp_path / "mirror.db"),
+        "--feed", world.other_feed, "--feed", "hotline", "--json",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        assert json.loads(_next_line(process, deadline))["indicators"] == 0
+        publish(base_url, world, {"chain": "BTC", "address": BTC, "category": "csam"})
+        while json.loads(_next_line(process, deadline))["indicators"] == 0:
+            pass  # rounds that ended before the publication
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def _next_line(process: "subprocess.Popen[bytes]", deadline: float) -> bytes:
+    """The follower's next line of output; it must come before `deadline`."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
+    assert ready, "the follower printed nothing in time"
+    line = process.stdout.readline()
+    assert line, f"the follower exited ({process.wait(timeout=30)})"
+    return line

@@ -42,13 +42,30 @@ def _progress(polled: Polled) -> None:
 
 
 def _poll_round(
-    url: str, key: str, feeds: tuple[str, ...], mirror: Mirror, acknowledge: bool
-) -> list[Polled]:
-    results = []
+    url: str, key: str, feeds: tuple[str, ...], mirror: Mirror, acknowledge: bool, as_json: bool
+) -> bool:
+    """Poll each feed in turn and say how it went; whether every one was polled. A feed that
+    cannot be polled (the server refuses or cannot be reached, the key may no longer read
+    it) holds up none of the others: a mirror's other lists stay current."""
+    failed = False
     for name in feeds:
-        with FeedClient(url, key, name) as client:
-            results.append(poll(client, mirror, _progress, acknowledge=acknowledge))
-    return results
+        try:
+            with FeedClient(url, key, name) as client:
+                result = poll(client, mirror, _progress, acknowledge=acknowledge)
+        except (RemoteError, ConfigurationError) as error:
+            click.echo(f"error: {shown(name)}: {shown(error.description)}", err=True)
+            failed = True
+            continue
+        if as_json:
+            click.echo(json.dumps(asdict(result)))
+        else:
+            click.echo(
+                f"{shown(result.feed)}: {counted(result.objects, 'object')} in "
+                f"{counted(result.pages, 'page')}, "
+                f"{counted(result.indicators, 'indicator')} applied, "
+                f"{result.left} left the active set, {result.ignored} ignored"
+            )
+    return not failed
 
 
 @main.command("poll")
@@ -78,31 +95,21 @@ def poll_command(
     """Fetch what is new in each FEED into the local mirror (as an exchange).
 
     Each page is applied together with the cursor after it, so an interrupted poll resumes
-    where it stopped, and then acknowledged to the server (unless --no-ack). With --follow,
-    errors are retried with backoff (a server's Retry-After is honoured) and polling goes on."""
+    where it stopped, and then acknowledged to the server (unless --no-ack). A feed that
+    cannot be polled is reported and the others are polled still (exit status 1). With
+    --follow, its errors are retried with backoff (a server's Retry-After is honoured) and
+    polling goes on."""
     failures = 0
     with Mirror(mirror_path) as mirror:
         while True:
-            try:
-                results = _poll_round(url, key, feeds, mirror, ack)
+            if _poll_round(url, key, feeds, mirror, ack, as_json):
                 failures = 0
-            except RemoteError as error:
-                if not follow:
-                    raise
+            elif not follow:
+                sys.exit(1)
+            else:  # sooner than the interval, backing off towards it
                 failures += 1
-                click.echo(f"error: {shown(error.description)}", err=True)
                 time.sleep(min(interval, 2.0**failures))
                 continue
-            for result in results:
-                if as_json:
-                    click.echo(json.dumps(asdict(result)))
-                else:
-                    click.echo(
-                        f"{shown(result.feed)}: {counted(result.objects, 'object')} in "
-                        f"{counted(result.pages, 'page')}, "
-                        f"{counted(result.indicators, 'indicator')} applied, "
-                        f"{result.left} left the active set, {result.ignored} ignored"
-                    )
             if not follow:
                 return
             time.sleep(interval * random.uniform(1 - jitter, 1 + jitter))  # noqa: S311
