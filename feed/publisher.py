@@ -87,6 +87,9 @@ class Plan:
         default_factory=lambda: dict.fromkeys(("new", "updated", "unchanged", "revoked"), 0)
     )
     rejected: list[Rejection] = field(default_factory=list)
+    # Indicators a replaced list no longer names, left alone: a row whose address could not
+    # be read may have meant any of them.
+    withheld: int = 0
 
 
 def read_rows(path: Path) -> Iterator[NumberedRow]:
@@ -138,7 +141,8 @@ class _Known:
 
     live: dict[str, Any] | None = None
     generations: int = 0
-    line: int | None = None
+    line: int | None = None  # of the row that claimed the address
+    named: bool = False  # by a row, taken or rejected: a replaced list keeps it
 
 
 def plan(
@@ -160,6 +164,7 @@ def plan(
             if not indicator.get("revoked"):
                 entry.live = indicator
     result = Plan()
+    unread = False  # some rejected row's address could not be read
     for line, fields in rows:
         try:
             _plan_row(result, known, line, fields, author, now)
@@ -167,13 +172,37 @@ def plan(
             text = str(fields.get("address", "")) if isinstance(fields, dict) else ""
             reason = error.description.removeprefix(f"{text.strip()}: ")
             result.rejected.append(Rejection(line, text, reason))
+            named = _named(known, fields)
+            if named is None:
+                unread = True
+            else:  # a typo in another column is no reason to revoke the address
+                named.named = True
     if replace_source is not None:
-        for entry in known.values():
-            live = entry.live
-            listed = entry.line is not None
-            if live is not None and not listed and _source(live) == replace_source:
-                _add(result, 0, "revoked", revoke_indicator(live, now))
+        unlisted = [
+            entry.live
+            for entry in known.values()
+            if entry.live is not None and not entry.named and _source(entry.live) == replace_source
+        ]
+        if unread:
+            result.withheld = len(unlisted)
+        for live in [] if unread else unlisted:
+            _add(result, 0, "revoked", revoke_indicator(live, now))
     return result
+
+
+def _named(known: dict[tuple[str, str], _Known], fields: dict[str, Any] | str) -> _Known | None:
+    """The publisher's indicators of the address a rejected row names; None where the
+    address cannot be read."""
+    if not isinstance(fields, dict):
+        return None
+    text, chain = fields.get("address"), fields.get("chain")
+    if not isinstance(text, str) or not isinstance(chain, str | None):
+        return None
+    try:
+        address = parse_address(text, chain.strip() if chain else None)
+    except FeedError:
+        return None
+    return known.setdefault((address.chain.caip2, address.key), _Known())
 
 
 def _address_of_ours(indicator: dict[str, Any], author: str) -> Address | None:
@@ -219,6 +248,7 @@ def _plan_row(
         raise ConfigurationError(f"{address.canonical} is already on line {entry.line}")
     _apply(result, entry, line, row, address, author, now)
     entry.line = line  # only a row that was accepted claims its address
+    entry.named = True
 
 
 def _apply(
@@ -263,11 +293,13 @@ class Summary:
     feed: str
     counts: dict[str, int]
     rejected: list[Rejection]
+    withheld: int = 0  # see Plan.withheld
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "feed": self.feed,
             **self.counts,
+            "withheld": self.withheld,
             "rejected": [
                 {"where": r.place, "line": r.line, "address": r.address, "reason": r.reason}
                 for r in self.rejected
@@ -313,7 +345,8 @@ def send(
         if outcome.failure is not None and outcome.object_id in to_post:
             _reject(result, to_post[outcome.object_id], f"server: {outcome.failure}")
     result.rejected.sort(key=lambda rejection: rejection.line)
-    return Summary(client.collection.alias or client.collection.id, result.counts, result.rejected)
+    feed = client.collection.alias or client.collection.id
+    return Summary(feed, result.counts, result.rejected, result.withheld)
 
 
 def _reject(result: Plan, planned: Planned, reason: str) -> None:

@@ -94,6 +94,26 @@ def test_replacing_a_source_revokes_what_it_no_longer_lists() -> None:
     assert (revocation.line, revocation.address) == (0, ETH)
 
 
+def test_a_replaced_list_never_revokes_what_a_rejected_row_names() -> None:
+    listed = rows(
+        {"address": BTC, "chain": "BTC", "category": "sanctions", "source": "list"},
+        {"address": ETH, "chain": "ETH", "category": "sanctions", "source": "list"},
+    )
+    before = posted(plan(listed, [], AUTHOR))
+    # A misspelt category: the row is refused, and its address is still on the list.
+    misspelt = {"address": ETH.lower(), "chain": "eip155:1 ", "category": "sanction"}
+    newer = plan([*listed[:1], (3, misspelt)], before, AUTHOR, replace_source="list")
+    assert counts(newer) == {"unchanged": 1}
+    assert (len(newer.rejected), newer.withheld) == (1, 0)
+    # An address that cannot be read may be any of the list's: nothing is revoked until the
+    # row is mended, and the plan says how many stayed live.
+    for unreadable in ({"address": ETH[:-1], "chain": "ETH"}, {"address": 5}, "not JSON"):
+        held = plan([*listed[:1], (3, unreadable)], before, AUTHOR, replace_source="list")
+        assert (counts(held), held.withheld) == ({"unchanged": 1}, 1)
+    mended = plan(listed[:1], before, AUTHOR, replace_source="list")
+    assert (counts(mended), mended.withheld) == ({"unchanged": 1, "revoked": 1}, 0)
+
+
 def test_bad_rows_are_rejected_with_their_line_and_never_stop_good_ones() -> None:
     result = plan(
         rows(
@@ -240,6 +260,28 @@ def test_feed_publish_end_to_end(base_url: str, world: World, tmp_path: Path) ->
     assert sum(bool(o.get("revoked")) for o in seen) == 1
     assert {o["extensions"][EXTENSION_ID]["category"] for o in seen} == {"ransomware"}
     assert all(o["created_by_ref"] == world.watchdog.identity for o in seen)
+
+
+def test_a_list_with_an_unreadable_row_revokes_nothing_and_says_so(
+    base_url: str, world: World, tmp_path: Path
+) -> None:
+    listed = tmp_path / "list.csv"
+    listed.write_text(f"chain,address,category,source\nBTC,{BTC},sanctions,sdn\n"
+                      f"ETH,{ETH},sanctions,sdn\n")  # fmt: skip
+    publish_command(base_url, world, listed, "--replace-source", "sdn")
+    listed.write_text(f"chain,address,category,source\nBTC,{BTC},sanctions,sdn\n"
+                      f"ETH,{ETH[:-1]},sanctions,sdn\n")  # fmt: skip
+    status, summary = publish_command(base_url, world, listed, "--replace-source", "sdn")
+    assert (status, summary["revoked"], summary["withheld"]) == (3, 0, 1)
+    printed = subprocess.run(
+        [sys.executable, "-m", "feed.cli", "publish", str(listed), "--url", base_url,
+         "--key", world.watchdog.bearer, "--feed", world.feed, "--replace-source", "sdn"],
+        capture_output=True, text=True, timeout=120, check=False,
+    ).stdout  # fmt: skip
+    assert "1 indicator the list no longer names stayed live" in printed
+    listed.write_text(f"chain,address,category,source\nBTC,{BTC},sanctions,sdn\n")
+    status, summary = publish_command(base_url, world, listed, "--replace-source", "sdn")
+    assert (status, summary["revoked"], summary["withheld"]) == (0, 1, 0)
 
 
 def test_the_server_refusal_of_an_object_reaches_the_publisher(base_url: str, world: World) -> None:

@@ -20,6 +20,7 @@ from feed.cli.base import (
     url_option,
 )
 from feed.client import FeedClient
+from feed.errors import counted
 from feed.hits import reported_hits
 from feed.publisher import NumberedRow, Summary
 from feed.taxii import format_timestamp, parse_timestamp
@@ -60,6 +61,12 @@ def _report(summary: Summary, as_json: bool) -> None:
     else:
         counts = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
         click.echo(f"{summary.feed}: {counts}, {len(summary.rejected)} rejected")
+        if summary.withheld:
+            click.echo(
+                f"  {counted(summary.withheld, 'indicator')} the list no longer names stayed "
+                "live: a rejected row's address could not be read, and it may be one of them; "
+                "fix the rows and publish again"
+            )
         for rejection in summary.rejected:
             click.echo(
                 f"  {rejection.place}: {shown(rejection.address)}: {shown(rejection.reason)}"
@@ -108,7 +115,8 @@ def import_ofac(sdn_xml: Path, url: str, key: str, feed_name: str, as_json: bool
     rows, invalid = ofac.to_rows(ofac.read_listings(sdn_xml))
     with FeedClient(url, key, feed_name) as client:
         summary = _publish(client, rows, ofac.SOURCE)
-    _report(Summary(summary.feed, summary.counts, invalid + summary.rejected), as_json)
+    rejected = invalid + summary.rejected
+    _report(Summary(summary.feed, summary.counts, rejected, summary.withheld), as_json)
 
 
 def _age(seconds: float | None) -> str:
