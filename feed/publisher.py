@@ -4,7 +4,7 @@ Each row is validated on its own; a bad row is reported with its line number and
 the others. The plan compares every row with what the feed already holds, so publishing the
 same rows again posts nothing, and only real changes become new versions. A publisher that
 replaces a whole list (`replace_source`) revokes that source's indicators the list no longer
-names."""
+names: never one a rejected row names, and none while a rejected row's address cannot be read."""
 
 import csv
 import json
