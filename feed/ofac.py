@@ -88,6 +88,11 @@ def read_listings(path: Path) -> list[Listing]:
         raise ConfigurationError(f"{path}: not a readable SDN advanced XML file: {error}") from None
     if not currencies:
         raise ConfigurationError(f"{path}: no digital-currency feature types; is it SDN XML?")
+    if not found:  # as the whole list, it would revoke every address imported before
+        raise ConfigurationError(
+            f"{path}: lists no digital-currency address; is it the whole SDN list (not the "
+            "consolidated non-SDN list or an extract)?"
+        )
     return [
         Listing(
             listing.entry, listing.party, listing.ticker, listing.address,

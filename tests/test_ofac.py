@@ -72,6 +72,11 @@ def test_a_file_that_is_not_sdn_xml_is_refused(tmp_path: Path) -> None:
     other.write_text("<catalogue/>")
     with pytest.raises(ConfigurationError, match="no digital-currency feature types"):
         read_listings(other)
+    # Read as the whole list, a file of the same schema naming no address would revoke them all.
+    empty = tmp_path / "cons.xml"
+    empty.write_bytes(sdn_xml([]))
+    with pytest.raises(ConfigurationError, match="lists no digital-currency address"):
+        read_listings(empty)
 
 
 def import_ofac(base_url: str, world: World, path: Path) -> tuple[int, dict[str, Any]]:
