@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import and_, bindparam, or_
 from sqlmodel import Session, col, select
 
-from feed.errors import BadRequest, NotFound
+from feed.errors import BadRequest, NotFound, with_article
 from feed.limits import counting_too
 from feed.stix import definitions, organisation_identity
 from feed.tables import ApiKey, Collection, CollectionKind, Grant, Organisation, Role
@@ -222,7 +222,7 @@ def create_feed(
 ) -> tuple[Collection, Collection]:
     """A watchdog's feed and, beside it, the reports collection its subscribers write to."""
     if owner.role != Role.WATCHDOG:
-        raise BadRequest(f"{owner.name} is a {owner.role}; only a watchdog owns feeds")
+        raise BadRequest(f"{owner.name} is {with_article(owner.role)}; only a watchdog owns feeds")
     columns = Collection.__table__.c  # type: ignore[attr-defined]
     _check_name("a feed title", title, columns.title, room=len(_REPORTS_TITLE.format("")))
     if alias is not None:
@@ -274,7 +274,9 @@ def find_feed(session: Session, id_or_alias: str) -> Collection:
 def grant_feed(session: Session, feed: Collection, exchange: Organisation) -> None:
     """Let an exchange read a feed and write sightings to its reports collection."""
     if exchange.role != Role.EXCHANGE:
-        raise BadRequest(f"{exchange.name} is a {exchange.role}; feeds are granted to exchanges")
+        raise BadRequest(
+            f"{exchange.name} is {with_article(exchange.role)}; feeds are granted to exchanges"
+        )
     reports = session.exec(select(Collection).where(col(Collection.feed_id) == feed.id)).one()
     _grant(session, feed.id, exchange.id, read=True, write=False)
     _grant(session, reports.id, exchange.id, read=False, write=True)

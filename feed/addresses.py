@@ -22,7 +22,7 @@ from feed.encodings import (
     monero_base58_decode,
     monero_checked,
 )
-from feed.errors import InvalidAddress, counted
+from feed.errors import InvalidAddress, counted, with_article
 
 HEX_DIGITS = "0123456789abcdefABCDEF"
 SEGWIT_KINDS = {(0, 20): "p2wpkh", (0, 32): "p2wsh", (1, 32): "p2tr"}
@@ -365,15 +365,15 @@ def _explain(text: str, failures: list[tuple[Chain, EncodingError]]) -> Address:
         if other_network:
             raise InvalidAddress(
                 Problem.WRONG_NETWORK,
-                f"{text} is a {other_network[0].name} address, not {chain.name}",
+                f"{text} is {with_article(other_network[0].name)} address, not {chain.name}",
             )
     chain, error = next(
         ((c, e) for c, e in failures if e.problem is not Problem.UNKNOWN_PREFIX), failures[0]
     )
     if len(failures) > 1 and error.problem is Problem.UNKNOWN_PREFIX:
-        message = f"not a {' or '.join(c.name for c in named)} address"
+        message = f"not {with_article(' or '.join(c.name for c in named))} address"
     else:
         message = f"not a valid {chain.name} address: {error.message}"
     if readings:
-        message += f"; it reads as a {readings[0].chain.name} address"
+        message += f"; it reads as {with_article(readings[0].chain.name)} address"
     raise InvalidAddress(error.problem, f"{text}: {message}")

@@ -154,3 +154,8 @@ def quoted(value: object, limit: int = 60) -> str:
 def counted(count: int, noun: str) -> str:
     """`count` and `noun`, plural unless one: "1 byte", "0 bytes"."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def with_article(noun: str) -> str:
+    """`noun` after "a" or "an": "an Ethereum", "a Bitcoin", "an XRP" (read ex-)."""
+    return f"an {noun}" if noun[:1] in "AEIOUXaeiou" else f"a {noun}"

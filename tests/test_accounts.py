@@ -49,3 +49,17 @@ def test_the_longest_names_fit_both_collections(store: Store) -> None:
         feed, reports = accounts.create_feed(session, owner, "T" * 190, alias="a" * 92)
     assert (len(reports.title), len(reports.alias or "")) == (200, 100)
     assert feed.title == "T" * 190
+
+
+def test_feeds_are_owned_by_watchdogs_and_granted_to_exchanges(store: Store) -> None:
+    with store.writing() as session:
+        watchdog = accounts.create_organisation(session, "Hotline", Role.WATCHDOG)
+        exchange = accounts.create_organisation(session, "Exchange A", Role.EXCHANGE)
+        admin = accounts.create_organisation(session, "Operator", Role.ADMIN)
+        feed, _ = accounts.create_feed(session, watchdog, "Alerts")
+    owning = "Exchange A is an exchange; only a watchdog owns feeds"
+    with pytest.raises(BadRequest, match=owning), store.writing() as session:
+        accounts.create_feed(session, exchange, "Alerts of an exchange")
+    granted = "Operator is an admin; feeds are granted to exchanges"
+    with pytest.raises(BadRequest, match=granted), store.writing() as session:
+        accounts.grant_feed(session, feed, admin)

@@ -150,6 +150,9 @@ def test_an_address_of_another_chain_says_what_it_is() -> None:
         parse_address("TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq", "XBT")
     assert caught.value.problem == Problem.UNKNOWN_PREFIX
     assert "reads as a Tron address" in caught.value.description
+    with pytest.raises(InvalidAddress) as caught:
+        parse_address("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "bitcoin")
+    assert caught.value.description.endswith("; it reads as an Ethereum address")
 
 
 def test_xrp_destination_tag_is_kept_apart() -> None:
