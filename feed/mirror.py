@@ -101,7 +101,11 @@ def _check_kept_properties(value: dict[str, Any]) -> None:
 
 
 class Mirror:
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
+        """The mirror in the SQLite file at `path`, made there unless `create` is false: a
+        screen naming a mistyped path should fail, not make an empty mirror and pass."""
+        if not create and not Path(path).is_file():
+            raise ConfigurationError(f"no mirror at {path}: `feed poll` makes one")
         self._path = path
         self._closed = False
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -272,6 +276,7 @@ class Mirror:
         through the index (checking a few addresses need not load a million). Feed titles and
         watchdog names come from their own small tables rather than a join: a million rows
         then bring fewer strings to share."""
+        self._require_polled()
         feeds, names = self._titles()
         if only is not None:
             keys = {(address.domain, address.key) for address in only}
@@ -291,6 +296,7 @@ class Mirror:
         """The active set's keys in memory, for screening many addresses at once: a hit's
         matches are read from the mirror as they are then, so it screens only while the
         mirror is open. Each domain's keys come from the index alone, in a range of it."""
+        self._require_polled()
         domains = self._db.execute("SELECT DISTINCT domain FROM indicators WHERE active = 1")
         query = "SELECT address_key FROM indicators WHERE domain = ? AND active = 1"
         index = {
@@ -298,6 +304,14 @@ class Mirror:
             for (domain,) in domains.fetchall()
         }
         return KeyScreener(index, partial(self._matches_of_hit, *self._titles()))
+
+    def _require_polled(self) -> None:
+        """A mirror never polled holds nothing: screening against it would pass every address."""
+        if self._db.execute("SELECT 1 FROM feeds WHERE last_poll IS NOT NULL").fetchone() is None:
+            raise ConfigurationError(
+                f"the mirror {self._path} has never been polled, so it holds nothing to screen "
+                "against: run `feed poll` first"
+            )
 
     def _titles(self) -> tuple[dict[str, str], dict[str, str]]:
         """Each feed's title (its alias, if it has one), and each watchdog's name."""

@@ -168,13 +168,21 @@ def test_the_reports_collection_takes_only_own_sightings_of_the_feed(
         assert client.report(sighting).failure is None
 
 
+def polled_mirror(path: Path, *indicators: dict[str, Any]) -> str:
+    """A mirror at `path` that polled one feed holding `indicators`."""
+    with Mirror(path) as mirror:
+        mirror.register("f", "http://127.0.0.1/", "Feed", None)
+        mirror.apply("f", list(indicators), watermark=None, next_token=None, next_added_after=None)
+    return str(path)
+
+
 def test_screen_finds_columns_by_header_and_names_rows_by_line(tmp_path: Path) -> None:
     transactions = tmp_path / "transactions.csv"
     quoted = '"a note\nover two lines"'
     transactions.write_text(
         f"wallet,note,wallet_chain\n{BTC},,BTC\n\nnot-an-address\n,{quoted},ETH\n{ETH},x,\n"
     )
-    mirror = str(tmp_path / "mirror.db")
+    mirror = polled_mirror(tmp_path / "mirror.db")
     arguments = ["--address-column", "wallet", "--chain-column", "wallet_chain"]
     screened = feed_command("screen", str(transactions), *arguments, "--mirror", mirror, "--json")
     assert screened.returncode == 0, screened.stderr
@@ -189,18 +197,35 @@ def test_screen_finds_columns_by_header_and_names_rows_by_line(tmp_path: Path) -
     assert "line 1: no 'address' column" in missing.stderr
 
 
+def test_screening_needs_a_mirror_that_was_polled(tmp_path: Path) -> None:
+    # A mistyped --mirror made an empty mirror there, and every address passed unflagged.
+    missing = tmp_path / "mirorr.db"
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"address\n{BTC}\n")
+    for command in (["check", BTC], ["screen", str(rows)], ["report-hit", "x", "--key", "k.s"]):
+        done = feed_command(*command, "--mirror", str(missing))
+        assert (done.returncode, done.stdout) == (1, ""), done.stderr
+        assert f"no mirror at {missing}: `feed poll` makes one" in done.stderr
+    assert not missing.exists()
+    with Mirror(tmp_path / "mirror.db") as never_polled:
+        for screener in (never_polled.screener, never_polled.key_screener):
+            with pytest.raises(ConfigurationError, match="has never been polled"):
+                screener()
+    checked = feed_command("check", BTC, "--mirror", str(tmp_path / "mirror.db"))
+    assert (checked.returncode, checked.stdout) == (1, "")
+    assert "run `feed poll` first" in checked.stderr
+
+
 def test_screen_output_keeps_a_row_s_text_from_moving_the_terminal(tmp_path: Path) -> None:
     # A customer types the address of a withdrawal: written raw, its control characters
     # could move the cursor up and erase the hit above it, or print lines of their own.
-    mirror_path = tmp_path / "mirror.db"
-    with Mirror(mirror_path) as mirror:
-        mirror.register("f", "http://127.0.0.1/", "Feed", None)
-        flagged = built(flag(address=parse_address(BTC, "BTC")))
-        mirror.apply("f", [flagged], watermark=None, next_token=None, next_added_after=None)
+    mirror_path = polled_mirror(
+        tmp_path / "mirror.db", built(flag(address=parse_address(BTC, "BTC")))
+    )
     hostile = "\x1b[1A\x1b[2K0 rows screened\n\u202eugga"
     transactions = tmp_path / "withdrawals.csv"
     transactions.write_text(f'address\n{BTC}\n"{hostile}"\n', encoding="utf-8")
-    screened = feed_command("screen", str(transactions), "--mirror", str(mirror_path))
+    screened = feed_command("screen", str(transactions), "--mirror", mirror_path)
     assert screened.returncode == 3, screened.stderr  # a hit
     lines = screened.stdout.splitlines()
     assert len(lines) == 3

@@ -144,7 +144,7 @@ def _match_line(match: Match) -> str:
 @reports_errors
 def check(addresses: tuple[str, ...], chain: str | None, mirror_path: Path, as_json: bool) -> None:
     """Say whether each ADDRESS is flagged in the mirror, and by which indicators."""
-    with Mirror(mirror_path) as mirror:
+    with Mirror(mirror_path, create=False) as mirror:
         screener = mirror.screener(only=[a for text in addresses for a in _readings(text, chain)])
     results: list[dict[str, Any]] = []
     hit = invalid = False
@@ -219,7 +219,7 @@ def screen(
 
     Rows need an address column and may name a chain; rows whose address is invalid are listed
     apart, and never stop the others."""
-    with Mirror(mirror_path) as mirror:
+    with Mirror(mirror_path, create=False) as mirror:
         screener = mirror.key_screener()
         screened, hits, invalid = _screen_rows(screener, file, address_column, chain_column)
     if as_json:
@@ -300,7 +300,7 @@ def report_hit(
     """Tell the watchdog that INDICATOR_ID's address was seen in your traffic: a STIX sighting
     in the feed's reports collection, which only the feed's owner reads."""
     if feed_name is None:
-        with Mirror(mirror_path) as mirror:
+        with Mirror(mirror_path, create=False) as mirror:
             feed_name = mirror.feed_of(indicator_id)
     first = _moment(first_seen)
     last = _moment(last_seen) if last_seen else first
