@@ -100,6 +100,20 @@ def _check_kept_properties(value: dict[str, Any]) -> None:
         raise InvalidObject(f"created_by_ref {quoted(author)} is not a STIX identifier")
 
 
+def _opened(path: Path | str) -> sqlite3.Connection:
+    """A connection to the mirror at `path`, its schema made."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        for pragma in WRITE_AHEAD_LOG:
+            db.execute(f"PRAGMA {pragma}")
+        db.execute("PRAGMA synchronous = FULL")  # a commit that returned is on disk
+        db.executescript(SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 class Mirror:
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
         """The mirror in the SQLite file at `path`, made there unless `create` is false: a
@@ -108,11 +122,10 @@ class Mirror:
             raise ConfigurationError(f"no mirror at {path}: `feed poll` makes one")
         self._path = path
         self._closed = False
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in WRITE_AHEAD_LOG:
-            self._db.execute(f"PRAGMA {pragma}")
-        self._db.execute("PRAGMA synchronous = FULL")  # a commit that returned is on disk
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = _opened(path)
+        except sqlite3.DatabaseError as error:  # not a SQLite file, or no place to make one
+            raise ConfigurationError(f"cannot open the mirror {path}: {error}") from None
 
     def close(self) -> None:
         self._closed = True

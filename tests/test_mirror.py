@@ -214,6 +214,11 @@ def test_screening_needs_a_mirror_that_was_polled(tmp_path: Path) -> None:
     checked = feed_command("check", BTC, "--mirror", str(tmp_path / "mirror.db"))
     assert (checked.returncode, checked.stdout) == (1, "")
     assert "run `feed poll` first" in checked.stderr
+    # The transactions given as the mirror, and a mirror where none can be made.
+    for path in (rows, tmp_path / "no-such-directory" / "mirror.db"):
+        with pytest.raises(ConfigurationError, match=f"cannot open the mirror {path}: "):
+            Mirror(path)
+    assert rows.read_text() == f"address\n{BTC}\n"
 
 
 def test_screen_output_keeps_a_row_s_text_from_moving_the_terminal(tmp_path: Path) -> None:
