@@ -197,6 +197,28 @@ def test_screen_finds_columns_by_header_and_names_rows_by_line(tmp_path: Path) -
     assert "line 1: no 'address' column" in missing.stderr
 
 
+def test_a_json_lines_row_that_cannot_be_screened_is_listed_and_the_rest_screened(
+    tmp_path: Path,
+) -> None:
+    mirror = polled_mirror(tmp_path / "mirror.db", built(flag(address=parse_address(BTC, "BTC"))))
+    rows = tmp_path / "withdrawals.jsonl"
+    rows.write_text(
+        f'{{"address": "{BTC}", "chain": 5}}\n{{"address": ["{BTC}"]}}\nnot json\n[1]\n'
+        f'{{"address": null}}\n{{"address": "{BTC}", "chain": ""}}\n'
+    )
+    screened = feed_command("screen", str(rows), "--mirror", mirror, "--json")
+    assert screened.returncode == 3, screened.stderr
+    summary = json.loads(screened.stdout)
+    assert [hit["line"] for hit in summary["hits"]] == [6]
+    assert [(row["line"], row["address"], row["reason"]) for row in summary["invalid"]] == [
+        (1, BTC, "chain is a JSON int"),
+        (2, f'["{BTC}"]', "address is a JSON list"),
+        (3, "not json", "not JSON: Expecting value: line 1 column 1 (char 0)"),
+        (4, "[1]", "not a JSON object"),
+        (5, "", "no address"),
+    ]
+
+
 def test_screening_needs_a_mirror_that_was_polled(tmp_path: Path) -> None:
     # A mistyped --mirror made an empty mirror there, and every address passed unflagged.
     missing = tmp_path / "mirorr.db"

@@ -171,23 +171,18 @@ def check(addresses: tuple[str, ...], chain: str | None, mirror_path: Path, as_j
         sys.exit(1)
 
 
-def _transactions(path: Path, address_column: str, chain_column: str) -> Iterator[
-    tuple[int, str, str | None]
-]:  # fmt: skip
-    """(line, address, chain) per row of a CSV (with a header) or JSON Lines file."""
+# A row to screen: its line, its address and chain as written, and why it cannot be screened
+# at all, if it cannot.
+_Row = tuple[int, str, str | None, str | None]
+
+
+def _transactions(path: Path, address_column: str, chain_column: str) -> Iterator[_Row]:
+    """Each row of a CSV (with a header) or JSON Lines file."""
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         with path.open(encoding="utf-8", errors="replace") as lines:
             for number, line in enumerate(lines, start=1):
                 if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except ValueError:
-                        yield number, "", None
-                        continue
-                    if isinstance(row, dict):
-                        yield number, str(row.get(address_column, "")), row.get(chain_column)
-                    else:
-                        yield number, "", None
+                    yield _json_row(number, line, address_column, chain_column)
         return
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         # Rows as lists, not dicts: a million of them cost seconds as dicts.
@@ -202,7 +197,22 @@ def _transactions(path: Path, address_column: str, chain_column: str) -> Iterato
             width = len(row)
             address = row[address_at] if address_at < width else ""
             chain = row[chain_at] if chain_at is not None and chain_at < width else ""
-            yield reader.line_num, address, chain or None
+            yield reader.line_num, address, chain or None, None
+
+
+def _json_row(number: int, line: str, address_column: str, chain_column: str) -> _Row:
+    try:
+        row = json.loads(line)
+    except ValueError as error:
+        return number, line.strip(), None, f"not JSON: {error}"
+    if not isinstance(row, dict):
+        return number, line.strip(), None, "not a JSON object"
+    address, chain = row.get(address_column), row.get(chain_column)
+    written = address if isinstance(address, str) else json.dumps(address)
+    for column, value in ((address_column, address), (chain_column, chain)):
+        if value is not None and not isinstance(value, str):
+            return number, written, None, f"{column} is a JSON {type(value).__name__}"
+    return number, address or "", chain or None, None
 
 
 @main.command()
@@ -248,10 +258,11 @@ def _screen_rows(
     screened = 0
     hits: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
-    for line, address, chain in _transactions(file, address_column, chain_column):
+    for line, address, chain, unreadable in _transactions(file, address_column, chain_column):
         screened += 1
-        if not address.strip():
-            invalid.append({"line": line, "address": address, "reason": "no address"})
+        if unreadable or not address.strip():
+            reason = unreadable or "no address"
+            invalid.append({"line": line, "address": address, "reason": reason})
             continue
         try:
             matches = screener.screen(address, chain)
