@@ -331,9 +331,9 @@ def build_sighting(
         raise InvalidObject(f"count {count} is not between 1 and 999999999")
     if last_seen < first_seen:
         raise InvalidObject("last_seen is earlier than first_seen")
-    for name, seen in (("first_seen", first_seen), ("last_seen", last_seen)):
+    for field, seen in (("first_seen", first_seen), ("last_seen", last_seen)):
         if seen > now:
-            raise InvalidObject(f"{name} {stix_timestamp(seen)} has not happened yet")
+            raise InvalidObject(f"{field} {stix_timestamp(seen)} has not happened yet")
     first = stix_timestamp(first_seen)
     name = f"sighting|{identity}|{indicator_id}|{first}"
     return {
