@@ -230,11 +230,18 @@ def create_feed(
     longest = columns.description.type.length
     if description is not None and (len(description) > longest or "\x00" in description):
         raise BadRequest(f"a feed description is text of at most {longest} characters")
-    taken = select(Collection).where(col(Collection.alias) == alias)
-    if alias is not None and session.exec(taken).first():
-        raise BadRequest(f"a collection with alias {alias!r} already exists")
+    feed_id = str(uuid.uuid4())
+    # Clients find a feed's reports collection by this alias: titles need not be unique.
+    reports_alias = _REPORTS_ALIAS.format(alias or feed_id)
+    for wanted in (alias, reports_alias):
+        taken = select(Collection).where(col(Collection.alias) == wanted)
+        if wanted is not None and session.exec(taken).first():
+            raise BadRequest(
+                f"a collection with alias {wanted!r} already exists"
+                + ("" if wanted == alias else ": the feed's reports collection would take it")
+            )
     feed = Collection(
-        id=str(uuid.uuid4()),
+        id=feed_id,
         title=title,
         description=description,
         alias=alias,
@@ -245,7 +252,7 @@ def create_feed(
         id=str(uuid.uuid4()),
         title=_REPORTS_TITLE.format(title),
         description=f"Sightings reported by the subscribers of {title}; only its owner reads them.",
-        alias=None if alias is None else _REPORTS_ALIAS.format(alias),
+        alias=reports_alias,
         kind=CollectionKind.REPORTS,
         owner_id=owner.id,
         feed_id=feed.id,

@@ -218,13 +218,11 @@ class FeedClient:
         """The reports collection beside this feed: where sightings of its indicators go or,
         `reading`, where its owner reads them."""
         feed = self.collection
+        alias = f"{feed.alias or feed.id}-reports"  # as the server names it
         for collection in self._call(getattr, self.api_root, "collections"):
-            beside = (
-                collection.alias == f"{feed.alias}-reports"
-                if feed.alias
-                else collection.title == f"{feed.title} (reports)"
-            )
-            if beside and (collection.can_read if reading else collection.can_write):
+            if collection.alias == alias and (
+                collection.can_read if reading else collection.can_write
+            ):
                 return collection
         purpose = "read (only the feed's owner may)" if reading else "write to"
         raise ConfigurationError(f"no reports collection of {feed.alias or feed.id} to {purpose}")

@@ -63,3 +63,14 @@ def test_feeds_are_owned_by_watchdogs_and_granted_to_exchanges(store: Store) -> 
     granted = "Operator is an admin; feeds are granted to exchanges"
     with pytest.raises(BadRequest, match=granted), store.writing() as session:
         accounts.grant_feed(session, feed, admin)
+
+
+def test_every_reports_collection_has_an_alias_no_other_collection_has(store: Store) -> None:
+    with store.writing() as session:
+        owner = accounts.create_organisation(session, "Hotline", Role.WATCHDOG)
+        plain, plain_reports = accounts.create_feed(session, owner, "Alerts")
+        accounts.create_feed(session, owner, "Alerts", alias="zz-reports")
+    assert plain_reports.alias == f"{plain.id}-reports"  # titles may repeat; aliases do not
+    taken = "alias 'zz-reports' already exists: the feed's reports collection would take it"
+    with pytest.raises(BadRequest, match=taken), store.writing() as session:
+        accounts.create_feed(session, owner, "Other alerts", alias="zz")

@@ -85,6 +85,20 @@ def test_the_address_index_keeps_its_rows_through_a_change_of_key(
         assert connection.execute(text(keyed)).all() == [(indicator["id"], True)]
 
 
+def test_a_reports_collection_without_an_alias_is_given_its_feed_s(
+    store: Store, world: World
+) -> None:
+    aliases = text("SELECT feed_id, alias FROM collection WHERE kind = 'reports'")
+    with store.engine.begin() as connection:
+        command.downgrade(migrations(connection), "0011")
+        before: dict[str, str | None] = dict(connection.execute(aliases).all())
+    assert before == {world.other_feed: None, world.feed: "hotline-reports"}
+    migrate(store.engine)
+    with store.engine.connect() as connection:
+        after: dict[str, str | None] = dict(connection.execute(aliases).all())
+    assert after == {world.other_feed: f"{world.other_feed}-reports", world.feed: "hotline-reports"}
+
+
 def test_bulk_insert_keeps_every_value_exactly(store: Store, world: World) -> None:
     # Text that COPY's format must escape, booleans, and large integers.
     awkward = 'tab\there, newline\nhere, back\\slash, quote" and \\N, ünïcödé'

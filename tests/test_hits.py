@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from feed import accounts, publisher
 from feed.client import FeedClient
 from feed.errors import ConfigurationError
 from feed.hits import IDS_PER_REQUEST, Hit, reported_hits
 from feed.stix import extension_properties
+from feed.store import Store
 from feed.taxii import format_timestamp, now_micros
 from tests.conftest import Member, World
 from tests.test_addresses import RANSOMWARE
@@ -105,3 +107,27 @@ def test_hits_on_more_indicators_than_one_request_names_each_get_their_address(
     address_of = {indicator: address for address, indicator in flagged.items()}
     assert [h.address for h in found] == [address_of[h.indicator_id or ""] for h in found]
     assert sorted(h.address or "" for h in found) == sorted(sample)
+
+
+def test_feeds_of_one_title_keep_their_reports_apart(
+    base_url: str, world: World, store: Store
+) -> None:
+    # Without aliases, a feed's reports collection was found by its title, which the other
+    # feed's shares: one feed's hits went to the other's reports, which refused them.
+    with store.writing() as session:
+        owner = accounts.find_organisation(session, world.watchdog.id)
+        exchange = accounts.find_organisation(session, world.exchange.id)
+        feeds = [accounts.create_feed(session, owner, "Alerts")[0] for _ in range(2)]
+        for feed in feeds:
+            accounts.grant_feed(session, feed, exchange)
+        ids = [feed.id for feed in feeds]
+    for feed_id, (chain, address) in zip(ids, (("BTC", BTC), ("ETH", ETH)), strict=True):
+        with FeedClient(base_url, world.watchdog.bearer, feed_id) as client:
+            row = {"address": address, "category": "scam", "chain": chain}
+            publisher.send(client, publisher.prepare(client, [(1, row)]))
+            (flagged,) = client.objects(type="indicator")
+        with FeedClient(base_url, world.exchange.bearer, feed_id) as client:
+            client.report_hit(flagged["id"], first_seen=FIRST_SEEN)
+    for feed_id, address in zip(ids, (BTC, ETH), strict=True):
+        with FeedClient(base_url, world.watchdog.bearer, feed_id) as client:
+            assert [hit.address for hit in reported_hits(client)] == [address]
