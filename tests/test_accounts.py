@@ -2,9 +2,14 @@
 a name PostgreSQL would refuse, or that would break a log line or a table, is refused with
 what was wrong, on SQLite as on PostgreSQL."""
 
+import json
+
 import pytest
+from click.testing import CliRunner
 
 from feed import accounts
+from feed.cli import main
+from feed.config import Settings
 from feed.errors import BadRequest
 from feed.store import Store
 from feed.tables import Role
@@ -74,3 +79,19 @@ def test_every_reports_collection_has_an_alias_no_other_collection_has(store: St
     taken = "alias 'zz-reports' already exists: the feed's reports collection would take it"
     with pytest.raises(BadRequest, match=taken), store.writing() as session:
         accounts.create_feed(session, owner, "Other alerts", alias="zz")
+
+
+def test_feed_create_prints_both_collections_and_their_aliases(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEED_DATABASE_URL", settings.database_url)
+    runner = CliRunner()
+    created = runner.invoke(main, ["admin", "org", "create", "Hotline", "--role", "watchdog"])
+    assert created.exit_code == 0, created.output
+    plain = runner.invoke(main, ["admin", "feed", "create", "Hotline", "--title", "Alerts"])
+    lines = dict(line.split(": ", 1) for line in plain.output.splitlines())
+    assert list(lines) == ["feed", "reports", "reports_alias"]  # no "alias: None"
+    assert lines["reports_alias"] == f"{lines['feed']}-reports"
+    named = runner.invoke(main, ["admin", "feed", "create", "Hotline", "--title", "Alerts",
+                                 "--alias", "hotline", "--json"])  # fmt: skip
+    assert json.loads(named.output)["reports_alias"] == "hotline-reports"

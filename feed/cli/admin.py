@@ -122,7 +122,12 @@ def feed_create(
             alias=alias,
             description=description,
         )
-        data = {"feed": feed.id, "reports": reports.id, "alias": alias}
+        data = {
+            "feed": feed.id,
+            "alias": alias,
+            "reports": reports.id,
+            "reports_alias": reports.alias,
+        }
     emit(data, as_json)
 
 

@@ -41,11 +41,13 @@ def shown(text: str) -> str:
 
 
 def emit(data: dict[str, Any], as_json: bool) -> None:
+    """`data` as JSON, or a `name: value` line for each value it has (None is left out)."""
     if as_json:
         click.echo(json.dumps(data, indent=2))
     else:
         for name, value in data.items():
-            click.echo(f"{name}: {value}")
+            if value is not None:
+                click.echo(f"{name}: {value}")
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
