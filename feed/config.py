@@ -1,7 +1,13 @@
 """Settings, read from FEED_* environment variables when asked for, never at import."""
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from feed.errors import ConfigurationError
+
+DATABASE_SCHEMES = ("sqlite://", "postgresql://", "postgres://", "postgresql+psycopg://")
 
 
 class Settings(BaseSettings):
@@ -34,6 +40,29 @@ class Settings(BaseSettings):
     sandbox_seed: int = 1
     sandbox_rhythm: float = Field(default=5.0, gt=0)
     sandbox_indicators: int = Field(default=200, ge=1)
+
+    @classmethod
+    def from_environment(cls) -> Self:
+        """The settings of the FEED_* environment; a ConfigurationError names each variable
+        that is wrong and why."""
+        try:
+            return cls()
+        except ValidationError as error:
+            problems = "; ".join(
+                f"FEED_{'_'.join(map(str, problem['loc'])).upper()}: {problem['msg']}"
+                for problem in error.errors()
+            )
+            raise ConfigurationError(problems) from None
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_this_project_runs_on(cls, url: str) -> str:
+        if not url.startswith(DATABASE_SCHEMES):
+            raise ValueError(
+                "give sqlite:///<file> or postgresql://<user>@<host>/<database>, not "
+                f"{url.partition('://')[0] or url!r}"
+            )
+        return url
 
     @property
     def status_ttl_micros(self) -> int:

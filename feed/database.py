@@ -21,7 +21,7 @@ from sqlalchemy import (
     make_url,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlmodel import Session
 
 from feed.config import Settings
@@ -163,9 +163,15 @@ def migrations(connection: Connection) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent; safe from several processes)."""
-    with engine.begin() as connection:
-        command.upgrade(migrations(connection), "head")
+    """Bring the schema to the newest revision (idempotent; safe from several processes). A
+    database that cannot be reached or opened is a ConfigurationError saying why."""
+    try:
+        with engine.begin() as connection:
+            command.upgrade(migrations(connection), "head")
+    except OperationalError as error:
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(error.orig).strip().splitlines()[0]
+        raise ConfigurationError(f"cannot use the database {where}: {reason}") from None
 
 
 def upsert_statement(session: Session, table: Any) -> Any:

@@ -20,7 +20,7 @@ from feed.taxii import parse_timestamp
 @contextmanager
 def writing() -> Iterator[Session]:
     """A write transaction on the configured database, migrated first."""
-    engine = create_engine_for(Settings())
+    engine = create_engine_for(Settings.from_environment())
     try:
         migrate(engine)
         with Store(engine).writing() as session:

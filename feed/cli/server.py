@@ -38,7 +38,7 @@ def _run(overrides: dict[str, object | None]) -> None:
     for name, value in overrides.items():
         if value is not None:
             os.environ[name] = str(value)
-    settings = Settings()
+    settings = Settings.from_environment()
     engine = create_engine_for(settings)
     try:
         migrate(engine)
@@ -121,7 +121,7 @@ def db() -> None:
 @reports_errors
 def upgrade() -> None:
     """Create or upgrade the schema to the newest revision."""
-    engine = create_engine_for(Settings())
+    engine = create_engine_for(Settings.from_environment())
     try:
         migrate(engine)
     finally:
