@@ -318,6 +318,11 @@ class Mirror:
         }
         return KeyScreener(index, partial(self._matches_of_hit, *self._titles()))
 
+    def last_polls(self) -> dict[str, str]:
+        """When each feed polled into the mirror was last polled, by its alias or title."""
+        query = "SELECT coalesce(alias, title), last_poll FROM feeds WHERE last_poll IS NOT NULL"
+        return dict(self._db.execute(query))
+
     def _require_polled(self) -> None:
         """A mirror never polled holds nothing: screening against it would pass every address."""
         if self._db.execute("SELECT 1 FROM feeds WHERE last_poll IS NOT NULL").fetchone() is None:

@@ -6,6 +6,7 @@ import os
 import random
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -217,6 +218,21 @@ def test_a_json_lines_row_that_cannot_be_screened_is_listed_and_the_rest_screene
         (4, "[1]", "not a JSON object"),
         (5, "", "no address"),
     ]
+
+
+def test_screening_warns_of_a_feed_not_polled_for_a_day(tmp_path: Path) -> None:
+    mirror = polled_mirror(tmp_path / "mirror.db", built(flag(address=parse_address(BTC, "BTC"))))
+    fresh = feed_command("check", BTC, "--mirror", mirror)
+    assert (fresh.returncode, fresh.stderr) == (3, "")
+    with sqlite3.connect(mirror) as db:
+        db.execute("UPDATE feeds SET last_poll = '2026-01-01T00:00:00.000000Z'")
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"address\n{BTC}\n")
+    for command in (["check", BTC], ["screen", str(rows)]):
+        stale = feed_command(*command, "--mirror", mirror)
+        assert stale.returncode == 3  # still screened, against what the mirror holds
+        assert stale.stderr.startswith("warning: Feed was last polled ")
+        assert "(2026-01-01T00:00:00.000000Z); what it flagged since is not" in stale.stderr
 
 
 def test_screening_needs_a_mirror_that_was_polled(tmp_path: Path) -> None:

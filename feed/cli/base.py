@@ -40,6 +40,16 @@ def shown(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
+def age(seconds: float | None) -> str:
+    """A duration as people read it: 45s, 12.5m, 3.0h, 2.1d; "-" for none."""
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
 def emit(data: dict[str, Any], as_json: bool) -> None:
     """`data` as JSON, or a `name: value` line for each value it has (None is left out)."""
     if as_json:

@@ -19,6 +19,7 @@ import click
 
 from feed.addresses import Address, parse_address, readings_in
 from feed.cli.base import (
+    age,
     json_option,
     key_option,
     main,
@@ -32,8 +33,12 @@ from feed.errors import ConfigurationError, InvalidAddress, RemoteError, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
 from feed.screener import KeyScreener, Match
+from feed.taxii import now_micros, parse_timestamp
 
 HIT = 3
+# Pollers run every minute or hour: a feed not polled for a day has most likely stopped
+# being polled, and what it flagged since is not screened.
+STALE_AFTER_SECONDS = 86400
 
 
 def _progress(polled: Polled) -> None:
@@ -146,6 +151,7 @@ def check(addresses: tuple[str, ...], chain: str | None, mirror_path: Path, as_j
     """Say whether each ADDRESS is flagged in the mirror, and by which indicators."""
     with Mirror(mirror_path, create=False) as mirror:
         screener = mirror.screener(only=[a for text in addresses for a in _readings(text, chain)])
+        _warn_if_stale(mirror)
     results: list[dict[str, Any]] = []
     hit = invalid = False
     for text in addresses:
@@ -169,6 +175,20 @@ def check(addresses: tuple[str, ...], chain: str | None, mirror_path: Path, as_j
         sys.exit(HIT)
     if invalid:
         sys.exit(1)
+
+
+def _warn_if_stale(mirror: Mirror) -> None:
+    """Say on stderr which feeds have not been polled for a day: screening goes on, against
+    what the mirror held when they were."""
+    now = now_micros()
+    for feed, polled in mirror.last_polls().items():
+        seconds = (now - parse_timestamp(polled)) / 1e6
+        if seconds > STALE_AFTER_SECONDS:
+            click.echo(
+                f"warning: {shown(feed)} was last polled {age(seconds)} ago ({polled}); what "
+                "it flagged since is not screened",
+                err=True,
+            )
 
 
 # A row to screen: its line, its address and chain as written, and why it cannot be screened
@@ -231,6 +251,7 @@ def screen(
     apart, and never stop the others."""
     with Mirror(mirror_path, create=False) as mirror:
         screener = mirror.key_screener()
+        _warn_if_stale(mirror)
         screened, hits, invalid = _screen_rows(screener, file, address_column, chain_column)
     if as_json:
         hits_json = [{**h, "matches": [_match_json(m) for m in h["matches"]]} for h in hits]

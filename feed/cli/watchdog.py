@@ -11,6 +11,7 @@ import click
 from feed import ofac, publisher
 from feed.chains import CHAINS, TICKERS
 from feed.cli.base import (
+    age,
     feed_option,
     json_option,
     key_option,
@@ -119,15 +120,6 @@ def import_ofac(sdn_xml: Path, url: str, key: str, feed_name: str, as_json: bool
     _report(Summary(summary.feed, summary.counts, rejected, summary.withheld), as_json)
 
 
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"
-
-
 @main.command()
 @click.argument("feed_name", metavar="FEED")
 @url_option
@@ -159,7 +151,7 @@ def acks(feed_name: str, url: str, key: str, object_id: str | None, as_json: boo
             click.echo(
                 f"{shown(s['organisation'])}\t{s.get('last_poll', 'never')}\t"
                 f"{s.get('acknowledged_through', '-')}\t{s['pending']}\t"
-                f"{_age(s.get('oldest_pending_age_seconds'))}\t{s['rejected']}"
+                f"{age(s.get('oldest_pending_age_seconds'))}\t{s['rejected']}"
             )
 
 
