@@ -4,7 +4,8 @@ Each row is validated on its own; a bad row is reported with its line number and
 the others. The plan compares every row with what the feed already holds, so publishing the
 same rows again posts nothing, and only real changes become new versions. A publisher that
 replaces a whole list (`replace_source`) revokes that source's indicators the list no longer
-names: never one a rejected row names, and none while a rejected row's address cannot be read."""
+names: never one a rejected row names, none while a rejected row's address cannot be read, and
+none on the word of a list with no row at all."""
 
 import csv
 import json
@@ -20,7 +21,13 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from feed.addresses import Address, parse_address
 from feed.client import ENVELOPE_OVERHEAD, FeedClient
-from feed.errors import ConfigurationError, FeedError, InvalidObject, describe_problems
+from feed.errors import (
+    ConfigurationError,
+    FeedError,
+    InvalidObject,
+    counted,
+    describe_problems,
+)
 from feed.indicators import Flag, build_indicator, revoke_indicator
 from feed.stix import Category, Tlp, flagged_address
 
@@ -165,7 +172,9 @@ def plan(
                 entry.live = indicator
     result = Plan()
     unread = False  # some rejected row's address could not be read
+    given = 0
     for line, fields in rows:
+        given += 1
         try:
             _plan_row(result, known, line, fields, author, now)
         except FeedError as error:
@@ -183,6 +192,12 @@ def plan(
             for entry in known.values()
             if entry.live is not None and not entry.named and _source(entry.live) == replace_source
         ]
+        if not given and unlisted:  # an export that came out empty, more often than not
+            raise ConfigurationError(
+                f"the file names no address, so as the whole list {replace_source!r} it would "
+                f"revoke all {counted(len(unlisted), 'indicator')} of it; to retire the list, "
+                "publish its addresses with action revoke"
+            )
         if unread:
             result.withheld = len(unlisted)
         for live in [] if unread else unlisted:

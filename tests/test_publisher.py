@@ -114,6 +114,14 @@ def test_a_replaced_list_never_revokes_what_a_rejected_row_names() -> None:
     assert (counts(mended), mended.withheld) == ({"unchanged": 1, "revoked": 1}, 0)
 
 
+def test_a_list_with_no_row_at_all_revokes_nothing() -> None:
+    listed = rows({"address": BTC, "chain": "BTC", "category": "sanctions", "source": "list"})
+    before = posted(plan(listed, [], AUTHOR))
+    with pytest.raises(ConfigurationError, match="would revoke all 1 indicator of it"):
+        plan([], before, AUTHOR, replace_source="list")
+    assert counts(plan([], before, AUTHOR, replace_source="another list")) == {}
+
+
 def test_bad_rows_are_rejected_with_their_line_and_never_stop_good_ones() -> None:
     result = plan(
         rows(
