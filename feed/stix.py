@@ -22,7 +22,7 @@ from feed.addresses import Address, parse_address, screening_readings
 from feed.chains import caip2_chain
 from feed.errors import FeedError, InvalidAddress, InvalidObject, quoted
 from feed.shapes import Unfit, common_indicator
-from feed.taxii import normalise_version, parse_timestamp
+from feed.taxii import format_timestamp, micros_of, normalise_version, parse_timestamp
 
 SPEC_VERSION = "2.1"
 EXTENSION_ID = "extension-definition--59c9d44e-ea9a-479c-a94f-fdeefc13128c"
@@ -65,10 +65,9 @@ TLP_MARKINGS = {
 
 
 def stix_timestamp(moment: datetime) -> str:
-    """Millisecond precision, as stix2 writes `created` and `modified`; the year in four
-    digits, which strftime's %Y does not give a year before 1000."""
-    moment = moment.astimezone(UTC)
-    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    """Millisecond precision, as stix2 writes `created` and `modified`: TAXII's fixed-width
+    form, cut to milliseconds."""
+    return format_timestamp(micros_of(moment.astimezone(UTC)))[:23] + "Z"
 
 
 def parse_stix_timestamp(text: str) -> datetime:

@@ -108,13 +108,17 @@ def parse_timestamp(text: str, *, field: str = "timestamp") -> int:
         moment = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=UTC)
     except ValueError as error:
         raise BadRequest(f"{field} {quoted(text)} is out of range: {error}") from None
+    return micros_of(moment) + fraction
+
+
+def micros_of(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
     delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + fraction
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def now_micros() -> int:
-    delta = datetime.now(UTC) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return micros_of(datetime.now(UTC))
 
 
 @lru_cache(maxsize=4096)  # the versions of one batch mostly share their timestamps
