@@ -22,13 +22,15 @@ from feed.encodings import (
     monero_base58_decode,
     monero_checked,
 )
-from feed.errors import InvalidAddress, counted, with_article
+from feed.errors import InvalidAddress, clipped, counted, with_article
 
 HEX_DIGITS = "0123456789abcdefABCDEF"
 SEGWIT_KINDS = {(0, 20): "p2wpkh", (0, 32): "p2wsh", (1, 32): "p2tr"}
 CASHADDR_KINDS = {0: "p2pkh", 8: "p2sh"}
 _CASHADDR_VERSIONS = {kind: version for version, kind in CASHADDR_KINDS.items()}
 MONERO_LENGTHS = (95, 106)  # standard and subaddresses, integrated addresses
+# What a message repeats of a text: whole up to the longest address, clipped beyond.
+LONGEST_SHOWN = 130
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +330,7 @@ def _parse(text: str, chain: str | None) -> Address:
 
 
 def _only_reading(text: str) -> Address:
+    shown = clipped(text, LONGEST_SHOWN)
     readings = detect(text)
     mainnet = [address for address in readings if not address.chain.testnet]
     readings = mainnet or readings
@@ -336,7 +339,7 @@ def _only_reading(text: str) -> Address:
     if readings:
         names = ", ".join(address.chain.key for address in readings)
         raise InvalidAddress(
-            Problem.AMBIGUOUS, f"{text} is valid on several chains: {names}; name its chain"
+            Problem.AMBIGUOUS, f"{shown} is valid on several chains: {names}; name its chain"
         )
     failures = [
         (chain, _failure(chain, text))
@@ -344,7 +347,7 @@ def _only_reading(text: str) -> Address:
         if chain.prefixes and has_prefix(chain, text)
     ]
     if len({chain.coin for chain, _ in failures}) != 1:
-        raise InvalidAddress(Problem.UNKNOWN_PREFIX, f"{text} is no address of a known chain")
+        raise InvalidAddress(Problem.UNKNOWN_PREFIX, f"{shown} is no address of a known chain")
     return _explain(text, failures[:1])
 
 
@@ -358,6 +361,7 @@ def _failure(chain: Chain, text: str) -> EncodingError:
 
 def _explain(text: str, failures: list[tuple[Chain, EncodingError]]) -> Address:
     """Raise the most useful error for `text`, which no chain in `failures` accepted."""
+    shown = clipped(text, LONGEST_SHOWN)
     named = [chain for chain, _ in failures]
     readings = detect(text)
     for chain in named:
@@ -365,7 +369,7 @@ def _explain(text: str, failures: list[tuple[Chain, EncodingError]]) -> Address:
         if other_network:
             raise InvalidAddress(
                 Problem.WRONG_NETWORK,
-                f"{text} is {with_article(other_network[0].name)} address, not {chain.name}",
+                f"{shown} is {with_article(other_network[0].name)} address, not {chain.name}",
             )
     chain, error = next(
         ((c, e) for c, e in failures if e.problem is not Problem.UNKNOWN_PREFIX), failures[0]
@@ -376,4 +380,4 @@ def _explain(text: str, failures: list[tuple[Chain, EncodingError]]) -> Address:
         message = f"not a valid {chain.name} address: {error.message}"
     if readings:
         message += f"; it reads as {with_article(readings[0].chain.name)} address"
-    raise InvalidAddress(error.problem, f"{text}: {message}")
+    raise InvalidAddress(error.problem, f"{shown}: {message}")

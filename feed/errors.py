@@ -144,11 +144,15 @@ def describe_problems(problems: Iterable[Mapping[str, Any]], whole: str) -> str:
     )
 
 
+def clipped(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters, the last three "...", where it is longer: what a
+    message repeats of its input, which can be megabytes long."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def quoted(value: object, limit: int = 60) -> str:
-    """`value` as a refusal quotes it: its repr, cut short where it is long (a posted field
-    can hold megabytes)."""
-    shown = repr(value)
-    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+    """`value` as a refusal quotes it: its repr, clipped."""
+    return clipped(repr(value), limit)
 
 
 def counted(count: int, noun: str) -> str:

@@ -155,6 +155,24 @@ def test_an_address_of_another_chain_says_what_it_is() -> None:
     assert caught.value.description.endswith("; it reads as an Ethereum address")
 
 
+@pytest.mark.parametrize("chain", [None, "bitcoin", "ethereum"])
+def test_a_text_longer_than_any_address_is_clipped_in_its_error(chain: str | None) -> None:
+    text = "1" + "A" * 1_000_000
+    with pytest.raises(InvalidAddress) as caught:
+        parse_address(text, chain)
+    assert len(caught.value.description) < 300
+    assert caught.value.description.startswith("1AAA")
+    assert "..." in caught.value.description
+
+
+def test_a_text_as_long_as_an_address_may_be_is_shown_whole() -> None:
+    monero = next(text for chain, text, _, _ in GOOD if chain == "monero")
+    for text in (monero[:-1] + "2", "4" + "A" * 129):
+        with pytest.raises(InvalidAddress) as caught:
+            parse_address(text, "monero")
+        assert caught.value.description.startswith(f"{text}: ")
+
+
 def test_xrp_destination_tag_is_kept_apart() -> None:
     address = parse_address("rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh?dt=12345", "XRP")
     assert (address.canonical, address.tag) == ("rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh", 12345)

@@ -279,6 +279,29 @@ def test_screen_output_keeps_a_row_s_text_from_moving_the_terminal(tmp_path: Pat
     assert "\u202e" not in screened.stdout
 
 
+def test_a_cell_longer_than_any_address_is_clipped_where_it_is_shown(tmp_path: Path) -> None:
+    # A column of notes taken for the addresses: each long cell was printed whole, twice.
+    mirror_path = polled_mirror(
+        tmp_path / "mirror.db", built(flag(address=parse_address(BTC, "BTC")))
+    )
+    cell = "1" + "x" * 99_999  # as long as a command's argument may be
+    transactions = tmp_path / "withdrawals.csv"
+    transactions.write_text(f"address\n{cell}\n{BTC}\n")
+    screened = feed_command("screen", str(transactions), "--mirror", mirror_path)
+    checked = feed_command("check", cell, "--mirror", mirror_path)
+    assert (screened.returncode, checked.returncode) == (3, 1)
+    invalid = screened.stdout.splitlines()[1]
+    assert invalid.startswith("line 2: 1xxx")
+    assert "\tinvalid\t1xxx" in invalid
+    assert len(invalid) < 400
+    assert checked.stdout.startswith("1xxx")
+    assert len(checked.stdout) < 400
+    as_json = json.loads(
+        feed_command("screen", str(transactions), "--mirror", mirror_path, "--json").stdout
+    )
+    assert as_json["invalid"][0]["address"] == cell  # the data as it is, for a program
+
+
 def test_a_screener_of_some_addresses_holds_only_their_matches(tmp_path: Path) -> None:
     flagged = [parse_address(BTC, "BTC"), parse_address(ETH, "ETH"), parse_address(TRON, "TRX")]
     now = datetime.now(UTC)

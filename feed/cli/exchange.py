@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from feed.addresses import Address, parse_address, readings_in
+from feed.addresses import LONGEST_SHOWN, Address, parse_address, readings_in
 from feed.cli.base import (
     age,
     json_option,
@@ -29,7 +29,7 @@ from feed.cli.base import (
     url_option,
 )
 from feed.client import FeedClient
-from feed.errors import ConfigurationError, InvalidAddress, RemoteError, counted
+from feed.errors import ConfigurationError, InvalidAddress, RemoteError, clipped, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
 from feed.screener import KeyScreener, Match
@@ -161,7 +161,8 @@ def check(addresses: tuple[str, ...], chain: str | None, mirror_path: Path, as_j
             invalid = True
             results.append({"address": text, "invalid": error.description})
             if not as_json:
-                click.echo(f"{shown(text)}\tinvalid\t{shown(error.description)}")
+                written = shown(clipped(text, LONGEST_SHOWN))
+                click.echo(f"{written}\tinvalid\t{shown(error.description)}")
             continue
         hit = hit or bool(matches)
         results.append({"address": text, "matches": [_match_json(m) for m in matches]})
@@ -263,7 +264,8 @@ def screen(
                 address = shown(hit["address"])
                 click.echo(f"line {hit['line']}: {address}\tHIT\t{_match_line(match)}")
         for bad in invalid:
-            address, reason = shown(bad["address"]), shown(bad["reason"])
+            address = shown(clipped(bad["address"], LONGEST_SHOWN))
+            reason = shown(bad["reason"])
             click.echo(f"line {bad['line']}: {address}\tinvalid\t{reason}")
         click.echo(
             f"{counted(screened, 'row')} screened: {counted(len(hits), 'hit')}, "
