@@ -7,7 +7,6 @@ replaces a whole list (`replace_source`) revokes that source's indicators the li
 names: never one a rejected row names, none while a rejected row's address cannot be read, and
 none on the word of a list with no row at all."""
 
-import csv
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,10 +24,12 @@ from feed.errors import (
     ConfigurationError,
     FeedError,
     InvalidObject,
+    clipped,
     counted,
     describe_problems,
 )
 from feed.indicators import Flag, build_indicator, revoke_indicator
+from feed.rowfiles import lines, records
 from feed.stix import Category, Tlp, flagged_address
 
 
@@ -111,34 +112,32 @@ def read_rows(path: Path) -> Iterator[NumberedRow]:
 
 
 def _json_lines(path: Path) -> Iterator[NumberedRow]:
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except ValueError as error:
-                yield number, f"not JSON: {error}"
-                continue
-            yield number, value if isinstance(value, dict) else "not a JSON object"
+    for number, line in lines(path):
+        try:
+            value = json.loads(line)
+        except ValueError as error:
+            yield number, f"not JSON: {error}"
+            continue
+        yield number, value if isinstance(value, dict) else "not a JSON object"
 
 
 def _csv_rows(path: Path) -> Iterator[NumberedRow]:
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        reader = csv.DictReader(handle)
-        header = [name.strip() for name in reader.fieldnames or []]
-        unknown = sorted(set(header) - COLUMNS)
-        if unknown or "address" not in header:
-            raise ConfigurationError(
-                f"{path}, line 1: the header needs an address column and may name only "
-                f"{', '.join(sorted(COLUMNS))}; unknown: {', '.join(unknown) or 'none'}"
-            )
-        reader.fieldnames = header
-        for row in reader:
-            if None in row:
-                yield reader.line_num, "more cells than the header has columns"
-                continue
-            yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
+    found = records(path)
+    line, first = next(found, (1, []))
+    header = [name.strip() for name in first] if isinstance(first, list) else []
+    unknown = sorted(set(header) - COLUMNS)
+    if unknown or "address" not in header:
+        raise ConfigurationError(
+            f"{path}, line {line}: the header needs an address column and may name only "
+            f"{', '.join(sorted(COLUMNS))}; unknown: {clipped(', '.join(unknown)) or 'none'}"
+        )
+    for line, cells in found:
+        if isinstance(cells, str):
+            yield line, cells
+        elif len(cells) > len(header):
+            yield line, "more cells than the header has columns"
+        else:
+            yield line, {name: cell for name, cell in zip(header, cells, strict=False) if cell}
 
 
 @dataclass

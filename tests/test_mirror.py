@@ -198,6 +198,42 @@ def test_screen_finds_columns_by_header_and_names_rows_by_line(tmp_path: Path) -
     assert "line 1: no 'address' column" in missing.stderr
 
 
+def test_screen_reads_what_spreadsheets_export(tmp_path: Path) -> None:
+    mirror = polled_mirror(tmp_path / "mirror.db", built(flag(address=parse_address(ETH, "ETH"))))
+    # Excel's Unicode Text: UTF-16 with its mark, tabs, CRLF; and its CSV in a locale whose
+    # decimal mark is a comma, which delimits cells by semicolons.
+    unicode_text = tmp_path / "withdrawals.txt"
+    unicode_text.write_bytes(f"amount\taddress\tchain\r\n0.5\t{ETH}\tETH\r\n".encode("utf-16"))
+    semicolons = tmp_path / "withdrawals.csv"
+    semicolons.write_text(f"\ufeffamount;address;chain\n0,5;{ETH};ETH\n", encoding="utf-8")
+    for path in (unicode_text, semicolons):
+        screened = feed_command("screen", str(path), "--mirror", mirror, "--json")
+        assert screened.returncode == 3, screened.stderr
+        [hit] = json.loads(screened.stdout)["hits"]
+        assert (hit["line"], hit["address"]) == (2, ETH)
+    wrong = tmp_path / "wallets.csv"
+    wrong.write_text(f"wallet;network\n{ETH};ETH\n")
+    missing = feed_command("screen", str(wrong), "--mirror", mirror)
+    assert missing.returncode == 1
+    assert "line 1: no 'address' column; the header names 'wallet', 'network'" in missing.stderr
+
+
+def test_a_record_that_cannot_be_read_is_listed_and_the_rows_after_it_screened(
+    tmp_path: Path,
+) -> None:
+    mirror = polled_mirror(tmp_path / "mirror.db", built(flag(address=parse_address(BTC, "BTC"))))
+    transactions = tmp_path / "withdrawals.csv"
+    transactions.write_text(f'address,note\n{ETH},"left open{"." * 200_000}\n{BTC},\n')
+    screened = feed_command("screen", str(transactions), "--mirror", mirror, "--json")
+    assert screened.returncode == 3, screened.stderr
+    summary = json.loads(screened.stdout)
+    assert [hit["line"] for hit in summary["hits"]] == [3]
+    assert summary["invalid"] == [
+        {"line": 2, "address": "", "reason": "a cell is longer than 131,072 characters: is a "
+         "quote left open?"}
+    ]  # fmt: skip
+
+
 def test_a_json_lines_row_that_cannot_be_screened_is_listed_and_the_rest_screened(
     tmp_path: Path,
 ) -> None:

@@ -187,6 +187,12 @@ def test_reading_csv_and_json_lines(tmp_path: Path) -> None:
     assert read[:2] == [(1, {"address": BTC}), (3, "not a JSON object")]
     assert read[2][0] == 4
     assert str(read[2][1]).startswith("not JSON")
+    semicolons = tmp_path / "export.csv"
+    semicolons.write_bytes(f"address;chain\r\n{BTC};BTC\r\n{ETH};ETH;x\r\n".encode("utf-16"))
+    assert list(read_rows(semicolons)) == [
+        (2, {"address": BTC, "chain": "BTC"}),
+        (3, "more cells than the header has columns"),
+    ]
     unknown = tmp_path / "unknown.csv"
     unknown.write_text("address,wallet_owner\n")
     with pytest.raises(ConfigurationError, match="unknown: wallet_owner"):

@@ -4,7 +4,6 @@ against it, and `feed report-hit`.
 Exit status of check and screen: 0 no hit, 3 at least one hit, 1 an error (an address that is
 no address at all, in check)."""
 
-import csv
 import json
 import random
 import sys
@@ -32,6 +31,7 @@ from feed.client import FeedClient
 from feed.errors import ConfigurationError, InvalidAddress, RemoteError, clipped, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
+from feed.rowfiles import lines, records
 from feed.screener import KeyScreener, Match
 from feed.taxii import now_micros, parse_timestamp
 
@@ -200,25 +200,28 @@ _Row = tuple[int, str, str | None, str | None]
 def _transactions(path: Path, address_column: str, chain_column: str) -> Iterator[_Row]:
     """Each row of a CSV (with a header) or JSON Lines file."""
     if path.suffix.lower() in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8", errors="replace") as lines:
-            for number, line in enumerate(lines, start=1):
-                if line.strip():
-                    yield _json_row(number, line, address_column, chain_column)
+        for number, text in lines(path):
+            yield _json_row(number, text, address_column, chain_column)
         return
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        # Rows as lists, not dicts: a million of them cost seconds as dicts.
-        reader = csv.reader(handle)
-        columns = {name: index for index, name in enumerate(next(reader, []))}
-        if address_column not in columns:
-            raise ConfigurationError(f"{path}, line 1: no {address_column!r} column")
-        address_at, chain_at = columns[address_column], columns.get(chain_column)
-        for row in reader:
-            if not row:
-                continue  # a blank line
-            width = len(row)
-            address = row[address_at] if address_at < width else ""
-            chain = row[chain_at] if chain_at is not None and chain_at < width else ""
-            yield reader.line_num, address, chain or None, None
+    found = records(path)
+    line, first = next(found, (1, []))
+    header = [name.strip() for name in first] if isinstance(first, list) else []
+    if address_column not in header:
+        named = clipped(", ".join(map(repr, header))) or "nothing"
+        raise ConfigurationError(
+            f"{path}, line {line}: no {address_column!r} column; the header names {named}"
+        )
+    address_at = header.index(address_column)
+    chain_at = header.index(chain_column) if chain_column in header else None
+    # Rows as lists, not dicts: a million of them cost seconds as dicts.
+    for line, cells in found:
+        if isinstance(cells, str):
+            yield line, "", None, cells
+            continue
+        width = len(cells)
+        address = cells[address_at] if address_at < width else ""
+        chain = cells[chain_at] if chain_at is not None and chain_at < width else ""
+        yield line, address, chain or None, None
 
 
 def _json_row(number: int, line: str, address_column: str, chain_column: str) -> _Row:

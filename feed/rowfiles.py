@@ -1,0 +1,66 @@
+"""The files of rows people hand the command line: JSON Lines, or CSV with a header, as
+spreadsheets and exports write it.
+
+A file is UTF-8, with or without a byte-order mark, or UTF-16 with one (Excel's "Unicode
+Text"). A CSV file's cells are delimited by commas, semicolons (Excel's CSV where the decimal
+mark is a comma) or tabs ("Unicode Text" again): by whichever of them its header line holds
+most of, commas if none. A record the csv module cannot read (a cell longer than its limit, as
+a quote left open makes of the rest of a file) is given with the reason, and reading goes on
+at the next line, so that the rows after it are not lost."""
+
+import codecs
+import csv
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+DELIMITERS = ",;\t"
+_UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+# (line, cells) of a record, on the line where it ends; or (line, why it cannot be read).
+Record = tuple[int, list[str] | str]
+
+
+def _opened(path: Path) -> TextIO:
+    with path.open("rb") as head:
+        start = head.read(2)
+    # utf-16 reads its mark to tell the byte order, utf-8-sig drops one if there is one.
+    encoding = "utf-16" if start in _UTF16_MARKS else "utf-8-sig"
+    return path.open(newline="", encoding=encoding, errors="replace")
+
+
+def lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line of a JSON Lines file that is not blank."""
+    with _opened(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                yield number, line
+
+
+def delimiter(header: str) -> str:
+    """Which of DELIMITERS a header line holds most of; a comma if it holds none."""
+    return max(DELIMITERS, key=header.count)  # the first of equals: a comma if none
+
+
+def records(path: Path) -> Iterator[Record]:
+    """The records of a CSV file, its header first; blank lines are no record."""
+    with _opened(path) as handle:
+        header = handle.readline()
+        reader = csv.reader(itertools.chain([header], handle), delimiter=delimiter(header))
+        while True:
+            try:
+                cells = next(reader, None)
+            except csv.Error as error:
+                yield reader.line_num, _unreadable(error)
+                continue
+            if cells is None:
+                return
+            if cells:
+                yield reader.line_num, cells
+
+
+def _unreadable(error: csv.Error) -> str:
+    if str(error).startswith("field larger than field limit"):
+        return f"a cell is longer than {csv.field_size_limit():,} characters: is a quote left open?"
+    return f"not CSV: {error}"

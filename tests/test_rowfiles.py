@@ -1,0 +1,72 @@
+"""Row files as spreadsheets and exports write them: their encodings, delimiters, and records
+that cannot be read beside ones that can."""
+
+from pathlib import Path
+
+import pytest
+
+from feed.rowfiles import delimiter, lines, records
+
+ROWS = [["address", "chain"], ["1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"], ["0xab", ""]]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "separator", "newline"),
+    [
+        ("utf-8", ",", "\n"),
+        ("utf-8-sig", ";", "\r\n"),  # Excel's CSV UTF-8 where the decimal mark is a comma
+        ("utf-16", "\t", "\r\n"),  # Excel's Unicode Text: little-endian after its mark
+        ("utf-16-be", "\t", "\n"),
+    ],
+)
+def test_records_are_read_in_each_encoding_and_delimiter(
+    tmp_path: Path, encoding: str, separator: str, newline: str
+) -> None:
+    path = tmp_path / "rows.csv"
+    text = newline.join(separator.join(row) for row in ROWS) + newline
+    mark = "\ufeff" if encoding == "utf-16-be" else ""  # the codec writes none of its own
+    path.write_bytes((mark + text).encode(encoding))
+    assert list(records(path)) == [(1, ROWS[0]), (2, ROWS[1]), (3, ROWS[2])]
+
+
+def test_the_delimiter_is_the_one_the_header_holds_most_of() -> None:
+    assert delimiter("address") == ","
+    assert delimiter("address;chain;note, free text") == ";"
+    assert delimiter("address\tchain") == "\t"
+    assert delimiter("a,b;c") == ","  # of equals, the comma
+
+
+def test_a_record_that_cannot_be_read_is_named_and_the_rest_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    # A quote left open takes in the lines after it until its cell outgrows csv's limit.
+    unclosed = '"' + "x" * 200_000
+    path.write_text(f"address\n\nfirst\n{unclosed}\nafter\n")
+    read = list(records(path))
+    assert read[:2] == [(1, ["address"]), (3, ["first"])]  # the blank line is no record
+    assert read[2] == (4, "a cell is longer than 131,072 characters: is a quote left open?")
+    assert read[3] == (5, ["after"])
+
+
+def test_a_record_over_several_lines_is_numbered_by_its_last(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text('address,note\na,"two\nlines"\nb,\n')
+    assert list(records(path)) == [
+        (1, ["address", "note"]),
+        (3, ["a", "two\nlines"]),
+        (4, ["b", ""]),
+    ]
+
+
+def test_json_lines_are_numbered_and_blank_ones_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes('{"address": "a"}\r\n\r\n{"address": "b"}\n'.encode("utf-16"))
+    assert [(number, text.strip()) for number, text in lines(path)] == [
+        (1, '{"address": "a"}'),
+        (3, '{"address": "b"}'),
+    ]
+
+
+def test_bytes_that_are_not_text_are_replaced_not_refused(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"address\nM\xfcller\n")  # Latin-1, as some exports still write
+    assert list(records(path)) == [(1, ["address"]), (2, ["M\ufffdller"])]
