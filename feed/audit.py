@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from feed.tables import AuditEvent, Organisation
+from feed.tables import AuditEvent, Collection, Organisation
 from feed.taxii import format_timestamp
 
 # Object ids kept per event; the count says how many there were in all.
@@ -56,33 +57,43 @@ class Entry:
     organisation: str
     action: str
     collection: str | None
+    collection_alias: str | None
     count: int
     detail: str
+
+    @property
+    def collection_shown(self) -> str:
+        """The collection as people name it: its alias, else its id; "-" for none."""
+        return self.collection_alias or self.collection or "-"
 
 
 def query(
     session: Session,
     *,
     organisation_id: str | None = None,
-    collection_id: str | None = None,
+    feed_id: str | None = None,
     action: str | None = None,
     since: int | None = None,
     limit: int = 100,
 ) -> list[Entry]:
-    """The newest events first, filtered."""
-    events = select(AuditEvent, Organisation.name).join(
-        Organisation, col(Organisation.id) == AuditEvent.organisation_id
+    """The newest events first, filtered; those of a feed include its reports collection's."""
+    events = (
+        select(AuditEvent, Organisation.name, Collection.alias)
+        .join(Organisation, col(Organisation.id) == AuditEvent.organisation_id)
+        .outerjoin(Collection, col(Collection.id) == AuditEvent.collection_id)
     )
     if organisation_id is not None:
         events = events.where(col(AuditEvent.organisation_id) == organisation_id)
-    if collection_id is not None:
-        events = events.where(col(AuditEvent.collection_id) == collection_id)
+    if feed_id is not None:
+        events = events.where(
+            or_(col(Collection.id) == feed_id, col(Collection.feed_id) == feed_id)
+        )
     if action is not None:
         events = events.where(col(AuditEvent.action) == action)
     if since is not None:
         events = events.where(col(AuditEvent.at) >= since)
     rows = session.exec(events.order_by(col(AuditEvent.row).desc()).limit(limit)).all()
     return [
-        Entry(format_timestamp(e.at), name, e.action, e.collection_id, e.count, e.detail)
-        for e, name in rows
+        Entry(format_timestamp(e.at), name, e.action, e.collection_id, alias, e.count, e.detail)
+        for e, name, alias in rows
     ]

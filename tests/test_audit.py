@@ -8,14 +8,14 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from feed import audit
+from feed import accounts, audit
 from feed.addresses import parse_address
 from feed.cli import main
 from feed.config import Settings
 from feed.indicators import Flag, build_indicator, revoke_indicator
 from feed.stix import Category, build_sighting
 from feed.store import Store
-from feed.taxii import TAXII_MEDIA_TYPE
+from feed.taxii import TAXII_MEDIA_TYPE, now_micros
 from tests.conftest import World
 
 POST = {"Content-Type": TAXII_MEDIA_TYPE}
@@ -74,4 +74,24 @@ def test_every_kind_of_event_is_recorded(
     assert result.exit_code == 0, result.output
     (read,) = json.loads(result.output)
     assert (read["organisation"], read["action"]) == ("Exchange A", "read")
+    assert (read["collection"], read["collection_alias"]) == (world.feed, "hotline")
     assert "served through" in read["detail"]
+
+    # A feed's events are its own collection's and its reports collection's, by alias.
+    with store.writing() as session:
+        owner = accounts.find_organisation(session, "Hotline")
+        other, _ = accounts.create_feed(session, owner, "Other alerts")
+        audit.record(session, owner.id, audit.Action.PUBLISH, other.id, ["x"], at=now_micros())
+    listed = CliRunner().invoke(main, ["admin", "audit", "--feed", "hotline"])
+    assert listed.exit_code == 0, listed.output
+    shown = [line.split("\t")[2:4] for line in reversed(listed.output.splitlines())]
+    assert shown == [
+        ["publish", "hotline"],
+        ["read", "hotline"],
+        ["report", "hotline-reports"],
+        ["acknowledge", "hotline"],
+        ["revoke", "hotline"],
+        ["delete", "hotline"],
+    ]
+    everything = CliRunner().invoke(main, ["admin", "audit"]).output.splitlines()
+    assert everything[0].split("\t")[2:4] == ["publish", other.id]  # no alias: its id

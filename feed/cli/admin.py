@@ -145,7 +145,7 @@ def grant(feed: str, exchange: str) -> None:
 
 @admin.command("audit")
 @click.option("--organisation", help="Only what this organisation did.")
-@click.option("--feed", "feed_name", help="Only this feed (id or alias).")
+@click.option("--feed", "feed_name", help="Only this feed (id or alias) and its reports.")
 @click.option("--action", type=click.Choice([a.value for a in Action]))
 @click.option("--since", help="Only events at or after this time (ISO 8601, UTC).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
@@ -166,7 +166,7 @@ def audit_log(
             organisation_id=accounts.find_organisation(session, organisation).id
             if organisation
             else None,
-            collection_id=accounts.find_feed(session, feed_name).id if feed_name else None,
+            feed_id=accounts.find_feed(session, feed_name).id if feed_name else None,
             action=action,
             since=parse_timestamp(since, field="--since") if since else None,
             limit=limit,
@@ -175,6 +175,6 @@ def audit_log(
         click.echo(json.dumps([vars(entry) for entry in entries], indent=2))
     for entry in [] if as_json else entries:
         click.echo(
-            f"{entry.at}\t{entry.organisation}\t{entry.action}\t{entry.collection or '-'}\t"
+            f"{entry.at}\t{entry.organisation}\t{entry.action}\t{entry.collection_shown}\t"
             f"{entry.count}\t{entry.detail}"
         )
