@@ -8,7 +8,6 @@ object committed later always carries a later `date_added` than anything a polle
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 import orjson
@@ -18,45 +17,14 @@ from sqlmodel import Session, col
 from feed.addresses import Address
 from feed.database import bound_list, bulk_insert
 from feed.lookup import Latest, flags, index, unindex
-from feed.pages import DATE_ADDED, OBJECT_ID, matching, read_page
+from feed.pages import matching
 from feed.stix import SPEC_VERSION, object_version
+from feed.stored import Stored, lock_collection, stored_under_lock, stored_values
 from feed.tables import OBJECTS, Collection, in_collection
-from feed.taxii import Filters, Page, format_timestamp, now_micros
+from feed.taxii import Filters, format_timestamp, normalise_version, now_micros
 
 _Item = TypeVar("_Item")
 
-# Each object is found by its id through the unique index (see in_collection), one at a
-# time, the ids bound as one list: planned as a join or an IN list, estimates can have the
-# whole collection read for each envelope. SQLite takes its statistics once, while a feed is
-# small, and then reads a collection of 30,000 for a list of 400 ids.
-_PROBE_VERSIONS = {
-    "postgresql": text(
-        'SELECT wanted.id, v.version, v.is_latest, v."row" '
-        "FROM json_array_elements_text(CAST(:ids AS json)) AS wanted(id) "
-        'CROSS JOIN LATERAL (SELECT version, is_latest, "row" FROM object_version '
-        "WHERE object_id = wanted.id AND collection_id || '' = :collection OFFSET 0) AS v"
-    ),
-    "sqlite": text(
-        'SELECT v.object_id, v.version, v.is_latest, v."row" FROM json_each(:ids) AS wanted '
-        "CROSS JOIN object_version AS v "
-        "ON v.object_id = wanted.value AND v.collection_id || '' = :collection"
-    ),
-}
-_PROBE_BODIES = {
-    "postgresql": text(
-        "SELECT wanted.pair ->> 0, wanted.pair ->> 1, v.body "
-        "FROM json_array_elements(CAST(:pairs AS json)) AS wanted(pair) "
-        "CROSS JOIN LATERAL (SELECT body FROM object_version WHERE object_id = wanted.pair ->> 0 "
-        "AND version = wanted.pair ->> 1 AND collection_id || '' = :collection OFFSET 0) AS v"
-    ),
-    "sqlite": text(
-        "SELECT v.object_id, v.version, v.body FROM json_each(:pairs) AS wanted "
-        "CROSS JOIN object_version AS v "
-        "ON v.object_id = json_extract(wanted.value, '$[0]') "
-        "AND v.version = json_extract(wanted.value, '$[1]') "
-        "AND v.collection_id || '' = :collection"
-    ),
-}
 # Rows are numbered before they are inserted, so that nothing need be read back: PostgreSQL
 # hands out its sequence's numbers to concurrent writers without waiting; SQLite's writers take
 # turns, each under the database's write lock, and a row numbered by hand takes the number
@@ -68,7 +36,6 @@ _NEW_ROWS = {
     ),
     "sqlite": text('SELECT coalesce(max("row"), 0) FROM object_version'),
 }
-_SINCE_PAGE = Page(limit=5000, after=None)
 _NO_LONGER_LATEST = {
     "postgresql": text(
         'UPDATE object_version SET is_latest = false WHERE "row" = ANY(ARRAY('
@@ -122,91 +89,6 @@ class Outcome(NamedTuple):  # one an object, made inside the collection's lock
     failure: str | None = None
 
 
-def _last_stamp(session: Session, collection_id: str, *, lock: bool) -> int:
-    """The collection's last `date_added`; with `lock`, its row is locked until commit."""
-    query = select(col(Collection.last_date_added)).where(col(Collection.id) == collection_id)
-    last: int = session.execute(query.with_for_update() if lock else query).scalar_one()
-    return last
-
-
-def _lock_collection(session: Session, collection_id: str) -> int:
-    return _last_stamp(session, collection_id, lock=True)
-
-
-@dataclass
-class _Stored:
-    """What is stored of some objects: their versions, and the latest one of each and its row."""
-
-    versions: dict[str, set[str]] = field(default_factory=dict)
-    latest: dict[str, str] = field(default_factory=dict)
-    latest_row: dict[str, int] = field(default_factory=dict)
-
-
-def _stored_under_lock(
-    session: Session, collection_id: str, object_ids: Sequence[str]
-) -> tuple[_Stored, int]:
-    """Lock the collection and find what is stored of the objects; and the collection's last
-    `date_added`, read under the lock. Writers queue for the lock,
-    and among ten million versions each id's leaf of the index is rarely in PostgreSQL's
-    buffers; so the ids are looked up before it, and under it only those that could have
-    changed since: the ones found, which a delete may have changed, and the ones given versions
-    since. SQLite's writers hold the database's write lock from their first statement: nothing
-    can change there."""
-    if session.connection().dialect.name == "sqlite":
-        last = _lock_collection(session, collection_id)
-        return _stored_versions(session, collection_id, object_ids), last
-    seen = _last_stamp(session, collection_id, lock=False)  # before the versions are read
-    found = _stored_versions(session, collection_id, object_ids)
-    last = _lock_collection(session, collection_id)
-    added = _given_versions_since(session, collection_id, seen) if last != seen else set()
-    again = [
-        object_id for object_id in object_ids if object_id in found.versions or object_id in added
-    ]
-    return (_stored_versions(session, collection_id, again) if again else _Stored()), last
-
-
-def _given_versions_since(session: Session, collection_id: str, stamp: int) -> set[str]:
-    """The objects of the collection given a version after `date_added` `stamp`: those of the
-    writers that held its lock since, read as a poll reads them, a page at a time."""
-    given: set[str] = set()
-    columns = frozenset({DATE_ADDED, OBJECT_ID})
-    more = True
-    while more:
-        since = Filters(version_selector=frozenset({"all"}), added_after=stamp)
-        rows, more = read_page(session, collection_id, since, _SINCE_PAGE, columns=columns)
-        given.update(row[OBJECT_ID] for row in rows)
-        stamp = rows[-1][DATE_ADDED] if rows else stamp
-    return given
-
-
-def _stored_versions(session: Session, collection_id: str, object_ids: Sequence[str]) -> _Stored:
-    """The versions stored of each object, and which of them is latest; bodies stay behind."""
-    stored = _Stored()
-    connection = session.connection()
-    dialect = connection.dialect.name
-    parameters = {"ids": bound_list(object_ids), "collection": collection_id}
-    for object_id, version, is_latest, row in connection.execute(
-        _PROBE_VERSIONS[dialect], parameters
-    ):
-        stored.versions.setdefault(object_id, set()).add(version)
-        if is_latest:
-            stored.latest[object_id], stored.latest_row[object_id] = version, row
-    return stored
-
-
-def _stored_values(
-    session: Session, collection_id: str, pairs: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], Any]:
-    """The stored content of these versions, to tell a resent version from a changed one."""
-    if not pairs:
-        return {}
-    connection = session.connection()
-    dialect = connection.dialect.name
-    parameters = {"pairs": bound_list(pairs), "collection": collection_id}
-    result = connection.execute(_PROBE_BODIES[dialect], parameters)
-    return {(object_id, version): orjson.loads(body) for object_id, version, body in result}
-
-
 _CHANGED_SAME_VERSION = (
     "a different object with this id and version is already stored; versions are immutable, "
     "so a change needs a later `modified`"
@@ -225,7 +107,7 @@ def add_objects(
     foreseen = _newest_flagging(collection_id, candidates, numbers)
     index(session, foreseen)
     object_ids = list(dict.fromkeys(candidate.object_id for candidate in candidates))
-    stored_versions, last = _stored_under_lock(session, collection_id, object_ids)
+    stored_versions, last = stored_under_lock(session, collection_id, object_ids)
     versions, latest = stored_versions.versions, stored_versions.latest
     resent = [
         (c.object_id, c.version)
@@ -237,9 +119,10 @@ def add_objects(
         for c in candidates
         if c.version is None and c.object_id in latest
     ]
-    stored = _stored_values(session, collection_id, resent + unversioned)
+    stored = stored_values(session, collection_id, resent + unversioned)
 
     stamp = max(now_micros(), last + 1)
+    kept = dict(stored_versions.created)  # by object: the created its next versions keep
     seen: dict[tuple[str, str], Candidate] = {}
     rows: list[dict[str, Any]] = []
     outcomes: list[Outcome] = []
@@ -258,6 +141,10 @@ def add_objects(
         if prior is not None:
             failure = None if prior == candidate.value else _CHANGED_SAME_VERSION
             outcomes.append(Outcome(candidate.object_id, version, failure))
+            continue
+        changed = _changed_created(kept, candidate) if candidate.version is not None else None
+        if changed is not None:
+            outcomes.append(Outcome(candidate.object_id, version, changed))
             continue
         seen[key] = candidate
         rows.append(
@@ -287,6 +174,27 @@ def add_objects(
             .values(last_date_added=stamp - 1)
         )
     return outcomes
+
+
+def _changed_created(kept: dict[str, str | None], candidate: Candidate) -> str | None:
+    """Why `candidate`, a new version, may not be stored: it changes the `created` its
+    object's versions keep (STIX forbids it); None when it keeps it or is the object's first,
+    whose `created` the versions after it then keep."""
+    created = candidate.value.get("created")
+    if candidate.object_id not in kept:
+        kept[candidate.object_id] = created
+        return None
+    before = kept[candidate.object_id]
+    if created == before or (
+        isinstance(created, str)
+        and isinstance(before, str)
+        and normalise_version(created) == normalise_version(before)
+    ):
+        return None
+    return (
+        f"created {created} is not {before}, the created of this object's other versions: "
+        "a new version keeps the created of the first"
+    )
 
 
 def _newest_flagging(
@@ -320,7 +228,7 @@ def _newest_of_each(
 
 
 def _insert_versions(
-    session: Session, rows: list[dict[str, Any]], stored: _Stored
+    session: Session, rows: list[dict[str, Any]], stored: Stored
 ) -> list[dict[str, Any]]:
     """Insert the rows and move `is_latest` (and the address index) to the newest version of
     each object; the rows that became latest."""
@@ -357,7 +265,7 @@ def _new_rows(session: Session, count: int) -> Sequence[int]:
 def delete_versions(session: Session, collection_id: str, object_id: str, filters: Filters) -> int:
     """Delete the matching versions of one object and re-mark its newest remaining version as
     latest. Returns how many versions were deleted. Call inside `Store.writing()`."""
-    _lock_collection(session, collection_id)
+    lock_collection(session, collection_id)
     connection = session.connection()
     object_rows = (in_collection(OBJECTS, collection_id), OBJECTS.c.object_id == object_id)
     indexed = (

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlmodel import col, select
 
-import feed.versions
+import feed.stored
 from feed.addresses import parse_address
 from feed.indicators import Flag, build_indicator
 from feed.stix import Category
@@ -67,6 +67,41 @@ def latest_versions(store: Store, collection: str) -> dict[str, str]:
             )
         ).all()
     return dict(rows)
+
+
+def test_a_new_version_keeps_the_created_of_its_object(store: Store, world: World) -> None:
+    first = indicator(world.watchdog.identity)
+    moved = {**first, "modified": "2025-02-01T00:00:00Z", "created": "2025-01-15T00:00:00Z"}
+    same = {**first, "modified": "2025-03-01T00:00:00Z", "created": "2025-01-01T00:00:00Z"}
+    fresh = indicator(world.watchdog.identity)
+    fresh_moved = {**fresh, "modified": "2025-04-01T00:00:00Z", "created": "2025-02-01T00:00:00Z"}
+    with store.writing() as session:
+        add_objects(session, world.feed, [Candidate.of(first)])
+    with store.writing() as session:
+        outcomes = add_objects(
+            session, world.feed, [Candidate.of(o) for o in (moved, same, fresh, fresh_moved)]
+        )
+    refusal = (
+        "created {} is not {}, the created of this object's other versions: a new version "
+        "keeps the created of the first"
+    )
+    assert outcomes == [
+        Outcome(
+            first["id"],
+            "2025-02-01T00:00:00.000000Z",
+            refusal.format("2025-01-15T00:00:00Z", "2025-01-01T00:00:00.000Z"),
+        ),
+        Outcome(first["id"], "2025-03-01T00:00:00.000000Z"),  # the same moment, written apart
+        Outcome(fresh["id"], "2025-01-01T00:00:00.000000Z"),
+        Outcome(
+            fresh["id"],
+            "2025-04-01T00:00:00.000000Z",
+            refusal.format("2025-02-01T00:00:00Z", "2025-01-01T00:00:00.000Z"),
+        ),  # the first version in the same envelope sets it
+    ]
+    latest = latest_versions(store, world.feed)
+    assert latest[first["id"]] == "2025-03-01T00:00:00.000000Z"
+    assert latest[fresh["id"]] == "2025-01-01T00:00:00.000000Z"
 
 
 def test_latest_mark_follows_versions_in_any_order(store: Store, world: World) -> None:
@@ -234,7 +269,7 @@ def test_a_writer_sees_what_changed_while_it_waited_for_the_lock(
     what the writer ahead of it commits meanwhile, added or deleted, counts all the same,
     however many pages what was added takes to read."""
     if page is not None:
-        monkeypatch.setattr(feed.versions, "_SINCE_PAGE", Page(limit=page, after=None))
+        monkeypatch.setattr(feed.stored, "_SINCE_PAGE", Page(limit=page, after=None))
     first, second = "2025-01-01T00:00:00.000000Z", "2025-01-02T00:00:00.000000Z"
     sent = {}
     for name, address in (
@@ -370,7 +405,7 @@ def test_ids_are_looked_up_through_the_unique_key_of_versions(store: Store, worl
         dialect = connection.dialect.name
         connection.exec_driver_sql("ANALYZE")
         explain = "EXPLAIN " if dialect == "postgresql" else "EXPLAIN QUERY PLAN "
-        lookup = feed.versions._PROBE_VERSIONS[dialect].text
+        lookup = feed.stored._PROBE_VERSIONS[dialect].text
         parameters = {"ids": '["indicator--00000001"]', "collection": world.feed}
         rows = connection.execute(text(explain + lookup), parameters).all()
     plan = "\n".join(row[-1].split("  (cost=")[0].strip() for row in rows)

@@ -77,6 +77,21 @@ def test_exact_duplicate_succeeds_and_changed_same_version_fails(
     assert [o["id"] for o in page["objects"]].count(first["id"]) == 1
 
 
+def test_a_new_version_that_changes_created_is_refused(client: TestClient, world: World) -> None:
+    first = indicator(world.watchdog.identity, number=1)
+    post(client, world.watchdog, world.feed, envelope(first))
+    moved = {**first, "modified": "2025-06-01T00:00:00Z", "created": "2025-05-01T00:00:00Z"}
+    refused = post(client, world.watchdog, world.feed, envelope(moved))
+    assert (refused["success_count"], refused["failure_count"]) == (0, 1)
+    assert refused["failures"][0]["message"].startswith(
+        "created 2025-05-01T00:00:00Z is not 2025-01-01T00:00:00.000Z, the created of this "
+        "object's other versions"
+    )
+    page = client.get(objects_url(world.feed), headers=world.watchdog.headers).json()
+    [served] = [o for o in page["objects"] if o["id"] == first["id"]]
+    assert served == first
+
+
 def test_stored_json_is_served_byte_for_byte(client: TestClient, world: World) -> None:
     obj = indicator(world.watchdog.identity, number=1, x_note='é ünïcode \\ "quoted"')
     raw_object = json.dumps(obj, indent=3, ensure_ascii=True)
