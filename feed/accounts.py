@@ -280,14 +280,70 @@ def find_feed(session: Session, id_or_alias: str) -> Collection:
 
 def grant_feed(session: Session, feed: Collection, exchange: Organisation) -> None:
     """Let an exchange read a feed and write sightings to its reports collection."""
-    if exchange.role != Role.EXCHANGE:
-        raise BadRequest(
-            f"{exchange.name} is {with_article(exchange.role)}; feeds are granted to exchanges"
-        )
+    _require_exchange(exchange)
     reports = session.exec(select(Collection).where(col(Collection.feed_id) == feed.id)).one()
     _grant(session, feed.id, exchange.id, read=True, write=False)
     _grant(session, reports.id, exchange.id, read=False, write=True)
     _publish(session, reports.id, [exchange.identity.encode()])
+
+
+def _require_exchange(organisation: Organisation) -> None:
+    if organisation.role != Role.EXCHANGE:
+        raise BadRequest(
+            f"{organisation.name} is {with_article(organisation.role)}; feeds are granted to "
+            "exchanges"
+        )
+
+
+def withdraw_feed(session: Session, feed: Collection, exchange: Organisation) -> None:
+    """Stop an exchange reading a feed and reporting to it, from its next request; what it
+    reported stays with the feed's owner."""
+    feed_and_reports = select(Collection.id).where(
+        or_(col(Collection.id) == feed.id, col(Collection.feed_id) == feed.id)
+    )
+    grants = session.exec(
+        select(Grant).where(
+            col(Grant.organisation_id) == exchange.id,
+            col(Grant.collection_id).in_(feed_and_reports),
+        )
+    ).all()
+    _require_exchange(exchange)
+    if not grants:
+        raise NotFound(f"{exchange.name} has no grant of {feed.alias or feed.id}")
+    for withdrawn in grants:
+        session.delete(withdrawn)
+
+
+class Listed(NamedTuple):
+    """A feed, its owner's name and the names of the exchanges granted it."""
+
+    feed: Collection
+    owner: str
+    exchanges: list[str]
+
+
+def list_feeds(session: Session) -> list[Listed]:
+    owners = dict(session.exec(select(Organisation.id, Organisation.name)).all())
+    feeds = session.exec(
+        select(Collection).where(col(Collection.kind) == CollectionKind.FEED)
+    ).all()
+    readers = session.exec(
+        select(Grant.collection_id, Organisation.name)
+        .join(Organisation, col(Organisation.id) == Grant.organisation_id)
+        .where(col(Organisation.role) == Role.EXCHANGE, col(Grant.can_read))
+        .order_by(col(Organisation.name))
+    ).all()
+    granted: dict[str, list[str]] = {}
+    for collection_id, name in readers:
+        granted.setdefault(collection_id, []).append(name)
+    listed = [Listed(f, owners[f.owner_id], granted.get(f.id, [])) for f in feeds]
+    return sorted(listed, key=lambda entry: (entry.owner, entry.feed.title, entry.feed.id))
+
+
+def list_keys(session: Session, organisation: Organisation) -> list[ApiKey]:
+    """The organisation's keys, the newest first, revoked ones too."""
+    keys = select(ApiKey).where(col(ApiKey.organisation_id) == organisation.id)
+    return list(session.exec(keys.order_by(col(ApiKey.created_at).desc())))
 
 
 def accessible_collections(session: Session, organisation: Organisation) -> list[Access]:

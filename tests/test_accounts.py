@@ -1,11 +1,13 @@
 """Organisations and feeds are named as both databases can store and every reader can show:
 a name PostgreSQL would refuse, or that would break a log line or a table, is refused with
-what was wrong, on SQLite as on PostgreSQL."""
+what was wrong, on SQLite as on PostgreSQL. Feeds are granted and withdrawn, and keys listed,
+as an operator does it."""
 
 import json
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
 from feed import accounts
 from feed.cli import main
@@ -13,6 +15,10 @@ from feed.config import Settings
 from feed.errors import BadRequest
 from feed.store import Store
 from feed.tables import Role
+from feed.taxii import TAXII_MEDIA_TYPE
+from tests.conftest import Member, World
+
+POST = {"Content-Type": TAXII_MEDIA_TYPE}
 
 
 @pytest.mark.parametrize(
@@ -95,3 +101,70 @@ def test_feed_create_prints_both_collections_and_their_aliases(
     named = runner.invoke(main, ["admin", "feed", "create", "Hotline", "--title", "Alerts",
                                  "--alias", "hotline", "--json"])  # fmt: skip
     assert json.loads(named.output)["reports_alias"] == "hotline-reports"
+
+
+def test_a_withdrawn_exchange_can_no_longer_read_or_report_until_granted_again(
+    client: TestClient, world: World, second_exchange: Member, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("FEED_DATABASE_URL", settings.database_url)
+    runner = CliRunner()
+    objects = f"/api/collections/{world.feed}/objects/"
+    reports = f"/api/collections/{world.reports}/objects/"
+    sighting = {"objects": [{"type": "identity", "id": world.exchange.identity}]}
+
+    def access() -> tuple[int, int, int]:
+        """What Exchange A is answered reading the feed and writing reports, and how many
+        collections it is shown."""
+        read = client.get(objects, headers=world.exchange.headers)
+        post = client.post(reports, json=sighting, headers={**world.exchange.headers, **POST})
+        shown = client.get("/api/collections/", headers=world.exchange.headers)
+        return read.status_code, post.status_code, len(shown.json().get("collections", []))
+
+    def listed() -> list[tuple[str, str, str, str]]:
+        shown = runner.invoke(main, ["admin", "feed", "list"])
+        assert shown.exit_code == 0, shown.output
+        return [tuple(line.split("\t")) for line in shown.output.splitlines()]  # type: ignore[misc]
+
+    assert access() == (200, 202, 2)
+    assert ("Hotline", "hotline", "Hotline alerts", "Exchange A, Exchange B") in listed()
+    withdrawn = runner.invoke(main, ["admin", "withdraw", "hotline", "Exchange A"])
+    assert (withdrawn.exit_code, withdrawn.output) == (0, "Exchange A may no longer read hotline\n")
+    assert access() == (404, 404, 0)  # from its next request, with no restart
+    assert ("Hotline", "hotline", "Hotline alerts", "Exchange B") in listed()
+    as_json = json.loads(runner.invoke(main, ["admin", "feed", "list", "--json"]).output)
+    assert {row["alias"]: row["exchanges"] for row in as_json} == {
+        "hotline": ["Exchange B"],
+        None: [],
+    }
+
+    again = runner.invoke(main, ["admin", "withdraw", "hotline", "Exchange A"])
+    assert again.exit_code == 1
+    assert "Exchange A has no grant of hotline" in again.output
+    owner = runner.invoke(main, ["admin", "withdraw", "hotline", "Hotline"])
+    assert "Hotline is a watchdog; feeds are granted to exchanges" in owner.output
+
+    assert runner.invoke(main, ["admin", "grant", "hotline", "Exchange A"]).exit_code == 0
+    assert access() == (200, 202, 2)
+
+
+def test_an_organisation_s_keys_are_listed_without_their_secrets(
+    world: World, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEED_DATABASE_URL", settings.database_url)
+    runner = CliRunner()
+    issued = json.loads(
+        runner.invoke(main, ["admin", "key", "create", "Exchange A", "--json"]).output
+    )
+    assert runner.invoke(main, ["admin", "key", "revoke", world.exchange.key_id]).exit_code == 0
+    shown = runner.invoke(main, ["admin", "key", "list", "Exchange A"])
+    assert shown.exit_code == 0, shown.output
+    lines = [line.split("\t") for line in shown.output.splitlines()]
+    assert [(line[0], line[2].split()[0]) for line in lines] == [
+        (issued["key_id"], "active"),
+        (world.exchange.key_id, "revoked"),
+    ]
+    assert issued["secret"] not in shown.output
+    keys = json.loads(runner.invoke(main, ["admin", "key", "list", "Exchange A", "--json"]).output)
+    assert [sorted(key) for key in keys] == [["created", "key_id", "revoked"]] * 2
+    assert keys[1]["revoked"] is not None

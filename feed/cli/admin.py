@@ -14,7 +14,7 @@ from feed.config import Settings
 from feed.database import create_engine_for, migrate
 from feed.store import Store
 from feed.tables import Role
-from feed.taxii import parse_timestamp
+from feed.taxii import format_timestamp, parse_timestamp
 
 
 @contextmanager
@@ -98,6 +98,29 @@ def key_revoke(key_id: str) -> None:
     click.echo(f"revoked {key_id}")
 
 
+@key.command("list")
+@click.argument("organisation")
+@json_option
+@reports_errors
+def key_list(organisation: str, as_json: bool) -> None:
+    """List an organisation's API keys (never their secrets), the newest first."""
+    with writing() as session:
+        keys = accounts.list_keys(session, accounts.find_organisation(session, organisation))
+        rows = [
+            {
+                "key_id": k.id,
+                "created": format_timestamp(k.created_at),
+                "revoked": None if k.revoked_at is None else format_timestamp(k.revoked_at),
+            }
+            for k in keys
+        ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    for row in [] if as_json else rows:
+        state = "active" if row["revoked"] is None else f"revoked {row['revoked']}"
+        click.echo(f"{row['key_id']}\tcreated {row['created']}\t{state}")
+
+
 @admin.group(name="feed")
 def feed_group() -> None:
     """Feeds (a watchdog's collection plus its reports collection)."""
@@ -131,6 +154,24 @@ def feed_create(
     emit(data, as_json)
 
 
+@feed_group.command("list")
+@json_option
+@reports_errors
+def feed_list(as_json: bool) -> None:
+    """List feeds: owner, alias, title and the exchanges that may read each."""
+    with writing() as session:
+        listed = accounts.list_feeds(session)
+    if as_json:
+        rows = [
+            {"feed": f.id, "alias": f.alias, "title": f.title, "owner": owner, "exchanges": readers}
+            for f, owner, readers in listed
+        ]
+        click.echo(json.dumps(rows, indent=2))
+    for f, owner, readers in [] if as_json else listed:
+        granted = ", ".join(readers) or "no exchange"
+        click.echo(f"{owner}\t{f.alias or f.id}\t{f.title}\t{granted}")
+
+
 @admin.command()
 @click.argument("feed")
 @click.argument("exchange")
@@ -141,6 +182,18 @@ def grant(feed: str, exchange: str) -> None:
         target = accounts.find_feed(session, feed)
         accounts.grant_feed(session, target, accounts.find_organisation(session, exchange))
     click.echo(f"{exchange} may read {feed}")
+
+
+@admin.command()
+@click.argument("feed")
+@click.argument("exchange")
+@reports_errors
+def withdraw(feed: str, exchange: str) -> None:
+    """Stop EXCHANGE reading FEED and reporting to it, from its next request."""
+    with writing() as session:
+        target = accounts.find_feed(session, feed)
+        accounts.withdraw_feed(session, target, accounts.find_organisation(session, exchange))
+    click.echo(f"{exchange} may no longer read {feed}")
 
 
 @admin.command("audit")
