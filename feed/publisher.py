@@ -29,7 +29,7 @@ from feed.errors import (
     describe_problems,
 )
 from feed.indicators import Flag, build_indicator, revoke_indicator
-from feed.rowfiles import lines, records
+from feed.rowfiles import DELIMITED, JSON_LINES, lines, records
 from feed.stix import Category, Tlp, flagged_address
 
 
@@ -103,12 +103,15 @@ class Plan:
 def read_rows(path: Path) -> Iterator[NumberedRow]:
     """(line number, fields) per row of a CSV (with a header) or JSON Lines file, or
     (line number, reason) for a line that is not a row at all."""
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
+    if path.suffix.lower() in JSON_LINES:
         yield from _json_lines(path)
-    elif path.suffix.lower() == ".csv":
+    elif path.suffix.lower() in DELIMITED:
         yield from _csv_rows(path)
     else:
-        raise ConfigurationError(f"{path}: give a .csv or a .jsonl (JSON Lines) file")
+        raise ConfigurationError(
+            f"{path}: give a .csv, .tsv or .txt file of rows with a header, or a .jsonl "
+            "(JSON Lines) file"
+        )
 
 
 def _json_lines(path: Path) -> Iterator[NumberedRow]:

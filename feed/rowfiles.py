@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TextIO
 
 DELIMITERS = ",;\t"
+JSON_LINES = (".jsonl", ".ndjson")
+DELIMITED = (".csv", ".tsv", ".txt")
 _UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 # (line, cells) of a record, on the line where it ends; or (line, why it cannot be read).
@@ -46,8 +48,10 @@ def delimiter(header: str) -> str:
 def records(path: Path) -> Iterator[Record]:
     """The records of a CSV file, its header first; blank lines are no record."""
     with _opened(path) as handle:
-        header = handle.readline()
-        reader = csv.reader(itertools.chain([header], handle), delimiter=delimiter(header))
+        head = [handle.readline()]
+        while head[-1] and not head[-1].strip():  # blank lines before the header
+            head.append(handle.readline())
+        reader = csv.reader(itertools.chain(head, handle), delimiter=delimiter(head[-1]))
         while True:
             try:
                 cells = next(reader, None)

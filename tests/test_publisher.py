@@ -187,17 +187,23 @@ def test_reading_csv_and_json_lines(tmp_path: Path) -> None:
     assert read[:2] == [(1, {"address": BTC}), (3, "not a JSON object")]
     assert read[2][0] == 4
     assert str(read[2][1]).startswith("not JSON")
+    unicode_text = tmp_path / "export.txt"  # Excel's Unicode Text, named as Excel names it
+    unicode_text.write_bytes(f"address\tchain\r\n{BTC}\tBTC\r\n{ETH}\tETH\tx\r\n".encode("utf-16"))
     semicolons = tmp_path / "export.csv"
-    semicolons.write_bytes(f"address;chain\r\n{BTC};BTC\r\n{ETH};ETH;x\r\n".encode("utf-16"))
-    assert list(read_rows(semicolons)) == [
-        (2, {"address": BTC, "chain": "BTC"}),
-        (3, "more cells than the header has columns"),
-    ]
+    semicolons.write_text(f"address;chain\n{BTC};BTC\n{ETH};ETH;x\n")
+    assert (
+        list(read_rows(unicode_text))
+        == list(read_rows(semicolons))
+        == [
+            (2, {"address": BTC, "chain": "BTC"}),
+            (3, "more cells than the header has columns"),
+        ]
+    )
     unknown = tmp_path / "unknown.csv"
     unknown.write_text("address,wallet_owner\n")
     with pytest.raises(ConfigurationError, match="unknown: wallet_owner"):
         list(read_rows(unknown))
-    with pytest.raises(ConfigurationError, match=r"give a \.csv or a \.jsonl"):
+    with pytest.raises(ConfigurationError, match=r"give a \.csv, \.tsv or \.txt file"):
         list(read_rows(tmp_path / "rows.xlsx"))
 
 

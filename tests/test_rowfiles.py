@@ -36,6 +36,12 @@ def test_the_delimiter_is_the_one_the_header_holds_most_of() -> None:
     assert delimiter("a,b;c") == ","  # of equals, the comma
 
 
+def test_blank_lines_before_the_header_do_not_hide_its_delimiter(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("\n\naddress;chain\nA;B\n")
+    assert list(records(path)) == [(3, ["address", "chain"]), (4, ["A", "B"])]
+
+
 def test_a_record_that_cannot_be_read_is_named_and_the_rest_are_read(tmp_path: Path) -> None:
     path = tmp_path / "rows.csv"
     # A quote left open takes in the lines after it until its cell outgrows csv's limit.

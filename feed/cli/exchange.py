@@ -31,7 +31,7 @@ from feed.client import FeedClient
 from feed.errors import ConfigurationError, InvalidAddress, RemoteError, clipped, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
-from feed.rowfiles import lines, records
+from feed.rowfiles import JSON_LINES, lines, records
 from feed.screener import KeyScreener, Match
 from feed.taxii import now_micros, parse_timestamp
 
@@ -199,7 +199,7 @@ _Row = tuple[int, str, str | None, str | None]
 
 def _transactions(path: Path, address_column: str, chain_column: str) -> Iterator[_Row]:
     """Each row of a CSV (with a header) or JSON Lines file."""
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
+    if path.suffix.lower() in JSON_LINES:
         for number, text in lines(path):
             yield _json_row(number, text, address_column, chain_column)
         return
