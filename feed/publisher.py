@@ -29,7 +29,7 @@ from feed.errors import (
     describe_problems,
 )
 from feed.indicators import Flag, build_indicator, revoke_indicator
-from feed.rowfiles import DELIMITED, JSON_LINES, lines, records
+from feed.rowfiles import is_json_lines, lines, table
 from feed.stix import Category, Tlp, flagged_address
 
 
@@ -102,16 +102,9 @@ class Plan:
 
 def read_rows(path: Path) -> Iterator[NumberedRow]:
     """(line number, fields) per row of a CSV (with a header) or JSON Lines file, or
-    (line number, reason) for a line that is not a row at all."""
-    if path.suffix.lower() in JSON_LINES:
-        yield from _json_lines(path)
-    elif path.suffix.lower() in DELIMITED:
-        yield from _csv_rows(path)
-    else:
-        raise ConfigurationError(
-            f"{path}: give a .csv, .tsv or .txt file of rows with a header, or a .jsonl "
-            "(JSON Lines) file"
-        )
+    (line number, reason) for a line that is not a row at all. A file of neither kind is
+    refused at once, before any row is read."""
+    return _json_lines(path) if is_json_lines(path) else _csv_rows(path)
 
 
 def _json_lines(path: Path) -> Iterator[NumberedRow]:
@@ -125,9 +118,7 @@ def _json_lines(path: Path) -> Iterator[NumberedRow]:
 
 
 def _csv_rows(path: Path) -> Iterator[NumberedRow]:
-    found = records(path)
-    line, first = next(found, (1, []))
-    header = [name.strip() for name in first] if isinstance(first, list) else []
+    line, header, found = table(path)
     unknown = sorted(set(header) - COLUMNS)
     if unknown or "address" not in header:
         raise ConfigurationError(

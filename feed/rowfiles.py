@@ -13,7 +13,9 @@ import csv
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
+
+from feed.errors import ConfigurationError
 
 DELIMITERS = ",;\t"
 JSON_LINES = (".jsonl", ".ndjson")
@@ -22,6 +24,33 @@ _UTF16_MARKS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 # (line, cells) of a record, on the line where it ends; or (line, why it cannot be read).
 Record = tuple[int, list[str] | str]
+
+
+class Table(NamedTuple):
+    """A CSV file: its header's line and names (stripped; none in an empty file), and the
+    records after it."""
+
+    line: int
+    header: list[str]
+    records: Iterator["Record"]
+
+
+def is_json_lines(path: Path) -> bool:
+    """Whether the file is JSON Lines, not rows under a header, by its suffix; a file named as
+    neither, such as a workbook, is a ConfigurationError."""
+    suffix = path.suffix.lower()
+    if suffix in JSON_LINES or suffix in DELIMITED:
+        return suffix in JSON_LINES
+    raise ConfigurationError(
+        f"{path}: give a .csv, .tsv or .txt file of rows under a header, or a .jsonl "
+        "(JSON Lines) file; a workbook can be saved as CSV"
+    )
+
+
+def table(path: Path) -> Table:
+    found = records(path)
+    line, first = next(found, (1, []))
+    return Table(line, [name.strip() for name in first] if isinstance(first, list) else [], found)
 
 
 def _opened(path: Path) -> TextIO:

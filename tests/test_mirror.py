@@ -218,6 +218,21 @@ def test_screen_reads_what_spreadsheets_export(tmp_path: Path) -> None:
     assert "line 1: no 'address' column; the header names 'wallet', 'network'" in missing.stderr
 
 
+def test_a_file_of_another_kind_is_refused_before_anything_else_is_done(tmp_path: Path) -> None:
+    workbook = tmp_path / "withdrawals.xlsx"
+    workbook.write_bytes(b"PK\x03\x04" + bytes(100))  # a zip, as every workbook is
+    refusal = f"{workbook}: give a .csv, .tsv or .txt file of rows under a header, or a .jsonl"
+    unreachable = ["--url", "http://127.0.0.1:9", "--key", "k.s", "--feed", "f"]
+    for command in (
+        ["screen", str(workbook), "--mirror", str(tmp_path / "no-mirror.db")],
+        ["publish", str(workbook), *unreachable],  # not "cannot reach the server"
+    ):
+        done = feed_command(*command)
+        assert done.returncode == 1
+        assert done.stderr.startswith(f"error: {refusal}"), done.stderr
+        assert "a workbook can be saved as CSV" in done.stderr
+
+
 def test_a_record_that_cannot_be_read_is_listed_and_the_rows_after_it_screened(
     tmp_path: Path,
 ) -> None:

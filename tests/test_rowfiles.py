@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from feed.rowfiles import delimiter, lines, records
+from feed.errors import ConfigurationError
+from feed.rowfiles import delimiter, is_json_lines, lines, records, table
 
 ROWS = [["address", "chain"], ["1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"], ["0xab", ""]]
 
@@ -76,3 +77,21 @@ def test_bytes_that_are_not_text_are_replaced_not_refused(tmp_path: Path) -> Non
     path = tmp_path / "rows.csv"
     path.write_bytes(b"address\nM\xfcller\n")  # Latin-1, as some exports still write
     assert list(records(path)) == [(1, ["address"]), (2, ["M\ufffdller"])]
+
+
+def test_a_file_is_told_by_its_suffix_and_a_workbook_refused(tmp_path: Path) -> None:
+    assert [
+        is_json_lines(Path(name)) for name in ("a.jsonl", "a.NDJSON", "a.csv", "a.tsv", "a.txt")
+    ] == [True, True, False, False, False]
+    with pytest.raises(ConfigurationError, match="a workbook can be saved as CSV"):
+        is_json_lines(tmp_path / "withdrawals.xlsx")
+
+
+def test_a_table_is_its_header_stripped_and_the_records_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text(" address , chain\nA,B\n")
+    line, header, found = table(path)
+    assert (line, header, list(found)) == (1, ["address", "chain"], [(2, ["A", "B"])])
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert table(empty)[:2] == (1, [])

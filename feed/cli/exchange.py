@@ -31,7 +31,7 @@ from feed.client import FeedClient
 from feed.errors import ConfigurationError, InvalidAddress, RemoteError, clipped, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
-from feed.rowfiles import JSON_LINES, lines, records
+from feed.rowfiles import Record, is_json_lines, lines, table
 from feed.screener import KeyScreener, Match
 from feed.taxii import now_micros, parse_timestamp
 
@@ -199,20 +199,19 @@ _Row = tuple[int, str, str | None, str | None]
 
 def _transactions(path: Path, address_column: str, chain_column: str) -> Iterator[_Row]:
     """Each row of a CSV (with a header) or JSON Lines file."""
-    if path.suffix.lower() in JSON_LINES:
-        for number, text in lines(path):
-            yield _json_row(number, text, address_column, chain_column)
-        return
-    found = records(path)
-    line, first = next(found, (1, []))
-    header = [name.strip() for name in first] if isinstance(first, list) else []
+    if is_json_lines(path):
+        return (_json_row(n, text, address_column, chain_column) for n, text in lines(path))
+    line, header, found = table(path)
     if address_column not in header:
         named = clipped(", ".join(map(repr, header))) or "nothing"
         raise ConfigurationError(
             f"{path}, line {line}: no {address_column!r} column; the header names {named}"
         )
-    address_at = header.index(address_column)
     chain_at = header.index(chain_column) if chain_column in header else None
+    return _cells(found, header.index(address_column), chain_at)
+
+
+def _cells(found: Iterator[Record], address_at: int, chain_at: int | None) -> Iterator[_Row]:
     # Rows as lists, not dicts: a million of them cost seconds as dicts.
     for line, cells in found:
         if isinstance(cells, str):
@@ -253,10 +252,11 @@ def screen(
 
     Rows need an address column and may name a chain; rows whose address is invalid are listed
     apart, and never stop the others."""
+    rows = _transactions(file, address_column, chain_column)  # its kind and header checked first
     with Mirror(mirror_path, create=False) as mirror:
         screener = mirror.key_screener()
         _warn_if_stale(mirror)
-        screened, hits, invalid = _screen_rows(screener, file, address_column, chain_column)
+        screened, hits, invalid = _screen_rows(screener, rows)
     if as_json:
         hits_json = [{**h, "matches": [_match_json(m) for m in h["matches"]]} for h in hits]
         summary = {"screened": screened, "hits": hits_json, "invalid": invalid}
@@ -279,12 +279,12 @@ def screen(
 
 
 def _screen_rows(
-    screener: KeyScreener, file: Path, address_column: str, chain_column: str
+    screener: KeyScreener, rows: Iterable[_Row]
 ) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
     screened = 0
     hits: list[dict[str, Any]] = []
     invalid: list[dict[str, Any]] = []
-    for line, address, chain, unreadable in _transactions(file, address_column, chain_column):
+    for line, address, chain, unreadable in rows:
         screened += 1
         if unreadable or not address.strip():
             reason = unreadable or "no address"

@@ -96,8 +96,9 @@ def publish(
     Columns: address, and optionally chain, category, confidence, valid_until, description,
     reference, tlp, action (flag or revoke), asset, source. Publishing the same file again
     changes nothing. Exit status 3: some rows were rejected, the others were published."""
+    rows = publisher.read_rows(file)  # a file of another kind is refused before connecting
     with FeedClient(url, key, feed_name) as client:
-        summary = _publish(client, publisher.read_rows(file), replace_source)
+        summary = _publish(client, rows, replace_source)
     _report(summary, as_json)
 
 
