@@ -7,6 +7,7 @@ Acknowledgements only move forward: an older watermark is accepted and changes n
 retried acknowledgement is harmless. Nobody may acknowledge past what it was served."""
 
 from enum import StrEnum
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import case, func
@@ -75,10 +76,14 @@ class AcknowledgementIn(BaseModel):
     outcomes: list[ObjectOutcomeIn] = Field(default_factory=list, max_length=10_000)
 
 
+_SUBSCRIBED = "Whether it may read the feed now: false once its grant was withdrawn."
+
+
 class SubscriberState(BaseModel):
     organisation: str
     organisation_id: str
     identity: str
+    subscribed: bool = Field(description=_SUBSCRIBED)
     last_poll: str | None = Field(None, description="Absent: it never polled.")
     served_through: str | None = None
     acknowledged_through: str | None = Field(None, description="Absent: nothing yet.")
@@ -105,6 +110,7 @@ class VersionReceipt(BaseModel):
 class ObjectReceipts(BaseModel):
     organisation: str
     organisation_id: str
+    subscribed: bool = Field(description=_SUBSCRIBED)
     versions: list[VersionReceipt]
 
 
@@ -198,7 +204,8 @@ def acknowledge(
         outcome.outcome, outcome.reason, outcome.recorded_at = given.outcome, given.reason, now
         session.add(outcome)
     session.flush()
-    return _state(session, collection_id, organisation, delivery, now)
+    # Only a reader of the collection may acknowledge it.
+    return _state(session, collection_id, Subscriber(organisation, True), delivery, now)
 
 
 def _check_outcomes(
@@ -222,13 +229,19 @@ def _check_outcomes(
             )
 
 
+class Subscriber(NamedTuple):
+    organisation: Organisation
+    subscribed: bool  # granted the feed now
+
+
 def _state(
     session: Session,
     collection_id: str,
-    organisation: Organisation,
+    subscriber: Subscriber,
     delivery: Delivery | None,
     now: int,
 ) -> SubscriberState:
+    organisation = subscriber.organisation
     through = 0 if delivery is None else delivery.acknowledged_through
     pending, oldest = session.exec(
         select(func.count(), func.min(col(ObjectVersion.date_added))).where(
@@ -249,6 +262,7 @@ def _state(
         organisation=organisation.name,
         organisation_id=organisation.id,
         identity=organisation.identity_id,
+        subscribed=subscriber.subscribed,
         last_poll=_stamp(None if delivery is None else delivery.last_poll),
         served_through=_stamp(None if delivery is None else delivery.served_through),
         acknowledged_through=_stamp(through),
@@ -259,20 +273,24 @@ def _state(
     )
 
 
-def subscribers(
-    session: Session, collection: Collection, viewer: Organisation
-) -> list[Organisation]:
-    """Who the viewer may see the state of: every reader but the owner, for the owner (and an
-    admin); only itself, for anyone else."""
+def subscribers(session: Session, collection: Collection, viewer: Organisation) -> list[Subscriber]:
+    """Who the viewer may see the state of: for the owner (and an admin), every exchange that
+    may read the collection or once was served it, so that a withdrawn subscriber's receipts
+    stay in the record; for anyone else, only itself."""
+    readers = select(Grant.organisation_id).where(
+        col(Grant.collection_id) == collection.id, col(Grant.can_read).is_(True)
+    )
     if viewer.role != Role.ADMIN and viewer.id != collection.owner_id:
-        return [viewer]
-    readers = select(Organisation).join(Grant, col(Grant.organisation_id) == Organisation.id)
-    readers = readers.where(
-        col(Grant.collection_id) == collection.id,
-        col(Grant.can_read).is_(True),
+        return [Subscriber(viewer, subscribed=True)]  # it reads the collection: it may
+    served = select(Delivery.organisation_id).where(col(Delivery.collection_id) == collection.id)
+    granted = set(session.exec(readers).all())
+    known = select(Organisation).where(
+        col(Organisation.id).in_(readers.union(served)),
+        col(Organisation.role) == Role.EXCHANGE,
         col(Organisation.id) != collection.owner_id,
     )
-    return list(session.exec(readers.order_by(col(Organisation.name))))
+    found = session.exec(known.order_by(col(Organisation.name)))
+    return [Subscriber(organisation, organisation.id in granted) for organisation in found]
 
 
 def states(
@@ -281,8 +299,14 @@ def states(
     return AcknowledgementState(
         collection=collection.id,
         subscribers=[
-            _state(session, collection.id, org, session.get(Delivery, (collection.id, org.id)), now)
-            for org in subscribers(session, collection, viewer)
+            _state(
+                session,
+                collection.id,
+                each,
+                session.get(Delivery, (collection.id, each.organisation.id)),
+                now,
+            )
+            for each in subscribers(session, collection, viewer)
         ],
     )
 
@@ -303,7 +327,7 @@ def object_receipts(
     if not versions:
         raise NotFound(f"there is no object {object_id} in collection {collection.id}")
     receipts = []
-    for organisation in subscribers(session, collection, viewer):
+    for organisation, subscribed in subscribers(session, collection, viewer):
         delivery = session.get(Delivery, (collection.id, organisation.id)) or Delivery(
             collection_id=collection.id, organisation_id=organisation.id
         )
@@ -321,6 +345,7 @@ def object_receipts(
             ObjectReceipts(
                 organisation=organisation.name,
                 organisation_id=organisation.id,
+                subscribed=subscribed,
                 versions=[
                     VersionReceipt(
                         version=version,

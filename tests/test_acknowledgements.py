@@ -13,10 +13,12 @@ import jsonschema
 import pytest
 from pydantic import BaseModel
 
+from feed import accounts
 from feed.client import FeedClient
 from feed.deliveries import AcknowledgementIn, AcknowledgementState, ObjectAcknowledgements
 from feed.mirror import Mirror
 from feed.polling import poll
+from feed.store import Store
 from feed.taxii import TAXII_MEDIA_TYPE
 from tests.conftest import Member, World
 from tests.stix_objects import indicator
@@ -68,6 +70,45 @@ def test_the_watchdog_sees_who_is_behind(
     mirror_poll(base_url, world.exchange, tmp_path / "a.db")
     mirror_poll(base_url, second_exchange, tmp_path / "b.db")
     assert [s["pending"] for s in owner_view(base_url, world).values()] == [0, 0]
+
+
+def test_a_withdrawn_subscriber_s_receipts_stay_in_the_watchdog_s_record(
+    base_url: str, world: World, second_exchange: Member, store: Store, tmp_path: Path
+) -> None:
+    publish(base_url, world, {"chain": "BTC", "address": BTC, "category": "csam"})
+    mirror_poll(base_url, world.exchange, tmp_path / "a.db")
+    received = owner_view(base_url, world)[world.exchange.name]
+    with store.writing() as session:
+        accounts.withdraw_feed(
+            session,
+            accounts.find_feed(session, world.feed),
+            accounts.find_organisation(session, world.exchange.id),
+        )
+    state = owner_view(base_url, world)
+    assert {name: s["subscribed"] for name, s in state.items()} == {
+        world.exchange.name: False,
+        second_exchange.name: True,  # granted, never polled: listed as before
+    }
+    kept = ("last_poll", "served_through", "acknowledged_through")
+    assert [state[world.exchange.name][k] for k in kept] == [received[k] for k in kept]
+
+    def acks(*extra: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "feed.cli", "acks", "hotline", "--url", base_url,
+             "--key", world.watchdog.bearer, *extra],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+
+    assert f"\n{world.exchange.name} (withdrawn)\t" in acks()
+    with FeedClient(base_url, world.watchdog.bearer, world.feed) as client:
+        [flagged] = list(client.objects(type="indicator"))
+    receipts = json.loads(acks("--object", flagged["id"], "--json"))["subscribers"]
+    assert [
+        (r["organisation"], r["subscribed"], r["versions"][0]["received"]) for r in receipts
+    ] == [
+        (world.exchange.name, False, True),
+        (second_exchange.name, True, False),
+    ]
 
 
 def test_a_rejected_object_reaches_the_watchdog_with_its_reason(

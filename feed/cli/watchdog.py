@@ -5,6 +5,7 @@ import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -137,12 +138,13 @@ def acks(feed_name: str, url: str, key: str, object_id: str | None, as_json: boo
         click.echo(json.dumps(state, indent=2))
     elif object_id:
         for subscriber in state["subscribers"]:
+            name = _subscriber_name(subscriber)
             for version in subscriber["versions"]:
                 said = version.get("outcome", "")
                 if version.get("reason"):
                     said += f" ({version['reason']})"
                 click.echo(
-                    f"{shown(subscriber['organisation'])}\t{version['version']}\t"
+                    f"{name}\t{version['version']}\t"
                     f"received={'yes' if version['received'] else 'no'}\t"
                     f"acknowledged={'yes' if version['acknowledged'] else 'no'}\t{shown(said)}"
                 )
@@ -150,10 +152,15 @@ def acks(feed_name: str, url: str, key: str, object_id: str | None, as_json: boo
         click.echo("subscriber\tlast poll\tacknowledged through\tpending\toldest pending\trejected")
         for s in state["subscribers"]:
             click.echo(
-                f"{shown(s['organisation'])}\t{s.get('last_poll', 'never')}\t"
+                f"{_subscriber_name(s)}\t{s.get('last_poll', 'never')}\t"
                 f"{s.get('acknowledged_through', '-')}\t{s['pending']}\t"
                 f"{age(s.get('oldest_pending_age_seconds'))}\t{s['rejected']}"
             )
+
+
+def _subscriber_name(subscriber: dict[str, Any]) -> str:
+    withdrawn = "" if subscriber.get("subscribed", True) else " (withdrawn)"
+    return shown(subscriber["organisation"]) + withdrawn
 
 
 @main.command()
