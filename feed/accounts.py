@@ -298,6 +298,7 @@ def _require_exchange(organisation: Organisation) -> None:
 def withdraw_feed(session: Session, feed: Collection, exchange: Organisation) -> None:
     """Stop an exchange reading a feed and reporting to it, from its next request; what it
     reported stays with the feed's owner."""
+    _require_exchange(exchange)
     feed_and_reports = select(Collection.id).where(
         or_(col(Collection.id) == feed.id, col(Collection.feed_id) == feed.id)
     )
@@ -307,7 +308,6 @@ def withdraw_feed(session: Session, feed: Collection, exchange: Organisation) ->
             col(Grant.collection_id).in_(feed_and_reports),
         )
     ).all()
-    _require_exchange(exchange)
     if not grants:
         raise NotFound(f"{exchange.name} has no grant of {feed.alias or feed.id}")
     for withdrawn in grants:
