@@ -79,9 +79,9 @@ def test_every_kind_of_event_is_recorded(
 
     # A feed's events are its own collection's and its reports collection's, by alias.
     with store.writing() as session:
-        owner = accounts.find_organisation(session, "Hotline")
-        other, _ = accounts.create_feed(session, owner, "Other alerts")
-        audit.record(session, owner.id, audit.Action.PUBLISH, other.id, ["x"], at=now_micros())
+        hotline = accounts.find_organisation(session, "Hotline")
+        other, _ = accounts.create_feed(session, hotline, "Other alerts")
+        audit.record(session, hotline.id, audit.Action.PUBLISH, other.id, ["x"], at=now_micros())
     listed = CliRunner().invoke(main, ["admin", "audit", "--feed", "hotline"])
     assert listed.exit_code == 0, listed.output
     shown = [line.split("\t")[2:4] for line in reversed(listed.output.splitlines())]
