@@ -118,7 +118,8 @@ def _json_lines(path: Path) -> Iterator[NumberedRow]:
 
 
 def _csv_rows(path: Path) -> Iterator[NumberedRow]:
-    line, header, found = table(path)
+    line, given, found = table(path)
+    header = [name.casefold() for name in given]  # as spreadsheets capitalise them
     unknown = sorted(set(header) - COLUMNS)
     if unknown or "address" not in header:
         raise ConfigurationError(

@@ -34,6 +34,14 @@ class Table(NamedTuple):
     header: list[str]
     records: Iterator["Record"]
 
+    def column(self, name: str) -> int | None:
+        """Where the column `name` is, matched regardless of case (spreadsheets capitalise
+        their headers); None where there is none."""
+        wanted = name.casefold()
+        return next(
+            (at for at, given in enumerate(self.header) if given.casefold() == wanted), None
+        )
+
 
 def is_json_lines(path: Path) -> bool:
     """Whether the file is JSON Lines, not rows under a header, by its suffix; a file named as

@@ -190,7 +190,7 @@ def test_reading_csv_and_json_lines(tmp_path: Path) -> None:
     unicode_text = tmp_path / "export.txt"  # Excel's Unicode Text, named as Excel names it
     unicode_text.write_bytes(f"address\tchain\r\n{BTC}\tBTC\r\n{ETH}\tETH\tx\r\n".encode("utf-16"))
     semicolons = tmp_path / "export.csv"
-    semicolons.write_text(f"address;chain\n{BTC};BTC\n{ETH};ETH;x\n")
+    semicolons.write_text(f"Address;Chain\n{BTC};BTC\n{ETH};ETH;x\n")  # as exports capitalise
     assert (
         list(read_rows(unicode_text))
         == list(read_rows(semicolons))

@@ -92,6 +92,14 @@ def test_a_table_is_its_header_stripped_and_the_records_after_it(tmp_path: Path)
     path.write_text(" address , chain\nA,B\n")
     line, header, found = table(path)
     assert (line, header, list(found)) == (1, ["address", "chain"], [(2, ["A", "B"])])
+    capitalised = tmp_path / "export.csv"
+    capitalised.write_text("Amount,Address,CHAIN\n")
+    columns = table(capitalised)
+    assert (columns.column("address"), columns.column("chain"), columns.column("memo")) == (
+        1,
+        2,
+        None,
+    )
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     assert table(empty)[:2] == (1, [])

@@ -201,14 +201,14 @@ def _transactions(path: Path, address_column: str, chain_column: str) -> Iterato
     """Each row of a CSV (with a header) or JSON Lines file."""
     if is_json_lines(path):
         return (_json_row(n, text, address_column, chain_column) for n, text in lines(path))
-    line, header, found = table(path)
-    if address_column not in header:
-        named = clipped(", ".join(map(repr, header))) or "nothing"
+    rows = table(path)
+    address_at = rows.column(address_column)
+    if address_at is None:
+        named = clipped(", ".join(map(repr, rows.header))) or "nothing"
         raise ConfigurationError(
-            f"{path}, line {line}: no {address_column!r} column; the header names {named}"
+            f"{path}, line {rows.line}: no {address_column!r} column; the header names {named}"
         )
-    chain_at = header.index(chain_column) if chain_column in header else None
-    return _cells(found, header.index(address_column), chain_at)
+    return _cells(rows.records, address_at, rows.column(chain_column))
 
 
 def _cells(found: Iterator[Record], address_at: int, chain_at: int | None) -> Iterator[_Row]:

@@ -48,11 +48,11 @@ def test_screen_finds_columns_by_header_and_names_rows_by_line(tmp_path: Path) -
 def test_screen_reads_what_spreadsheets_export(tmp_path: Path) -> None:
     mirror = polled_mirror(tmp_path / "mirror.db", built(flag(address=parse_address(ETH, "ETH"))))
     # Excel's Unicode Text: UTF-16 with its mark, tabs, CRLF; and its CSV in a locale whose
-    # decimal mark is a comma, which delimits cells by semicolons.
+    # decimal mark is a comma, which delimits cells by semicolons, under capitalised names.
     unicode_text = tmp_path / "withdrawals.txt"
     unicode_text.write_bytes(f"amount\taddress\tchain\r\n0.5\t{ETH}\tETH\r\n".encode("utf-16"))
     semicolons = tmp_path / "withdrawals.csv"
-    semicolons.write_text(f"\ufeffamount;address;chain\n0,5;{ETH};ETH\n", encoding="utf-8")
+    semicolons.write_text(f"\ufeffAmount;Address;Chain\n0,5;{ETH};ETH\n", encoding="utf-8")
     for path in (unicode_text, semicolons):
         screened = feed_command("screen", str(path), "--mirror", mirror, "--json")
         assert screened.returncode == 3, screened.stderr
