@@ -29,7 +29,7 @@ from feed.errors import (
     describe_problems,
 )
 from feed.indicators import Flag, build_indicator, revoke_indicator
-from feed.rowfiles import is_json_lines, lines, table
+from feed.rowfiles import Record, is_json_lines, lines, table
 from feed.stix import Category, Tlp, flagged_address
 
 
@@ -118,6 +118,7 @@ def _json_lines(path: Path) -> Iterator[NumberedRow]:
 
 
 def _csv_rows(path: Path) -> Iterator[NumberedRow]:
+    """The rows under a CSV file's header, the header checked now, before any row is read."""
     line, given, found = table(path)
     header = [name.casefold() for name in given]  # as spreadsheets capitalise them
     unknown = sorted(set(header) - COLUMNS)
@@ -126,6 +127,10 @@ def _csv_rows(path: Path) -> Iterator[NumberedRow]:
             f"{path}, line {line}: the header needs an address column and may name only "
             f"{', '.join(sorted(COLUMNS))}; unknown: {clipped(', '.join(unknown)) or 'none'}"
         )
+    return _rows_under(header, found)
+
+
+def _rows_under(header: list[str], found: Iterator[Record]) -> Iterator[NumberedRow]:
     for line, cells in found:
         if isinstance(cells, str):
             yield line, cells

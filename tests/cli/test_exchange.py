@@ -65,19 +65,26 @@ def test_screen_reads_what_spreadsheets_export(tmp_path: Path) -> None:
     assert "line 1: no 'address' column; the header names 'wallet', 'network'" in missing.stderr
 
 
-def test_a_file_of_another_kind_is_refused_before_anything_else_is_done(tmp_path: Path) -> None:
+def test_a_file_that_holds_no_rows_to_read_is_refused_before_anything_else(
+    tmp_path: Path,
+) -> None:
     workbook = tmp_path / "withdrawals.xlsx"
     workbook.write_bytes(b"PK\x03\x04" + bytes(100))  # a zip, as every workbook is
-    refusal = f"{workbook}: give a .csv, .tsv or .txt file of rows under a header, or a .jsonl"
+    headed = tmp_path / "wallets.csv"
+    headed.write_text(f"wallet,owner\n{BTC},x\n")
+    kind = f"{workbook}: give a .csv, .tsv or .txt file of rows under a header, or a .jsonl"
     unreachable = ["--url", "http://127.0.0.1:9", "--key", "k.s", "--feed", "f"]
-    for command in (
-        ["screen", str(workbook), "--mirror", str(tmp_path / "no-mirror.db")],
-        ["publish", str(workbook), *unreachable],  # not "cannot reach the server"
+    missing = str(tmp_path / "no-mirror.db")
+    for command, refusal in (
+        (["screen", str(workbook), "--mirror", missing], kind),
+        (["publish", str(workbook), *unreachable], kind),  # not "cannot reach the server"
+        (["screen", str(headed), "--mirror", missing], f"{headed}, line 1: no 'address' column"),
+        (["publish", str(headed), *unreachable], f"{headed}, line 1: the header needs an address"),
     ):
         done = feed_command(*command)
         assert done.returncode == 1
         assert done.stderr.startswith(f"error: {refusal}"), done.stderr
-        assert "a workbook can be saved as CSV" in done.stderr
+    assert "a workbook can be saved as CSV" in feed_command("screen", str(workbook)).stderr
 
 
 def test_a_record_that_cannot_be_read_is_listed_and_the_rows_after_it_screened(
