@@ -18,6 +18,8 @@ import orjson
 from sqlalchemy import and_, bindparam, or_
 from sqlmodel import Session, col, select
 
+from feed import audit
+from feed.audit import Action
 from feed.errors import BadRequest, NotFound, with_article
 from feed.limits import counting_too
 from feed.stix import definitions, organisation_identity
@@ -100,14 +102,16 @@ def create_key(
 ) -> IssuedKey:
     """A new random key; or `fixed`, a published key that only the sandbox uses."""
     issued = fixed or IssuedKey(key_id="k" + secrets.token_hex(8), secret=secrets.token_urlsafe(32))
+    now = now_micros()
     session.add(
         ApiKey(
             id=issued.key_id,
             organisation_id=organisation.id,
             secret_hash=_hash(issued.secret),
-            created_at=now_micros(),
+            created_at=now,
         )
     )
+    audit.record(session, organisation.id, Action.KEY_ISSUED, None, at=now, note=issued.key_id)
     return issued
 
 
@@ -118,6 +122,9 @@ def revoke_key(session: Session, key_id: str) -> None:
     if key.revoked_at is None:
         key.revoked_at = now_micros()
         session.add(key)
+        audit.record(
+            session, key.organisation_id, Action.KEY_REVOKED, None, at=key.revoked_at, note=key_id
+        )
 
 
 # Built once with bound parameters: building them anew cost each request more than running them.
@@ -285,6 +292,7 @@ def grant_feed(session: Session, feed: Collection, exchange: Organisation) -> No
     _grant(session, feed.id, exchange.id, read=True, write=False)
     _grant(session, reports.id, exchange.id, read=False, write=True)
     _publish(session, reports.id, [exchange.identity.encode()])
+    audit.record(session, exchange.id, Action.GRANTED, feed.id, at=now_micros())
 
 
 def _require_exchange(organisation: Organisation) -> None:
@@ -312,6 +320,7 @@ def withdraw_feed(session: Session, feed: Collection, exchange: Organisation) ->
         raise NotFound(f"{exchange.name} has no grant of {feed.alias or feed.id}")
     for withdrawn in grants:
         session.delete(withdrawn)
+    audit.record(session, exchange.id, Action.WITHDRAWN, feed.id, at=now_micros())
 
 
 class Listed(NamedTuple):

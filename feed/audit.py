@@ -1,7 +1,8 @@
-"""The audit log: who published, revoked, deleted, reported, acknowledged and read what, for
-operators. Events are written in the transaction of what they record, so the log never claims
-what did not happen nor misses what did. Reads are recorded when a reader's served watermark
-moves (the same throttled write as deliveries), so polling stays cheap."""
+"""The audit log: who published, revoked, deleted, reported, acknowledged and read what, and whose
+access an operator granted, withdrew or keyed, for operators. Events are written in the
+transaction of what they record, so the log never claims what did not happen nor misses what
+did. Reads are recorded when a reader's served watermark moves (the same throttled write as
+deliveries), so polling stays cheap."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,11 @@ class Action(StrEnum):
     REPORT = "report"
     ACKNOWLEDGE = "acknowledge"
     READ = "read"
+    # Access an operator changed (`feed admin`): the organisation is the one whose it was.
+    GRANTED = "granted"
+    WITHDRAWN = "withdrawn"
+    KEY_ISSUED = "key-issued"
+    KEY_REVOKED = "key-revoked"
 
 
 def record(

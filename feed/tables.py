@@ -228,7 +228,8 @@ class ObjectOutcome(SQLModel, table=True):
 
 class AuditEvent(SQLModel, table=True):
     """Who did what to which collection, and when: publications, revocations, deletions,
-    reports, acknowledgements, and reads (recorded when a reader's served watermark moves)."""
+    reports, acknowledgements, and reads (recorded when a reader's served watermark moves);
+    and whose access an operator changed: grants, withdrawals, keys issued and revoked."""
 
     __tablename__ = "audit_event"
     __table_args__ = (Index("ix_audit_event_at", "at"),)

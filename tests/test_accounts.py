@@ -146,6 +146,13 @@ def test_a_withdrawn_exchange_can_no_longer_read_or_report_until_granted_again(
 
     assert runner.invoke(main, ["admin", "grant", "hotline", "Exchange A"]).exit_code == 0
     assert access() == (200, 202, 2)
+    audited = runner.invoke(main, ["admin", "audit", "--organisation", "Exchange A", "--json"])
+    changes = [(e["action"], e["collection_alias"]) for e in json.loads(audited.output)]
+    assert [c for c in changes if c[0] in ("granted", "withdrawn")] == [
+        ("granted", "hotline"),  # newest first
+        ("withdrawn", "hotline"),
+        ("granted", "hotline"),  # by the world
+    ]
 
 
 def test_an_organisation_s_keys_are_listed_without_their_secrets(
@@ -168,3 +175,9 @@ def test_an_organisation_s_keys_are_listed_without_their_secrets(
     keys = json.loads(runner.invoke(main, ["admin", "key", "list", "Exchange A", "--json"]).output)
     assert [sorted(key) for key in keys] == [["created", "key_id", "revoked"]] * 2
     assert keys[1]["revoked"] is not None
+    audited = runner.invoke(main, ["admin", "audit", "--organisation", "Exchange A", "--json"])
+    assert [(e["action"], e["detail"]) for e in json.loads(audited.output)][:3] == [
+        ("key-revoked", world.exchange.key_id),
+        ("key-issued", issued["key_id"]),
+        ("granted", ""),  # the world's grant, after its key
+    ]

@@ -25,6 +25,7 @@ def test_every_kind_of_event_is_recorded(
     client: TestClient, store: Store, world: World, settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
+    started = now_micros()  # after the world was made: its keys and grant are audited too
     now = datetime.now(UTC)
     flag = Flag(parse_address("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"), Category.CSAM)
     first = build_indicator(flag, world.watchdog.identity, now)
@@ -53,7 +54,7 @@ def test_every_kind_of_event_is_recorded(
     assert deleted.status_code == 200
 
     with store.reading() as session:
-        entries = audit.query(session)
+        entries = audit.query(session, since=started)
     trail = [(e.organisation, e.action, e.collection, e.count) for e in reversed(entries)]
     assert trail == [
         ("Hotline", "publish", world.feed, 1),
@@ -86,6 +87,7 @@ def test_every_kind_of_event_is_recorded(
     assert listed.exit_code == 0, listed.output
     shown = [line.split("\t")[2:4] for line in reversed(listed.output.splitlines())]
     assert shown == [
+        ["granted", "hotline"],  # to Exchange A, by the world
         ["publish", "hotline"],
         ["read", "hotline"],
         ["report", "hotline-reports"],
