@@ -24,7 +24,7 @@ from feed.errors import BadRequest, NotFound, with_article
 from feed.limits import counting_too
 from feed.stix import definitions, organisation_identity
 from feed.tables import ApiKey, Collection, CollectionKind, Grant, Organisation, Role
-from feed.taxii import now_micros
+from feed.taxii import now_micros, reports_alias
 from feed.versions import Candidate, add_objects
 
 
@@ -216,7 +216,7 @@ def _grant(
     session.add(grant)
 
 
-_REPORTS_TITLE, _REPORTS_ALIAS = "{} (reports)", "{}-reports"
+_REPORTS_TITLE = "{} (reports)"
 
 
 def create_feed(
@@ -233,14 +233,14 @@ def create_feed(
     columns = Collection.__table__.c  # type: ignore[attr-defined]
     _check_name("a feed title", title, columns.title, room=len(_REPORTS_TITLE.format("")))
     if alias is not None:
-        _check_name("a feed alias", alias, columns.alias, room=len(_REPORTS_ALIAS.format("")))
+        _check_name("a feed alias", alias, columns.alias, room=len(reports_alias("")))
     longest = columns.description.type.length
     if description is not None and (len(description) > longest or "\x00" in description):
         raise BadRequest(f"a feed description is text of at most {longest} characters")
     feed_id = str(uuid.uuid4())
     # Clients find a feed's reports collection by this alias: titles need not be unique.
-    reports_alias = _REPORTS_ALIAS.format(alias or feed_id)
-    for wanted in (alias, reports_alias):
+    reports_named = reports_alias(alias or feed_id)
+    for wanted in (alias, reports_named):
         taken = select(Collection).where(col(Collection.alias) == wanted)
         if wanted is not None and session.exec(taken).first():
             raise BadRequest(
@@ -259,7 +259,7 @@ def create_feed(
         id=str(uuid.uuid4()),
         title=_REPORTS_TITLE.format(title),
         description=f"Sightings reported by the subscribers of {title}; only its owner reads them.",
-        alias=reports_alias,
+        alias=reports_named,
         kind=CollectionKind.REPORTS,
         owner_id=owner.id,
         feed_id=feed.id,

@@ -20,7 +20,7 @@ from taxii2client.v21 import MEDIA_TYPE_TAXII_V21, ApiRoot, Collection, Server
 
 from feed.errors import ConfigurationError, FeedError, RemoteError
 from feed.stix import build_sighting
-from feed.taxii import parse_timestamp
+from feed.taxii import parse_timestamp, reports_alias
 
 T = TypeVar("T")
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
@@ -218,7 +218,7 @@ class FeedClient:
         """The reports collection beside this feed: where sightings of its indicators go or,
         `reading`, where its owner reads them."""
         feed = self.collection
-        alias = f"{feed.alias or feed.id}-reports"  # as the server names it
+        alias = reports_alias(feed.alias or feed.id)
         for collection in self._call(getattr, self.api_root, "collections"):
             if collection.alias == alias and (
                 collection.can_read if reading else collection.can_write

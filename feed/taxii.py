@@ -302,6 +302,12 @@ def parse_page(
 # --- resources (sections 4 and 5) ------------------------------------------------------------
 
 
+def reports_alias(feed: str) -> str:
+    """The alias of a feed's reports collection, by the feed's alias or, where it has none,
+    its id: the server names the collection so, and clients find it by that name."""
+    return f"{feed}-reports"
+
+
 class Resource(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
