@@ -7,7 +7,6 @@ replaces a whole list (`replace_source`) revokes that source's indicators the li
 names: never one a rejected row names, none while a rejected row's address cannot be read, and
 none on the word of a list with no row at all."""
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from feed.errors import (
     describe_problems,
 )
 from feed.indicators import Flag, build_indicator, revoke_indicator
-from feed.rowfiles import Record, is_json_lines, lines, table
+from feed.rowfiles import Record, is_json_lines, json_objects, table
 from feed.stix import Category, Tlp, flagged_address
 
 
@@ -108,13 +107,7 @@ def read_rows(path: Path) -> Iterator[NumberedRow]:
 
 
 def _json_lines(path: Path) -> Iterator[NumberedRow]:
-    for number, line in lines(path):
-        try:
-            value = json.loads(line)
-        except ValueError as error:
-            yield number, f"not JSON: {error}"
-            continue
-        yield number, value if isinstance(value, dict) else "not a JSON object"
+    return ((number, row) for number, _, row in json_objects(path))
 
 
 def _csv_rows(path: Path) -> Iterator[NumberedRow]:

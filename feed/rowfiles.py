@@ -11,9 +11,10 @@ at the next line, so that the rows after it are not lost."""
 import codecs
 import csv
 import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from feed.errors import ConfigurationError
 
@@ -69,12 +70,19 @@ def _opened(path: Path) -> TextIO:
     return path.open(newline="", encoding=encoding, errors="replace")
 
 
-def lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of every line of a JSON Lines file that is not blank."""
+def json_objects(path: Path) -> Iterator[tuple[int, str, dict[str, Any] | str]]:
+    """(line number, text, object) of every line of a JSON Lines file that is not blank; in
+    the object's place, why the line is none."""
     with _opened(path) as handle:
         for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield number, line
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except ValueError as error:
+                yield number, line, f"not JSON: {error}"
+                continue
+            yield number, line, value if isinstance(value, dict) else "not a JSON object"
 
 
 def delimiter(header: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from feed.errors import ConfigurationError
-from feed.rowfiles import delimiter, is_json_lines, lines, records, table
+from feed.rowfiles import delimiter, is_json_lines, json_objects, records, table
 
 ROWS = [["address", "chain"], ["1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"], ["0xab", ""]]
 
@@ -64,13 +64,13 @@ def test_a_record_over_several_lines_is_numbered_by_its_last(tmp_path: Path) -> 
     ]
 
 
-def test_json_lines_are_numbered_and_blank_ones_skipped(tmp_path: Path) -> None:
+def test_json_lines_are_numbered_read_and_blank_ones_skipped(tmp_path: Path) -> None:
     path = tmp_path / "rows.jsonl"
-    path.write_bytes('{"address": "a"}\r\n\r\n{"address": "b"}\n'.encode("utf-16"))
-    assert [(number, text.strip()) for number, text in lines(path)] == [
-        (1, '{"address": "a"}'),
-        (3, '{"address": "b"}'),
-    ]
+    path.write_bytes('{"address": "a"}\r\n\r\n[1]\n{"address": \n'.encode("utf-16"))
+    read = [(number, text.strip(), row) for number, text, row in json_objects(path)]
+    assert read[:2] == [(1, '{"address": "a"}', {"address": "a"}), (3, "[1]", "not a JSON object")]
+    assert read[2][:2] == (4, '{"address":')
+    assert str(read[2][2]).startswith("not JSON: ")
 
 
 def test_bytes_that_are_not_text_are_replaced_not_refused(tmp_path: Path) -> None:

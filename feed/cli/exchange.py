@@ -31,7 +31,7 @@ from feed.client import FeedClient
 from feed.errors import ConfigurationError, InvalidAddress, RemoteError, clipped, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
-from feed.rowfiles import Record, is_json_lines, lines, table
+from feed.rowfiles import Record, is_json_lines, json_objects, table
 from feed.screener import KeyScreener, Match
 from feed.taxii import now_micros, parse_timestamp
 
@@ -200,7 +200,8 @@ _Row = tuple[int, str, str | None, str | None]
 def _transactions(path: Path, address_column: str, chain_column: str) -> Iterator[_Row]:
     """Each row of a CSV (with a header) or JSON Lines file."""
     if is_json_lines(path):
-        return (_json_row(n, text, address_column, chain_column) for n, text in lines(path))
+        found = json_objects(path)
+        return (_json_row(*line, address_column, chain_column) for line in found)
     rows = table(path)
     address_at = rows.column(address_column)
     if address_at is None:
@@ -223,13 +224,11 @@ def _cells(found: Iterator[Record], address_at: int, chain_at: int | None) -> It
         yield line, address, chain or None, None
 
 
-def _json_row(number: int, line: str, address_column: str, chain_column: str) -> _Row:
-    try:
-        row = json.loads(line)
-    except ValueError as error:
-        return number, line.strip(), None, f"not JSON: {error}"
-    if not isinstance(row, dict):
-        return number, line.strip(), None, "not a JSON object"
+def _json_row(
+    number: int, line: str, row: dict[str, Any] | str, address_column: str, chain_column: str
+) -> _Row:
+    if isinstance(row, str):
+        return number, line.strip(), None, row
     address, chain = row.get(address_column), row.get(chain_column)
     written = address if isinstance(address, str) else json.dumps(address)
     for column, value in ((address_column, address), (chain_column, chain)):
