@@ -22,13 +22,13 @@ _PROBE_VERSIONS = {
     "postgresql": text(
         'SELECT wanted.id, v.version, v.is_latest, v."row", v.created '
         "FROM json_array_elements_text(CAST(:ids AS json)) AS wanted(id) "
-        'CROSS JOIN LATERAL (SELECT version, is_latest, "row", CASE WHEN is_latest THEN '
-        "CAST(body AS json) ->> 'created' END AS created FROM object_version "
+        'CROSS JOIN LATERAL (SELECT version, is_latest, "row", CASE WHEN is_latest AND :created '
+        "THEN CAST(body AS json) ->> 'created' END AS created FROM object_version "
         "WHERE object_id = wanted.id AND collection_id || '' = :collection OFFSET 0) AS v"
     ),
     "sqlite": text(
         'SELECT v.object_id, v.version, v.is_latest, v."row", '
-        "CASE WHEN v.is_latest THEN json_extract(v.body, '$.created') END "
+        "CASE WHEN v.is_latest AND :created THEN json_extract(v.body, '$.created') END "
         "FROM json_each(:ids) AS wanted CROSS JOIN object_version AS v "
         "ON v.object_id = wanted.value AND v.collection_id || '' = :collection"
     ),
@@ -88,7 +88,8 @@ def stored_under_lock(
         last = lock_collection(session, collection_id)
         return _stored_versions(session, collection_id, object_ids), last
     seen = _last_stamp(session, collection_id, lock=False)  # before the versions are read
-    found = _stored_versions(session, collection_id, object_ids)
+    # Only which versions there are: the ones found are read again, `created` too, below.
+    found = _stored_versions(session, collection_id, object_ids, created=False)
     last = lock_collection(session, collection_id)
     added = _given_versions_since(session, collection_id, seen) if last != seen else set()
     again = [
@@ -111,19 +112,22 @@ def _given_versions_since(session: Session, collection_id: str, stamp: int) -> s
     return given
 
 
-def _stored_versions(session: Session, collection_id: str, object_ids: Sequence[str]) -> Stored:
-    """The versions stored of each object, which of them is latest and its `created`."""
+def _stored_versions(
+    session: Session, collection_id: str, object_ids: Sequence[str], *, created: bool = True
+) -> Stored:
+    """The versions stored of each object, which of them is latest and, with `created`, the
+    latest one's `created` (read from its body)."""
     stored = Stored()
     connection = session.connection()
     dialect = connection.dialect.name
-    parameters = {"ids": bound_list(object_ids), "collection": collection_id}
-    for object_id, version, is_latest, row, created in connection.execute(
+    parameters = {"ids": bound_list(object_ids), "collection": collection_id, "created": created}
+    for object_id, version, is_latest, row, kept in connection.execute(
         _PROBE_VERSIONS[dialect], parameters
     ):
         stored.versions.setdefault(object_id, set()).add(version)
         if is_latest:
             stored.latest[object_id], stored.latest_row[object_id] = version, row
-            stored.created[object_id] = created
+            stored.created[object_id] = kept
     return stored
 
 

@@ -47,7 +47,7 @@ def test_ids_are_looked_up_through_the_unique_key_of_versions(store: Store, worl
         connection.exec_driver_sql("ANALYZE")
         explain = "EXPLAIN " if dialect == "postgresql" else "EXPLAIN QUERY PLAN "
         lookup = feed.stored._PROBE_VERSIONS[dialect].text
-        parameters = {"ids": '["indicator--00000001"]', "collection": world.feed}
+        parameters = {"ids": '["indicator--00000001"]', "collection": world.feed, "created": True}
         rows = connection.execute(text(explain + lookup), parameters).all()
     plan = "\n".join(row[-1].split("  (cost=")[0].strip() for row in rows)
     searched = {
