@@ -17,7 +17,8 @@ from lxml import etree
 
 from feed.addresses import parse_address
 from feed.errors import ConfigurationError, InvalidAddress
-from feed.publisher import NumberedRow, Rejection
+from feed.publisher import Rejection
+from feed.publisher_rows import NumberedRow
 from feed.stix import Category, Tlp
 
 SOURCE = "ofac-sdn"

@@ -7,15 +7,13 @@ replaces a whole list (`replace_source`) revokes that source's indicators the li
 names: never one a rejected row names, none while a rejected row's address cannot be read, and
 none on the word of a list with no row at all."""
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from feed.addresses import Address, parse_address
 from feed.client import ENVELOPE_OVERHEAD, FeedClient
@@ -23,45 +21,12 @@ from feed.errors import (
     ConfigurationError,
     FeedError,
     InvalidObject,
-    clipped,
     counted,
     describe_problems,
 )
 from feed.indicators import Flag, build_indicator, revoke_indicator
-from feed.rowfiles import Record, is_json_lines, json_objects, table
-from feed.stix import Category, Tlp, flagged_address
-
-
-class Action(StrEnum):
-    FLAG = "flag"
-    REVOKE = "revoke"
-
-
-class Row(BaseModel):
-    """One line of a publisher's CSV or JSON Lines file."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
-
-    address: str = Field(min_length=1, description="The address, in any accepted form.")
-    chain: str | None = Field(
-        None, description="Ticker, chain name or CAIP-2 id; detected from the address if absent."
-    )
-    category: Category | None = Field(None, description="Why it is flagged; needed to flag.")
-    confidence: int | None = Field(None, ge=0, le=100, description="Default: by category.")
-    valid_until: AwareDatetime | None = Field(
-        None, description="When the flag lapses; default: by category (sanctions never)."
-    )
-    description: str | None = Field(None, max_length=10_000)
-    reference: str | None = Field(None, max_length=2_000, description="A URL or an identifier.")
-    tlp: Tlp = Field(Tlp.AMBER_STRICT, description="TLP 2.0 level.")
-    action: Action = Field(Action.FLAG, description="flag (or update) or revoke.")
-    asset: str | None = Field(None, max_length=32, description="The ticker the source used.")
-    source: str | None = Field(None, max_length=64, description="The list the flag comes from.")
-
-
-COLUMNS = frozenset(Row.model_fields)
-# A row as read: its line number, and its fields or why the line is not a row.
-NumberedRow = tuple[int, dict[str, Any] | str]
+from feed.publisher_rows import Action, NumberedRow, Row
+from feed.stix import flagged_address
 
 
 @dataclass(frozen=True)
@@ -97,40 +62,6 @@ class Plan:
     # Indicators a replaced list no longer names, left alone: a row whose address could not
     # be read may have meant any of them.
     withheld: int = 0
-
-
-def read_rows(path: Path) -> Iterator[NumberedRow]:
-    """(line number, fields) per row of a CSV (with a header) or JSON Lines file, or
-    (line number, reason) for a line that is not a row at all. A file of neither kind is
-    refused at once, before any row is read."""
-    return _json_lines(path) if is_json_lines(path) else _csv_rows(path)
-
-
-def _json_lines(path: Path) -> Iterator[NumberedRow]:
-    return ((number, row) for number, _, row in json_objects(path))
-
-
-def _csv_rows(path: Path) -> Iterator[NumberedRow]:
-    """The rows under a CSV file's header, the header checked now, before any row is read."""
-    line, given, found = table(path)
-    header = [name.casefold() for name in given]  # as spreadsheets capitalise them
-    unknown = sorted(set(header) - COLUMNS)
-    if unknown or "address" not in header:
-        raise ConfigurationError(
-            f"{path}, line {line}: the header needs an address column and may name only "
-            f"{', '.join(sorted(COLUMNS))}; unknown: {clipped(', '.join(unknown)) or 'none'}"
-        )
-    return _rows_under(header, found)
-
-
-def _rows_under(header: list[str], found: Iterator[Record]) -> Iterator[NumberedRow]:
-    for line, cells in found:
-        if isinstance(cells, str):
-            yield line, cells
-        elif len(cells) > len(header):
-            yield line, "more cells than the header has columns"
-        else:
-            yield line, {name: cell for name, cell in zip(header, cells, strict=False) if cell}
 
 
 @dataclass

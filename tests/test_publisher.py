@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from feed.client import FeedClient, envelopes
 from feed.errors import ConfigurationError
-from feed.publisher import NumberedRow, Plan, Row, plan, read_rows
+from feed.publisher import Plan, plan
+from feed.publisher_rows import NumberedRow
 from feed.stix import EXTENSION_ID, check_object
 from tests.conftest import World
 from tests.stix_objects import indicator
@@ -23,7 +23,6 @@ from tests.test_addresses import RANSOMWARE
 
 AUTHOR = "identity--0b6d7d0c-3f0e-4c1e-9d64-0c8f2d4b9a11"
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
-SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 BTC = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
 ETH = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 
@@ -170,58 +169,6 @@ def test_an_indicator_of_ours_the_server_would_now_refuse_gets_a_version_it_take
     check_object(version, AUTHOR)
 
 
-def test_reading_csv_and_json_lines(tmp_path: Path) -> None:
-    table = tmp_path / "rows.csv"
-    table.write_text(
-        f"\ufeffaddress, chain ,category\n{BTC},BTC,csam\n{ETH},,scam,extra\n{ETH},ETH,\n",
-        encoding="utf-8",
-    )
-    assert list(read_rows(table)) == [
-        (2, {"address": BTC, "chain": "BTC", "category": "csam"}),
-        (3, "more cells than the header has columns"),
-        (4, {"address": ETH, "chain": "ETH"}),
-    ]
-    lines = tmp_path / "rows.jsonl"
-    lines.write_text(f'{{"address": "{BTC}"}}\n\n[1]\n{{"address": \n')
-    read = list(read_rows(lines))
-    assert read[:2] == [(1, {"address": BTC}), (3, "not a JSON object")]
-    assert read[2][0] == 4
-    assert str(read[2][1]).startswith("not JSON")
-    unicode_text = tmp_path / "export.txt"  # Excel's Unicode Text, named as Excel names it
-    unicode_text.write_bytes(f"address\tchain\r\n{BTC}\tBTC\r\n{ETH}\tETH\tx\r\n".encode("utf-16"))
-    semicolons = tmp_path / "export.csv"
-    semicolons.write_text(f"Address;Chain\n{BTC};BTC\n{ETH};ETH;x\n")  # as exports capitalise
-    assert (
-        list(read_rows(unicode_text))
-        == list(read_rows(semicolons))
-        == [
-            (2, {"address": BTC, "chain": "BTC"}),
-            (3, "more cells than the header has columns"),
-        ]
-    )
-    unknown = tmp_path / "unknown.csv"
-    unknown.write_text("address,wallet_owner\n")
-    with pytest.raises(ConfigurationError, match="unknown: wallet_owner"):
-        list(read_rows(unknown))
-    with pytest.raises(ConfigurationError, match=r"give a \.csv, \.tsv or \.txt file"):
-        list(read_rows(tmp_path / "rows.xlsx"))
-
-
-def test_row_schema_is_the_rows_model() -> None:
-    published = json.loads((SCHEMAS / "publisher-row.json").read_text())
-    generated = Row.model_json_schema()
-    assert {k: v for k, v in published.items() if not k.startswith("$schema")} == {
-        "$id": "publisher-row.json",
-        **generated,
-    }, "regenerate schemas/publisher-row.json from feed.publisher.Row.model_json_schema()"
-    good = {"address": BTC, "chain": "BTC", "category": "csam", "confidence": 80, "tlp": "red"}
-    jsonschema.validate(good, published)
-    Row.model_validate(good)
-    for bad in ({"chain": "BTC"}, {**good, "confidence": 101}, {**good, "colour": "red"}):
-        with pytest.raises(jsonschema.ValidationError):
-            jsonschema.validate(bad, published)
-
-
 def test_envelopes_fit_the_limit() -> None:
     objects = [json.dumps({"id": f"x--{n}", "pad": "p" * n}).encode() for n in range(100)]
     batches = list(envelopes(objects, 1000))
@@ -312,3 +259,28 @@ def test_the_server_refusal_of_an_object_reaches_the_publisher(base_url: str, wo
     assert outcome.object_id == forged["id"]
     assert outcome.failure is not None
     assert "is not your identity" in outcome.failure
+
+
+def test_feed_publish_takes_an_export_as_it_is(base_url: str, world: World) -> None:
+    """The ransomware data set as published: bitcoin addresses (which other chains read too)
+    with no chain or category, beside columns of amounts."""
+    leave_out = ("--ignore-column", "type", "--ignore-column", "amountReceivedUSD",
+                 "--ignore-column", "amountReceivedBTC")  # fmt: skip
+    status, summary = publish_command(
+        base_url, world, RANSOMWARE, "--default", "chain=BTC", "--default",
+        "category=ransomware", *leave_out,
+    )  # fmt: skip
+    assert (status, summary["new"], summary["rejected"]) == (0, 1013, [])
+    with FeedClient(base_url, world.exchange.bearer, world.feed) as reader:
+        seen = [o["extensions"][EXTENSION_ID] for o in reader.objects(type="indicator")]
+    assert {(e["chain"], e["category"]) for e in seen} == {
+        ("bip122:000000000019d6689c085ae165831e93", "ransomware")
+    }
+    refused = subprocess.run(
+        [sys.executable, "-m", "feed.cli", "publish", str(RANSOMWARE), "--url",
+         "http://127.0.0.1:9", "--key", world.watchdog.bearer, "--feed", world.feed,
+         "--default", "category=ransomeware", *leave_out],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: default category: Input should be")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from feed import ofac, publisher
+from feed import ofac, publisher, publisher_rows
 from feed.chains import CHAINS, TICKERS
 from feed.cli.base import (
     age,
@@ -24,7 +24,8 @@ from feed.cli.base import (
 from feed.client import FeedClient
 from feed.errors import counted
 from feed.hits import reported_hits
-from feed.publisher import NumberedRow, Summary
+from feed.publisher import Summary
+from feed.publisher_rows import NumberedRow
 from feed.taxii import format_timestamp, parse_timestamp
 
 
@@ -77,6 +78,17 @@ def _report(summary: Summary, as_json: bool) -> None:
         sys.exit(3)
 
 
+def _column_values(
+    _: click.Context, __: click.Parameter, given: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    """COLUMN=VALUE options as (column, value) pairs."""
+    pairs = [value.partition("=") for value in given]
+    malformed = [value for value, (_, equals, _) in zip(given, pairs, strict=True) if not equals]
+    if malformed:
+        raise click.BadParameter(f"{malformed[0]!r} is not COLUMN=VALUE")
+    return [(column, value) for column, _, value in pairs]
+
+
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @url_option
@@ -87,17 +99,40 @@ def _report(summary: Summary, as_json: bool) -> None:
     metavar="SOURCE",
     help="FILE is the whole SOURCE list: revoke its indicators that FILE no longer names.",
 )
+@click.option(
+    "--default",
+    "defaults",
+    metavar="COLUMN=VALUE",
+    multiple=True,
+    callback=_column_values,
+    help="VALUE for rows that leave COLUMN empty, e.g. category=ransomware (repeatable).",
+)
+@click.option(
+    "--ignore-column",
+    "ignored",
+    metavar="COLUMN",
+    multiple=True,
+    help="A column of FILE that is not for publishing: leave it out (repeatable).",
+)
 @json_option
 @reports_errors
 def publish(
-    file: Path, url: str, key: str, feed_name: str, replace_source: str | None, as_json: bool
+    file: Path,
+    url: str,
+    key: str,
+    feed_name: str,
+    replace_source: str | None,
+    defaults: list[tuple[str, str]],
+    ignored: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Publish flagged addresses from a CSV or JSON Lines FILE (as a watchdog).
 
     Columns: address, and optionally chain, category, confidence, valid_until, description,
     reference, tlp, action (flag or revoke), asset, source. Publishing the same file again
     changes nothing. Exit status 3: some rows were rejected, the others were published."""
-    rows = publisher.read_rows(file)  # a file of another kind is refused before connecting
+    # A file, a default or a column it cannot take is refused before connecting.
+    rows = publisher_rows.read_rows(file, ignored=ignored, defaults=defaults)
     with FeedClient(url, key, feed_name) as client:
         summary = _publish(client, rows, replace_source)
     _report(summary, as_json)
