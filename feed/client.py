@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -262,26 +263,7 @@ class FeedClient:
         return sighting
 
     def _call(self, request: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        delay = 1.0
-        for attempt in range(self._retries + 1):
-            try:
-                return request(*args, **kwargs)
-            except requests.HTTPError as error:
-                response = error.response
-                status = None if response is None else response.status_code
-                if response is None or status not in RETRIED_STATUSES or attempt == self._retries:
-                    raise RemoteError(_describe(error), status=status) from None
-                retry_after = response.headers.get("Retry-After", "")
-                wait = float(retry_after) if retry_after.isdigit() else delay
-            except requests.ConnectionError as error:
-                if attempt == self._retries:
-                    raise RemoteError(f"cannot reach the server: {error}") from None
-                wait = delay
-            except TAXIIServiceException as error:
-                raise RemoteError(str(error)) from None
-            self._sleep(min(wait, 60.0))
-            delay = min(delay * 2, 30.0)
-        raise AssertionError("the loop returns or raises")
+        return _retried(partial(request, *args, **kwargs), self._retries, self._sleep)
 
     def close(self) -> None:
         for root in self._server.api_roots:
@@ -294,6 +276,53 @@ class FeedClient:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _retried(request: Callable[[], T], retries: int, sleep: Callable[[float], None]) -> T:
+    """`request`'s answer, asked again after what a server asks to be retried, or after a
+    dropped connection, up to `retries` times with backoff; else a RemoteError."""
+    delay = 1.0
+    for attempt in range(retries + 1):
+        try:
+            return request()
+        except requests.HTTPError as error:
+            response = error.response
+            status = None if response is None else response.status_code
+            if response is None or status not in RETRIED_STATUSES or attempt == retries:
+                raise RemoteError(_describe(error), status=status) from None
+            retry_after = response.headers.get("Retry-After", "")
+            wait = float(retry_after) if retry_after.isdigit() else delay
+        except requests.ConnectionError as error:
+            if attempt == retries:
+                raise RemoteError(f"cannot reach the server: {error}") from None
+            wait = delay
+        except TAXIIServiceException as error:
+            raise RemoteError(str(error)) from None
+        sleep(min(wait, 60.0))
+        delay = min(delay * 2, 30.0)
+    raise AssertionError("the loop returns or raises")
+
+
+def readable_feeds(
+    url: str, key: str, *, retries: int = 5, sleep: Callable[[float], None] = time.sleep
+) -> list[str]:
+    """The collections of the server at `url` that `key` may read, each by its alias (else
+    its id): an exchange's feeds, a watchdog's own feeds and their reports."""
+    user, password = split_key(key)
+    server = Server(url.rstrip("/") + "/taxii2/", user=user, password=password)
+    roots: list[ApiRoot] = []
+    try:
+        roots = _retried(lambda: server.api_roots, retries, sleep)
+        return [
+            collection.alias or collection.id
+            for root in roots
+            for collection in _retried(partial(getattr, root, "collections"), retries, sleep)
+            if collection.can_read
+        ]
+    finally:
+        for root in roots:
+            root.close()
+        server.close()
 
 
 def envelopes(

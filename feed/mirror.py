@@ -318,6 +318,11 @@ class Mirror:
         }
         return KeyScreener(index, partial(self._matches_of_hit, *self._titles()))
 
+    def feeds_from(self, url: str) -> list[str]:
+        """The feeds polled into the mirror from the server at `url`, by alias (else id)."""
+        query = "SELECT coalesce(alias, collection_id) FROM feeds WHERE url = ? ORDER BY rowid"
+        return [name for (name,) in self._db.execute(query, (url.rstrip("/"),))]
+
     def last_polls(self) -> dict[str, str]:
         """When each feed polled into the mirror was last polled, by its alias or title."""
         query = "SELECT coalesce(alias, title), last_poll FROM feeds WHERE last_poll IS NOT NULL"

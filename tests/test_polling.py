@@ -1,7 +1,8 @@
 """Polling against servers that answer wrongly: what is no envelope or no object, pages that
 do not advance, runs of empty pages saying more follow, and a date_added_last that is no
 timestamp. The poll stops with a reason, or goes on where it can, and keeps its place. And
-`feed poll` of several feeds, one of which cannot be polled: the others are polled still."""
+`feed poll` of several feeds, one of which cannot be polled: the others are polled still; and
+of every feed a key may read, as grants are given and withdrawn."""
 
 import json
 import select
@@ -12,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from feed import accounts
 from feed.addresses import parse_address
 from feed.client import FeedClient
 from feed.errors import RemoteError
 from feed.mirror import Mirror
 from feed.polling import EMPTY_PAGES_IN_A_ROW, poll
+from feed.store import Store
 from tests.conftest import World
 from tests.hostile_server import COLLECTION, HostileServer
 from tests.test_mirror import BTC, feed_command, publish
@@ -127,6 +130,36 @@ def test_a_feed_that_cannot_be_polled_holds_up_none_of_the_others(
     assert json.loads(polled.stdout)["indicators"] == 1
     with Mirror(mirror) as local:
         assert local.screener().screen(BTC) != []
+
+
+def test_a_poll_naming_no_feed_polls_every_feed_the_key_may_read(
+    base_url: str, store: Store, world: World, tmp_path: Path
+) -> None:
+    publish(base_url, world, {"chain": "BTC", "address": BTC, "category": "csam"})
+    poll_every_feed = (
+        "poll", "--url", base_url, "--key", world.exchange.bearer, "--mirror",
+        str(tmp_path / "mirror.db"), "--json",
+    )  # fmt: skip
+
+    def polled() -> tuple[int, dict[str, int], str]:
+        done = feed_command(*poll_every_feed)
+        results = [json.loads(line) for line in done.stdout.splitlines()]
+        return done.returncode, {r["feed"]: r["indicators"] for r in results}, done.stderr
+
+    assert polled() == (0, {"hotline": 1}, "")  # not the feed it was never granted
+    with store.writing() as session:
+        exchange = accounts.find_organisation(session, world.exchange.id)
+        accounts.grant_feed(session, accounts.find_feed(session, world.other_feed), exchange)
+    assert polled() == (0, {"hotline": 0, world.other_feed: 0}, "")
+    with store.writing() as session:
+        exchange = accounts.find_organisation(session, world.exchange.id)
+        accounts.withdraw_feed(session, accounts.find_feed(session, "hotline"), exchange)
+    # What the mirror holds of a withdrawn feed still screens: its poll fails, saying why.
+    status, results, errors = polled()
+    assert (status, results) == (1, {world.other_feed: 0})
+    assert (
+        errors == f"error: hotline: {base_url} has no collection 'hotline' that this key may use\n"
+    )
 
 
 def test_a_follower_goes_on_polling_the_feeds_it_can(

@@ -27,7 +27,7 @@ from feed.cli.base import (
     shown,
     url_option,
 )
-from feed.client import FeedClient
+from feed.client import FeedClient, readable_feeds
 from feed.errors import ConfigurationError, InvalidAddress, RemoteError, clipped, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
@@ -46,14 +46,26 @@ def _progress(polled: Polled) -> None:
         click.echo(f"{shown(polled.feed)}: {counted(polled.objects, 'object')} so far", err=True)
 
 
+def _every_feed(url: str, key: str, mirror: Mirror) -> list[str]:
+    """The feeds `key` may read on the server at `url`, asked anew each round so that a new
+    grant is polled, and those the mirror holds from it: one the key may no longer read
+    still screens in the mirror, so its poll fails, saying so, rather than stop unseen."""
+    return list(dict.fromkeys([*readable_feeds(url, key), *mirror.feeds_from(url)]))
+
+
 def _poll_round(
     url: str, key: str, feeds: tuple[str, ...], mirror: Mirror, acknowledge: bool, as_json: bool
 ) -> bool:
     """Poll each feed in turn and say how it went; whether every one was polled. A feed that
     cannot be polled (the server refuses or cannot be reached, the key may no longer read
     it) holds up none of the others: a mirror's other lists stay current."""
+    try:
+        names = feeds or _every_feed(url, key, mirror)
+    except (RemoteError, ConfigurationError) as error:
+        click.echo(f"error: {shown(url)}: {shown(error.description)}", err=True)
+        return False
     failed = False
-    for name in feeds:
+    for name in names:
         try:
             with FeedClient(url, key, name) as client:
                 result = poll(client, mirror, _progress, acknowledge=acknowledge)
@@ -76,7 +88,12 @@ def _poll_round(
 @main.command("poll")
 @url_option
 @key_option
-@click.option("--feed", "feeds", multiple=True, required=True, help="A feed id or alias.")
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    help="A feed id or alias (repeatable); by default every feed the key may read.",
+)
 @mirror_option
 @click.option("--follow", is_flag=True, help="Keep polling, every --interval seconds.")
 @click.option("--interval", type=click.FloatRange(min=1), default=60.0, show_default=True)
