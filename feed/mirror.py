@@ -10,8 +10,7 @@ and why. Timestamps are stored in TAXII's fixed 27-character form, so they compa
 
 import gc
 import sqlite3
-import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 from feed.addresses import Address
 from feed.errors import ConfigurationError, FeedError, InvalidObject, quoted
 from feed.keys import Key
-from feed.screener import KeyScreener, Match, Screener
+from feed.screener import KeyScreener, Match, Screener, matches_from_rows
 from feed.sqlite import WRITE_AHEAD_LOG
 from feed.stix import extension_properties, indicator_addresses
 from feed.taxii import MAX_REASON, format_timestamp, is_object_id, normalise_version, now_micros
@@ -300,7 +299,7 @@ class Mirror:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return Screener(_shared_rows(rows, feeds, names))
+            return Screener(matches_from_rows(rows, feeds, names))
         finally:
             if collecting:
                 gc.enable()
@@ -358,39 +357,10 @@ class Mirror:
         """The active indicators on `keys`, (domain, key), as screener rows."""
         query = _ACTIVE_MATCHES + " AND domain = ? AND address_key = ?"
         found = (row for key in keys for row in self._db.execute(query, key))
-        return _shared_rows(found, feeds, names)
+        return matches_from_rows(found, feeds, names)
 
 
 _ACTIVE_MATCHES = (
     "SELECT domain, address_key, collection_id, watchdog, category, confidence, id, version, "
     "chain, address, valid_until FROM indicators WHERE active = 1"
 )
-
-
-def _shared_rows(
-    rows: Iterable[Sequence[Any]], feeds: dict[str, str], names: dict[str, str]
-) -> Iterator[tuple[str, str, Match]]:
-    """Screener rows with the strings that recur across indicators (collection, watchdog,
-    category, chain, a publishing run's version...) shared, and the key, where it is the
-    address itself, the address's own string: a million indicators fit in a few hundred MB."""
-    intern = sys.intern
-    for row in rows:
-        (domain, key, collection_id, watchdog, category, confidence, indicator_id, version,
-         chain, address, valid_until) = row  # fmt: skip
-        feed = feeds.get(collection_id)
-        if feed is None:
-            continue
-        match = Match(
-            feed,
-            intern(collection_id),
-            None if watchdog is None else intern(watchdog),
-            None if watchdog is None else names.get(watchdog),
-            None if category is None else intern(category),
-            confidence,
-            indicator_id,
-            intern(version),
-            None if chain is None else intern(chain),
-            address,
-            None if valid_until is None else intern(valid_until),
-        )
-        yield intern(domain), address if key == address else key, match

@@ -2,9 +2,10 @@
 canonical or as written, on every chain it may be on. A `Screener` holds every match and is
 pure; a `KeyScreener` holds the keys alone and reads a hit's matches from the mirror."""
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache, partial
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from feed.addresses import Address, parse_address
 from feed.keys import Key, screening_keys
@@ -179,3 +180,35 @@ def _valid(found: Sequence[Match], now: str | None) -> list[Match]:
         return list(found)
     now = now or format_timestamp(now_micros())
     return [m for m in found if m.valid_until is None or m.valid_until > now]
+
+
+def matches_from_rows(
+    rows: Iterable[Sequence[Any]], feeds: dict[str, str], names: dict[str, str]
+) -> Iterator[tuple[str, str, Match]]:
+    """(domain, key, match) of each of a mirror's rows, (domain, key, collection id, watchdog,
+    category, confidence, indicator id, version, chain, address, valid_until), in a feed of
+    `feeds` (its title by collection id; `names`: watchdogs' by identity). The strings that
+    recur across indicators (collection, watchdog, category, chain, a publishing run's
+    version...) are shared, and the key, where it is the address itself, is the address's own
+    string: a million indicators fit in a few hundred MB."""
+    intern = sys.intern
+    for row in rows:
+        (domain, key, collection_id, watchdog, category, confidence, indicator_id, version,
+         chain, address, valid_until) = row  # fmt: skip
+        feed = feeds.get(collection_id)
+        if feed is None:
+            continue
+        match = Match(
+            feed,
+            intern(collection_id),
+            None if watchdog is None else intern(watchdog),
+            None if watchdog is None else names.get(watchdog),
+            None if category is None else intern(category),
+            confidence,
+            indicator_id,
+            intern(version),
+            None if chain is None else intern(chain),
+            address,
+            None if valid_until is None else intern(valid_until),
+        )
+        yield intern(domain), address if key == address else key, match
