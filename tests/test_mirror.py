@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx2
 import pytest
-from hypothesis import given, settings
 
 from feed import publisher
 from feed.addresses import parse_address
@@ -26,13 +25,11 @@ from feed.indicators import Flag, build_indicator
 from feed.mirror import Mirror
 from feed.polling import poll
 from feed.screener import KeyScreener, Match, Screener
-from feed.stix import EXTENSION_ID, Category, build_sighting, organisation_identity
-from feed.taxii import MAX_REASON, is_object_id, normalise_version
+from feed.stix import Category, build_sighting, organisation_identity
 from tests.conftest import World
 from tests.serving import serving
 from tests.soak import SOAK
 from tests.test_addresses import RANSOMWARE
-from tests.test_stix import CHANGES, EXTENSION_CHANGES, built, flag
 
 BTC = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
 ETH = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -291,59 +288,3 @@ def test_a_poller_killed_at_random_points_ends_identical_to_the_feed(
     revoked = [i for i, row in held.items() if row["left_reason"] == "revoked"]
     assert revoked == [i for i, o in feed.items() if o.get("revoked")]
     assert len(revoked) == 1
-
-
-def _mirrored(*pages: list[dict[str, Any]]) -> tuple[Mirror, list[dict[str, str]]]:
-    """A mirror in memory that applied `pages` of one feed; and what it rejected."""
-    mirror = Mirror(":memory:")
-    mirror.register("f", "http://127.0.0.1/", "Feed", None)
-    rejected = []
-    for page in pages:
-        applied = mirror.apply("f", page, watermark=None, next_token=None, next_added_after=None)
-        rejected += applied.rejected
-    return mirror, rejected
-
-
-@settings(max_examples=300, deadline=None)
-@given(EXTENSION_CHANGES, CHANGES)
-def test_any_json_in_any_field_of_a_polled_indicator_fails_it_alone(
-    in_extension: list[tuple[str, Any]], changes: list[tuple[str, Any]]
-) -> None:
-    # Whatever a feed's server sends, the page is applied: one bad object that stopped it
-    # would stop every later flag from reaching the exchange, page after page.
-    value = built(flag())
-    value["extensions"][EXTENSION_ID].update(in_extension)
-    value.update(changes)
-    beside = built(flag(address=parse_address(BTC, "BTC")))
-    mirror, rejected = _mirrored([value, beside, {"type": "identity", **dict(changes)}])
-    with mirror:
-        assert mirror.screener().screen(BTC) != []
-    for outcome in rejected:  # what the server takes in an acknowledgement
-        assert is_object_id(outcome["id"])
-        assert 0 < len(outcome["reason"]) <= MAX_REASON
-
-
-@pytest.mark.parametrize(
-    ("change", "fragment"),
-    [
-        ({"revoked": "yes"}, "revoked 'yes' is not true or false"),
-        ({"revoked": "y" * 5000}, "revoked '" + "y" * 56 + "... is not true or false"),
-        ({"confidence": 101}, "confidence 101 is not a whole number"),
-        ({"created_by_ref": ["identity--x"]}, "created_by_ref ['identity--x'] is not"),
-        ({"valid_until": "soon"}, "valid_until 'soon' is not a UTC timestamp"),
-    ],
-)
-def test_a_malformed_new_version_leaves_the_one_held_active(
-    change: dict[str, Any], fragment: str
-) -> None:
-    held = built(flag(address=parse_address(BTC, "BTC")))
-    newer = {**held, **change, "modified": "2099-01-01T00:00:00.000Z"}
-    mirror, rejected = _mirrored([held], [newer])
-    with mirror:
-        assert [m.version for m in mirror.screener().screen(BTC)] == [
-            normalise_version(held["modified"])
-        ]
-    assert [(o["id"], o["version"]) for o in rejected] == [
-        (held["id"], "2099-01-01T00:00:00.000000Z")
-    ]
-    assert fragment in rejected[0]["reason"]
