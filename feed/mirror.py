@@ -14,10 +14,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from feed.addresses import Address
-from feed.errors import ConfigurationError
+from feed.errors import ConfigurationError, quoted
 from feed.keys import Key
 from feed.mirror_objects import Applied, apply_object
 from feed.screener import KeyScreener, Match, Screener, matches_from_rows
@@ -55,6 +55,19 @@ CREATE TABLE IF NOT EXISTS indicators (
 CREATE INDEX IF NOT EXISTS indicators_by_address ON indicators (domain, address_key, active);
 CREATE TABLE IF NOT EXISTS identities (id TEXT PRIMARY KEY, name TEXT NOT NULL);
 """
+
+
+class MirroredFeed(NamedTuple):
+    """A feed polled into the mirror: its alias (else its title), where it comes from, how far
+    it has been polled, and how many of its indicators are active and how many left."""
+
+    collection_id: str
+    name: str
+    url: str
+    last_poll: str | None
+    watermark: str | None
+    active: int
+    left: int
 
 
 def _opened(path: Path | str) -> sqlite3.Connection:
@@ -211,6 +224,33 @@ class Mirror:
         }
         return KeyScreener(index, partial(self._matches_of_hit, *self._titles()))
 
+    def feeds(self) -> list[MirroredFeed]:
+        """Every feed polled into the mirror, in the order first polled."""
+        rows = self._db.execute(
+            "SELECT collection_id, coalesce(alias, title), url, last_poll, watermark, "
+            "(SELECT count(DISTINCT id) FROM indicators i WHERE i.collection_id = "
+            "f.collection_id AND active = 1), (SELECT count(DISTINCT id) FROM indicators i "
+            "WHERE i.collection_id = f.collection_id AND active = 0) FROM feeds f ORDER BY rowid"
+        )
+        return [MirroredFeed(*row) for row in rows]
+
+    def forget(self, name: str) -> MirroredFeed:
+        """Take the feed `name` (alias or collection id) and its indicators out of the mirror,
+        so that they screen no more; what it was."""
+        named = [feed for feed in self.feeds() if name in (feed.name, feed.collection_id)]
+        if len(named) != 1:
+            held = ", ".join(f"{feed.name} ({feed.collection_id})" for feed in self.feeds())
+            problem = "several feeds are" if named else "no feed is"
+            raise ConfigurationError(
+                f"{problem} named {quoted(name)} in the mirror {self._path}: it holds "
+                f"{held or 'none'}"
+            )
+        with self._transaction():
+            for table in ("indicators", "feeds"):
+                delete = f"DELETE FROM {table} WHERE collection_id = ?"  # noqa: S608 (ours)
+                self._db.execute(delete, (named[0].collection_id,))
+        return named[0]
+
     def feeds_from(self, url: str) -> list[str]:
         """The feeds polled into the mirror from the server at `url`, by alias (else id)."""
         query = "SELECT coalesce(alias, collection_id) FROM feeds WHERE url = ? ORDER BY rowid"
@@ -222,10 +262,11 @@ class Mirror:
         return dict(self._db.execute(query))
 
     def _require_polled(self) -> None:
-        """A mirror never polled holds nothing: screening against it would pass every address."""
+        """A mirror with no feed polled (never polled, or every feed forgotten) holds nothing:
+        screening against it would pass every address."""
         if self._db.execute("SELECT 1 FROM feeds WHERE last_poll IS NOT NULL").fetchone() is None:
             raise ConfigurationError(
-                f"the mirror {self._path} has never been polled, so it holds nothing to screen "
+                f"the mirror {self._path} holds no feed it has polled, so nothing to screen "
                 "against: run `feed poll` first"
             )
 

@@ -30,6 +30,7 @@ from tests.conftest import World
 from tests.serving import serving
 from tests.soak import SOAK
 from tests.test_addresses import RANSOMWARE
+from tests.test_stix import built, flag
 
 BTC = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
 ETH = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
@@ -182,6 +183,30 @@ def test_a_screener_of_some_addresses_holds_only_their_matches(tmp_path: Path) -
     assert (len(everything), len(some)) == (3, 1)
     assert some.screen(ETH.lower()) == everything.screen(ETH.lower()) != []
     assert some.screen(BTC) == [] != everything.screen(BTC)
+
+
+def test_a_forgotten_feed_screens_no_more_and_the_others_stay() -> None:
+    revoked = {**built(flag(address=parse_address(ETH, "ETH"))), "revoked": True}
+    with Mirror(":memory:") as mirror:
+        for collection, url, alias in [("f", "http://a/", "hotline"), ("g", "http://b/", None),
+                                       ("h", "http://c/", "hotline")]:  # fmt: skip
+            mirror.register(collection, url, "Feed " + collection, alias)
+        mirror.apply("f", [built(flag(address=parse_address(BTC, "BTC"))), revoked],
+                     watermark="2026-12-01T00:00:00.000000Z", next_token=None,
+                     next_added_after=None)  # fmt: skip
+        mirror.apply("g", [built(flag())], watermark=None, next_token=None, next_added_after=None)
+        assert [(f.name, f.url, f.active, f.left) for f in mirror.feeds()] == [
+            ("hotline", "http://a/", 1, 1), ("Feed g", "http://b/", 1, 0),
+            ("hotline", "http://c/", 0, 0),
+        ]  # fmt: skip
+        with pytest.raises(ConfigurationError, match="several feeds are named 'hotline'"):
+            mirror.forget("hotline")  # one alias on two servers: named by collection id
+        assert mirror.forget("f").active == 1
+        assert mirror.screener().screen(BTC) == []
+        assert [f.collection_id for f in mirror.feeds()] == ["g", "h"]
+        assert {row["collection_id"] for row in mirror.indicators()} == {"g"}
+        with pytest.raises(ConfigurationError, match=r"no feed is named 'f' .* holds Feed g \(g\)"):
+            mirror.forget("f")
 
 
 def test_a_key_screener_answers_as_the_screener_reading_hits_while_the_mirror_is_open(

@@ -73,6 +73,7 @@ COMMAND_MODULES = {
     "db": "server",
     "hits": "watchdog",
     "import-ofac": "watchdog",
+    "mirror": "mirror",
     "poll": "exchange",
     "publish": "watchdog",
     "report-hit": "exchange",

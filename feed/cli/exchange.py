@@ -114,7 +114,8 @@ def poll_command(
     ack: bool,
     as_json: bool,
 ) -> None:
-    """Fetch what is new in each FEED into the local mirror (as an exchange).
+    """Fetch what is new in each feed into the local mirror (as an exchange): each --feed, or
+    every feed the key may read and every feed the mirror holds from the server.
 
     Each page is applied together with the cursor after it, so an interrupted poll resumes
     where it stopped, and then acknowledged to the server (unless --no-ack). A feed that

@@ -152,7 +152,7 @@ def test_screening_needs_a_mirror_that_was_polled(tmp_path: Path) -> None:
     assert not missing.exists()
     with Mirror(tmp_path / "mirror.db") as never_polled:
         for screener in (never_polled.screener, never_polled.key_screener):
-            with pytest.raises(ConfigurationError, match="has never been polled"):
+            with pytest.raises(ConfigurationError, match="holds no feed it has polled"):
                 screener()
     checked = feed_command("check", BTC, "--mirror", str(tmp_path / "mirror.db"))
     assert (checked.returncode, checked.stdout) == (1, "")
