@@ -39,7 +39,7 @@ class Rejection:
     @property
     def place(self) -> str:
         """Where the rejected input is: its line, or what else locates it."""
-        return self.where or (f"line {self.line}" if self.line else "delisting")
+        return self.where or _place(self.line)
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,15 @@ class Planned:
     kind: str
     address: str
     indicator: dict[str, Any]
+
+    @property
+    def place(self) -> str:
+        return _place(self.line)
+
+
+def _place(line: int) -> str:
+    """A row's line, or "delisting" for what a replaced list no longer names (line 0)."""
+    return f"line {line}" if line else "delisting"
 
 
 @dataclass
@@ -232,8 +241,17 @@ class Summary:
     counts: dict[str, int]
     rejected: list[Rejection]
     withheld: int = 0  # see Plan.withheld
+    # None once posted; unposted (a dry run), the versions that would have been.
+    unposted: list[Planned] | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        planned = {} if self.unposted is None else {
+            "posted": False,
+            "planned": [
+                {"where": p.place, "line": p.line, "kind": p.kind, "address": p.address}
+                for p in self.unposted
+            ],
+        }  # fmt: skip
         return {
             "feed": self.feed,
             **self.counts,
@@ -242,6 +260,7 @@ class Summary:
                 {"where": r.place, "line": r.line, "address": r.address, "reason": r.reason}
                 for r in self.rejected
             ],
+            **planned,
         }
 
 
@@ -282,9 +301,17 @@ def send(
     for outcome in client.post(serialised, progress=progress) if serialised else []:
         if outcome.failure is not None and outcome.object_id in to_post:
             _reject(result, to_post[outcome.object_id], f"server: {outcome.failure}")
+    return summarise(client, prepared, posted=True)
+
+
+def summarise(client: FeedClient, prepared: Prepared, *, posted: bool) -> Summary:
+    """What publishing did; or, not `posted` (a dry run), what it would do, all but what the
+    server itself would refuse."""
+    result = prepared.plan
     result.rejected.sort(key=lambda rejection: rejection.line)
     feed = client.collection.alias or client.collection.id
-    return Summary(feed, result.counts, result.rejected, result.withheld)
+    unposted = None if posted else list(prepared.to_post.values())
+    return Summary(feed, result.counts, result.rejected, result.withheld, unposted)
 
 
 def _reject(result: Plan, planned: Planned, reason: str) -> None:

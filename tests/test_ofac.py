@@ -79,10 +79,10 @@ def test_a_file_that_is_not_sdn_xml_is_refused(tmp_path: Path) -> None:
         read_listings(empty)
 
 
-def import_ofac(base_url: str, world: World, path: Path) -> tuple[int, dict[str, Any]]:
+def import_ofac(base_url: str, world: World, path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
         [sys.executable, "-m", "feed.cli", "import-ofac", str(path), "--url", base_url,
-         "--key", world.watchdog.bearer, "--feed", world.feed, "--json"],
+         "--key", world.watchdog.bearer, "--feed", world.feed, "--json", *extra],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode in (0, 3), done.stderr
@@ -126,7 +126,13 @@ def test_a_newer_list_revokes_what_was_delisted(
     newer = tmp_path / "newer.xml"
     renamed = Listing("3", "THREE (renamed)", "TRX", older[3].address, ("SDNTK",))
     newer.write_bytes(sdn_xml([older[0], renamed]))
+    status, preview = import_ofac(base_url, world, newer, "--dry-run")
+    assert [(p["where"], p["kind"], p["address"]) for p in preview.pop("planned")] == [
+        ("line 2", "updated", renamed.address), ("delisting", "revoked", ETH),
+    ]  # fmt: skip
+    assert preview.pop("posted") is False
     status, summary = import_ofac(base_url, world, newer)
+    assert summary == preview  # the dry run posted nothing, and said what would be
     counts = (summary["new"], summary["updated"], summary["unchanged"], summary["revoked"])
     assert (status, counts) == (0, (0, 1, 1, 1))
 

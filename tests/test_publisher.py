@@ -284,3 +284,27 @@ def test_feed_publish_takes_an_export_as_it_is(base_url: str, world: World) -> N
     )  # fmt: skip
     assert refused.returncode == 1
     assert refused.stderr.startswith("error: default category: Input should be")
+
+
+def test_a_dry_run_says_what_would_change_and_posts_nothing(
+    base_url: str, world: World, tmp_path: Path
+) -> None:
+    listed = tmp_path / "list.csv"
+    listed.write_text(f"chain,address,category,source\nBTC,{BTC},sanctions,sdn\n"
+                      f"ETH,{ETH},sanctions,sdn\n")  # fmt: skip
+    publish_command(base_url, world, listed, "--replace-source", "sdn")
+    listed.write_text(f"chain,address,category,source\nBTC,{BTC},scam,sdn\n")
+    printed = subprocess.run(
+        [sys.executable, "-m", "feed.cli", "publish", str(listed), "--url", base_url,
+         "--key", world.watchdog.bearer, "--feed", world.feed, "--replace-source", "sdn",
+         "--dry-run"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    assert printed == (
+        "hotline: 0 new, 1 updated, 0 unchanged, 1 revoked, 0 rejected (a dry run: nothing was "
+        f"posted)\n  delisting: {ETH}: would be revoked\n"
+    )
+    with FeedClient(base_url, world.exchange.bearer, world.feed) as reader:
+        held = {o["pattern"]: o for o in reader.objects(type="indicator")}
+    assert [o["extensions"][EXTENSION_ID]["category"] for o in held.values()] == ["sanctions"] * 2
+    assert not any(o.get("revoked") for o in held.values())

@@ -4,6 +4,7 @@
 import json
 import sys
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,11 @@ def chains(as_json: bool) -> None:
 
 
 def _publish(
-    client: FeedClient, rows: Iterable[NumberedRow], replace_source: str | None
+    client: FeedClient, rows: Iterable[NumberedRow], replace_source: str | None, dry_run: bool
 ) -> Summary:
     prepared = publisher.prepare(client, rows, replace_source)
+    if dry_run:
+        return publisher.summarise(client, prepared, posted=False)
     with click.progressbar(length=len(prepared.to_post), label="posting", file=sys.stderr) as bar:
         return publisher.send(client, prepared, bar.update)
 
@@ -63,7 +66,11 @@ def _report(summary: Summary, as_json: bool) -> None:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
         counts = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
-        click.echo(f"{summary.feed}: {counts}, {len(summary.rejected)} rejected")
+        unposted = "" if summary.unposted is None else " (a dry run: nothing was posted)"
+        click.echo(f"{summary.feed}: {counts}, {len(summary.rejected)} rejected{unposted}")
+        for planned in summary.unposted or ():
+            if planned.kind == "revoked":  # what a dry run is most often for
+                click.echo(f"  {planned.place}: {shown(planned.address)}: would be revoked")
         if summary.withheld:
             click.echo(
                 f"  {counted(summary.withheld, 'indicator')} the list no longer names stayed "
@@ -87,6 +94,13 @@ def _column_values(
     if malformed:
         raise click.BadParameter(f"{malformed[0]!r} is not COLUMN=VALUE")
     return [(column, value) for column, _, value in pairs]
+
+
+dry_run_option = click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Say what would be published and revoked, and what rejected; post nothing.",
+)
 
 
 @main.command()
@@ -114,6 +128,7 @@ def _column_values(
     multiple=True,
     help="A column of FILE that is not for publishing: leave it out (repeatable).",
 )
+@dry_run_option
 @json_option
 @reports_errors
 def publish(
@@ -124,6 +139,7 @@ def publish(
     replace_source: str | None,
     defaults: list[tuple[str, str]],
     ignored: tuple[str, ...],
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Publish flagged addresses from a CSV or JSON Lines FILE (as a watchdog).
@@ -134,7 +150,7 @@ def publish(
     # A file, a default or a column it cannot take is refused before connecting.
     rows = publisher_rows.read_rows(file, ignored=ignored, defaults=defaults)
     with FeedClient(url, key, feed_name) as client:
-        summary = _publish(client, rows, replace_source)
+        summary = _publish(client, rows, replace_source, dry_run)
     _report(summary, as_json)
 
 
@@ -143,18 +159,21 @@ def publish(
 @url_option
 @key_option
 @feed_option
+@dry_run_option
 @json_option
 @reports_errors
-def import_ofac(sdn_xml: Path, url: str, key: str, feed_name: str, as_json: bool) -> None:
+def import_ofac(
+    sdn_xml: Path, url: str, key: str, feed_name: str, dry_run: bool, as_json: bool
+) -> None:
     """Publish the digital-currency addresses of the OFAC SDN list (advanced XML, or .bz2).
 
     SDN_XML is the whole list: addresses a newer list no longer names are revoked. Entries
     that are not valid addresses of their ticker are listed with the reason (exit status 3)."""
     rows, invalid = ofac.to_rows(ofac.read_listings(sdn_xml))
     with FeedClient(url, key, feed_name) as client:
-        summary = _publish(client, rows, ofac.SOURCE)
+        summary = _publish(client, rows, ofac.SOURCE, dry_run)
     rejected = invalid + summary.rejected
-    _report(Summary(summary.feed, summary.counts, rejected, summary.withheld), as_json)
+    _report(replace(summary, rejected=rejected), as_json)
 
 
 @main.command()
