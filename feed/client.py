@@ -303,26 +303,28 @@ def _retried(request: Callable[[], T], retries: int, sleep: Callable[[float], No
     raise AssertionError("the loop returns or raises")
 
 
-def readable_feeds(
+def subscribed_feeds(
     url: str, key: str, *, retries: int = 5, sleep: Callable[[float], None] = time.sleep
 ) -> list[str]:
-    """The collections of the server at `url` that `key` may read, each by its alias (else
-    its id): an exchange's feeds, a watchdog's own feeds and their reports."""
+    """The feeds of the server at `url` that `key` is granted, each by its alias (else its
+    id): the collections it may read but not write, other than the reports collection of a
+    feed it may write, which is a watchdog's own."""
     user, password = split_key(key)
     server = Server(url.rstrip("/") + "/taxii2/", user=user, password=password)
     roots: list[ApiRoot] = []
     try:
         roots = _retried(lambda: server.api_roots, retries, sleep)
-        return [
-            collection.alias or collection.id
+        listed = [
+            (collection.alias or collection.id, collection.can_read, collection.can_write)
             for root in roots
             for collection in _retried(partial(getattr, root, "collections"), retries, sleep)
-            if collection.can_read
         ]
     finally:
         for root in roots:
             root.close()
         server.close()
+    owned = {reports_alias(name) for name, _, writes in listed if writes}
+    return [name for name, reads, writes in listed if reads and not writes and name not in owned]
 
 
 def envelopes(

@@ -147,6 +147,9 @@ def test_a_poll_naming_no_feed_polls_every_feed_the_key_may_read(
         return done.returncode, {r["feed"]: r["indicators"] for r in results}, done.stderr
 
     assert polled() == (0, {"hotline": 1}, "")  # not the feed it was never granted
+    own = feed_command("poll", "--url", base_url, "--key", world.watchdog.bearer, "--mirror",
+                       str(tmp_path / "watchdog.db"))  # fmt: skip
+    assert (own.returncode, own.stdout, own.stderr) == (0, "", "")  # a watchdog's own feeds are not its to poll
     with store.writing() as session:
         exchange = accounts.find_organisation(session, world.exchange.id)
         accounts.grant_feed(session, accounts.find_feed(session, world.other_feed), exchange)

@@ -27,7 +27,7 @@ from feed.cli.base import (
     shown,
     url_option,
 )
-from feed.client import FeedClient, readable_feeds
+from feed.client import FeedClient, subscribed_feeds
 from feed.errors import ConfigurationError, InvalidAddress, RemoteError, clipped, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
@@ -47,10 +47,10 @@ def _progress(polled: Polled) -> None:
 
 
 def _every_feed(url: str, key: str, mirror: Mirror) -> list[str]:
-    """The feeds `key` may read on the server at `url`, asked anew each round so that a new
+    """The feeds `key` is granted on the server at `url`, asked anew each round so that a new
     grant is polled, and those the mirror holds from it: one the key may no longer read
     still screens in the mirror, so its poll fails, saying so, rather than stop unseen."""
-    return list(dict.fromkeys([*readable_feeds(url, key), *mirror.feeds_from(url)]))
+    return list(dict.fromkeys([*subscribed_feeds(url, key), *mirror.feeds_from(url)]))
 
 
 def _poll_round(
@@ -92,7 +92,7 @@ def _poll_round(
     "--feed",
     "feeds",
     multiple=True,
-    help="A feed id or alias (repeatable); by default every feed the key may read.",
+    help="A feed id or alias (repeatable); by default every feed the key is granted.",
 )
 @mirror_option
 @click.option("--follow", is_flag=True, help="Keep polling, every --interval seconds.")
@@ -115,7 +115,7 @@ def poll_command(
     as_json: bool,
 ) -> None:
     """Fetch what is new in each feed into the local mirror (as an exchange): each --feed, or
-    every feed the key may read and every feed the mirror holds from the server.
+    every feed the key is granted and every feed the mirror holds from the server.
 
     Each page is applied together with the cursor after it, so an interrupted poll resumes
     where it stopped, and then acknowledged to the server (unless --no-ack). A feed that
