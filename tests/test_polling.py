@@ -149,7 +149,10 @@ def test_a_poll_naming_no_feed_polls_every_feed_the_key_may_read(
     assert polled() == (0, {"hotline": 1}, "")  # not the feed it was never granted
     own = feed_command("poll", "--url", base_url, "--key", world.watchdog.bearer, "--mirror",
                        str(tmp_path / "watchdog.db"))  # fmt: skip
-    assert (own.returncode, own.stdout, own.stderr) == (0, "", "")  # a watchdog's own feeds are not its to poll
+    # A watchdog's own feeds are not its to poll, and a poll of nothing is no success.
+    assert (own.returncode, own.stdout, own.stderr) == (
+        1, "", f"error: {base_url}: the key is granted no feed to poll\n"
+    )  # fmt: skip
     with store.writing() as session:
         exchange = accounts.find_organisation(session, world.exchange.id)
         accounts.grant_feed(session, accounts.find_feed(session, world.other_feed), exchange)

@@ -64,6 +64,9 @@ def _poll_round(
     except (RemoteError, ConfigurationError) as error:
         click.echo(f"error: {shown(url)}: {shown(error.description)}", err=True)
         return False
+    if not names:  # a mirror kept current with nothing screens nothing: say so
+        click.echo(f"error: {shown(url)}: the key is granted no feed to poll", err=True)
+        return False
     failed = False
     for name in names:
         try:
