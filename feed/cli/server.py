@@ -6,13 +6,17 @@ import os
 import signal
 import sys
 import tempfile
+from pathlib import Path
 from types import FrameType
 
 import click
+from sqlalchemy import make_url
 
 from feed.cli.base import main, reports_errors
 from feed.config import Settings
 from feed.database import create_engine_for, migrate
+from feed.errors import ConfigurationError
+from feed.sqlite import back_up
 
 
 @main.command()
@@ -114,7 +118,7 @@ def _exit(signum: int, _frame: FrameType | None) -> None:
 
 @main.group()
 def db() -> None:
-    """Database schema."""
+    """Database schema and backups."""
 
 
 @db.command()
@@ -127,3 +131,19 @@ def upgrade() -> None:
     finally:
         engine.dispose()
     click.echo("database is at the newest revision")
+
+
+@db.command()
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@reports_errors
+def backup(destination: Path) -> None:
+    """Copy the SQLite database into DESTINATION, a new file, while the server runs: what it
+    held at one moment, checked. PostgreSQL is backed up with its own tools (pg_dump)."""
+    url = make_url(Settings.from_environment().database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        raise ConfigurationError(
+            f"the database is {url.get_backend_name()}, not a SQLite file: back it up with its "
+            "own tools (pg_dump for PostgreSQL)"
+        )
+    size = back_up(url.database, destination)
+    click.echo(f"backed {url.database} up to {destination} ({size:,} bytes)")
