@@ -195,6 +195,24 @@ def publish_command(
     return done.returncode, summary
 
 
+def printed_by_publish(base_url: str, world: World, path: Path, *extra: str) -> str:
+    """What `feed publish` prints for people, not as JSON."""
+    return subprocess.run(
+        [sys.executable, "-m", "feed.cli", "publish", str(path), "--url", base_url,
+         "--key", world.watchdog.bearer, "--feed", world.feed, *extra],
+        capture_output=True, text=True, timeout=120, check=False,
+    ).stdout  # fmt: skip
+
+
+def published_list(base_url: str, world: World, tmp_path: Path) -> Path:
+    """A list `sdn` of two addresses, published as the whole list, and its file."""
+    listed = tmp_path / "list.csv"
+    listed.write_text(f"chain,address,category,source\nBTC,{BTC},sanctions,sdn\n"
+                      f"ETH,{ETH},sanctions,sdn\n")  # fmt: skip
+    publish_command(base_url, world, listed, "--replace-source", "sdn")
+    return listed
+
+
 def test_feed_publish_end_to_end(base_url: str, world: World, tmp_path: Path) -> None:
     source = tmp_path / "ransomware.csv"
     with RANSOMWARE.open() as given, source.open("w", newline="") as written:
@@ -232,19 +250,12 @@ def test_feed_publish_end_to_end(base_url: str, world: World, tmp_path: Path) ->
 def test_a_list_with_an_unreadable_row_revokes_nothing_and_says_so(
     base_url: str, world: World, tmp_path: Path
 ) -> None:
-    listed = tmp_path / "list.csv"
-    listed.write_text(f"chain,address,category,source\nBTC,{BTC},sanctions,sdn\n"
-                      f"ETH,{ETH},sanctions,sdn\n")  # fmt: skip
-    publish_command(base_url, world, listed, "--replace-source", "sdn")
+    listed = published_list(base_url, world, tmp_path)
     listed.write_text(f"chain,address,category,source\nBTC,{BTC},sanctions,sdn\n"
                       f"ETH,{ETH[:-1]},sanctions,sdn\n")  # fmt: skip
     status, summary = publish_command(base_url, world, listed, "--replace-source", "sdn")
     assert (status, summary["revoked"], summary["withheld"]) == (3, 0, 1)
-    printed = subprocess.run(
-        [sys.executable, "-m", "feed.cli", "publish", str(listed), "--url", base_url,
-         "--key", world.watchdog.bearer, "--feed", world.feed, "--replace-source", "sdn"],
-        capture_output=True, text=True, timeout=120, check=False,
-    ).stdout  # fmt: skip
+    printed = printed_by_publish(base_url, world, listed, "--replace-source", "sdn")
     assert "1 indicator the list no longer names stayed live" in printed
     listed.write_text(f"chain,address,category,source\nBTC,{BTC},sanctions,sdn\n")
     status, summary = publish_command(base_url, world, listed, "--replace-source", "sdn")
@@ -289,17 +300,9 @@ def test_feed_publish_takes_an_export_as_it_is(base_url: str, world: World) -> N
 def test_a_dry_run_says_what_would_change_and_posts_nothing(
     base_url: str, world: World, tmp_path: Path
 ) -> None:
-    listed = tmp_path / "list.csv"
-    listed.write_text(f"chain,address,category,source\nBTC,{BTC},sanctions,sdn\n"
-                      f"ETH,{ETH},sanctions,sdn\n")  # fmt: skip
-    publish_command(base_url, world, listed, "--replace-source", "sdn")
+    listed = published_list(base_url, world, tmp_path)
     listed.write_text(f"chain,address,category,source\nBTC,{BTC},scam,sdn\n")
-    printed = subprocess.run(
-        [sys.executable, "-m", "feed.cli", "publish", str(listed), "--url", base_url,
-         "--key", world.watchdog.bearer, "--feed", world.feed, "--replace-source", "sdn",
-         "--dry-run"],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout  # fmt: skip
+    printed = printed_by_publish(base_url, world, listed, "--replace-source", "sdn", "--dry-run")
     assert printed == (
         "hotline: 0 new, 1 updated, 0 unchanged, 1 revoked, 0 rejected (a dry run: nothing was "
         f"posted)\n  delisting: {ETH}: would be revoked\n"
