@@ -1,7 +1,7 @@
 """`feed admin`: organisations, API keys, feeds and grants, on the server's database."""
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import click
@@ -13,7 +13,7 @@ from feed.cli.base import emit, json_option, main, reports_errors
 from feed.config import Settings
 from feed.database import create_engine_for, migrate
 from feed.store import Store
-from feed.tables import Role
+from feed.tables import Collection, Organisation, Role
 from feed.taxii import format_timestamp, parse_timestamp
 
 
@@ -172,15 +172,22 @@ def feed_list(as_json: bool) -> None:
         click.echo(f"{owner}\t{f.alias or f.id}\t{f.title}\t{granted}")
 
 
+def _change_access(
+    feed: str, exchange: str, change: Callable[[Session, Collection, Organisation], None]
+) -> None:
+    """Apply `change` (a grant or its withdrawal) to FEED (id or alias) and EXCHANGE."""
+    with writing() as session:
+        target = accounts.find_feed(session, feed)
+        change(session, target, accounts.find_organisation(session, exchange))
+
+
 @admin.command()
 @click.argument("feed")
 @click.argument("exchange")
 @reports_errors
 def grant(feed: str, exchange: str) -> None:
     """Let EXCHANGE read FEED (id or alias) and report sightings to it."""
-    with writing() as session:
-        target = accounts.find_feed(session, feed)
-        accounts.grant_feed(session, target, accounts.find_organisation(session, exchange))
+    _change_access(feed, exchange, accounts.grant_feed)
     click.echo(f"{exchange} may read {feed}")
 
 
@@ -190,9 +197,7 @@ def grant(feed: str, exchange: str) -> None:
 @reports_errors
 def withdraw(feed: str, exchange: str) -> None:
     """Stop EXCHANGE reading FEED and reporting to it, from its next request."""
-    with writing() as session:
-        target = accounts.find_feed(session, feed)
-        accounts.withdraw_feed(session, target, accounts.find_organisation(session, exchange))
+    _change_access(feed, exchange, accounts.withdraw_feed)
     click.echo(f"{exchange} may no longer read {feed}")
 
 
