@@ -156,8 +156,8 @@ def quoted(value: object, limit: int = 60) -> str:
 
 
 def counted(count: int, noun: str) -> str:
-    """`count` and `noun`, plural unless one: "1 byte", "0 bytes"."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+    """`count` and `noun`, plural unless one: "1 byte", "0 bytes", "1,013 rows"."""
+    return f"{count} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def with_article(noun: str) -> str:

@@ -282,6 +282,11 @@ def test_feed_publish_takes_an_export_as_it_is(base_url: str, world: World) -> N
         "category=ransomware", *leave_out,
     )  # fmt: skip
     assert (status, summary["new"], summary["rejected"]) == (0, 1013, [])
+    again = printed_by_publish(base_url, world, RANSOMWARE, "--dry-run", "--default", "chain=BTC",
+                               "--default", "category=ransomware", *leave_out)  # fmt: skip
+    assert again.startswith(
+        "hotline: 0 new, 0 updated, 1,013 unchanged, 0 revoked, 0 rejected (a dry run"
+    )
     with FeedClient(base_url, world.exchange.bearer, world.feed) as reader:
         seen = [o["extensions"][EXTENSION_ID] for o in reader.objects(type="indicator")]
     assert {(e["chain"], e["category"]) for e in seen} == {

@@ -65,9 +65,9 @@ def _report(summary: Summary, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
-        counts = ", ".join(f"{count} {name}" for name, count in summary.counts.items())
+        counts = ", ".join(f"{count:,} {name}" for name, count in summary.counts.items())
         unposted = "" if summary.unposted is None else " (a dry run: nothing was posted)"
-        click.echo(f"{summary.feed}: {counts}, {len(summary.rejected)} rejected{unposted}")
+        click.echo(f"{summary.feed}: {counts}, {len(summary.rejected):,} rejected{unposted}")
         for planned in summary.unposted or ():
             if planned.kind == "revoked":  # what a dry run is most often for
                 click.echo(f"  {planned.place}: {shown(planned.address)}: would be revoked")
