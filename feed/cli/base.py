@@ -69,7 +69,7 @@ COMMAND_MODULES = {
     "acks": "watchdog",
     "admin": "admin",
     "chains": "watchdog",
-    "check": "exchange",
+    "check": "screening",
     "db": "server",
     "hits": "watchdog",
     "import-ofac": "watchdog",
@@ -78,7 +78,7 @@ COMMAND_MODULES = {
     "publish": "watchdog",
     "report-hit": "exchange",
     "sandbox": "server",
-    "screen": "exchange",
+    "screen": "screening",
     "serve": "server",
 }
 

@@ -1,24 +1,17 @@
-"""The exchange's commands: `feed poll` into the local mirror, `feed check` and `feed screen`
-against it, and `feed report-hit`.
-
-Exit status of check and screen: 0 no hit, 3 at least one hit, 1 an error (an address that is
-no address at all, in check)."""
+"""The exchange's commands that talk to the server: `feed poll` into the local mirror, and
+`feed report-hit` (screening against the mirror is in `feed.cli.screening`)."""
 
 import json
 import random
 import sys
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
-from feed.addresses import LONGEST_SHOWN, Address, parse_address, readings_in
 from feed.cli.base import (
-    age,
     json_option,
     key_option,
     main,
@@ -28,17 +21,9 @@ from feed.cli.base import (
     url_option,
 )
 from feed.client import FeedClient, subscribed_feeds
-from feed.errors import ConfigurationError, InvalidAddress, RemoteError, clipped, counted
+from feed.errors import ConfigurationError, RemoteError, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
-from feed.rowfiles import Record, is_json_lines, json_objects, table
-from feed.screener import KeyScreener, Match
-from feed.taxii import now_micros, parse_timestamp
-
-HIT = 3
-# Pollers run every minute or hour: a feed not polled for a day has most likely stopped
-# being polled, and what it flagged since is not screened.
-STALE_AFTER_SECONDS = 86400
 
 
 def _progress(polled: Polled) -> None:
@@ -139,185 +124,6 @@ def poll_command(
             if not follow:
                 return
             time.sleep(interval * random.uniform(1 - jitter, 1 + jitter))  # noqa: S311
-
-
-def _readings(text: str, chain: str | None) -> Iterable[Address]:
-    """Every address `text` may be, on `chain` or on any chain; none if it is invalid (the
-    screener says why)."""
-    try:
-        return [parse_address(text, chain)] if chain else readings_in(text) or ()
-    except InvalidAddress:
-        return ()
-
-
-def _match_json(match: Match) -> dict[str, Any]:
-    return match._asdict()
-
-
-def _match_line(match: Match) -> str:
-    watchdog = match.watchdog_name or match.watchdog or "?"
-    return (
-        f"{shown(match.feed)}\t{shown(watchdog)}\t{shown(str(match.category))}\t"
-        f"confidence {match.confidence}\t{match.indicator_id}@{match.version}"
-    )
-
-
-@main.command()
-@click.argument("addresses", nargs=-1, required=True)
-@click.option("--chain", help="Ticker, chain or CAIP-2 id; by default every chain that fits.")
-@mirror_option
-@json_option
-@reports_errors
-def check(addresses: tuple[str, ...], chain: str | None, mirror_path: Path, as_json: bool) -> None:
-    """Say whether each ADDRESS is flagged in the mirror, and by which indicators."""
-    with Mirror(mirror_path, create=False) as mirror:
-        screener = mirror.screener(only=[a for text in addresses for a in _readings(text, chain)])
-        _warn_if_stale(mirror)
-    results: list[dict[str, Any]] = []
-    hit = invalid = False
-    for text in addresses:
-        try:
-            matches = screener.screen(text, chain)
-        except InvalidAddress as error:
-            invalid = True
-            results.append({"address": text, "invalid": error.description})
-            if not as_json:
-                written = shown(clipped(text, LONGEST_SHOWN))
-                click.echo(f"{written}\tinvalid\t{shown(error.description)}")
-            continue
-        hit = hit or bool(matches)
-        results.append({"address": text, "matches": [_match_json(m) for m in matches]})
-        for match in [] if as_json else matches:
-            click.echo(f"{shown(text)}\tHIT\t{_match_line(match)}")
-        if not matches and not as_json:
-            click.echo(f"{shown(text)}\tno hit")
-    if as_json:
-        click.echo(json.dumps(results, indent=2))
-    if hit:
-        sys.exit(HIT)
-    if invalid:
-        sys.exit(1)
-
-
-def _warn_if_stale(mirror: Mirror) -> None:
-    """Say on stderr which feeds have not been polled for a day: screening goes on, against
-    what the mirror held when they were."""
-    now = now_micros()
-    for feed, polled in mirror.last_polls().items():
-        seconds = (now - parse_timestamp(polled)) / 1e6
-        if seconds > STALE_AFTER_SECONDS:
-            click.echo(
-                f"warning: {shown(feed)} was last polled {age(seconds)} ago ({polled}); what "
-                "it flagged since is not screened",
-                err=True,
-            )
-
-
-# A row to screen: its line, its address and chain as written, and why it cannot be screened
-# at all, if it cannot.
-_Row = tuple[int, str, str | None, str | None]
-
-
-def _transactions(path: Path, address_column: str, chain_column: str) -> Iterator[_Row]:
-    """Each row of a CSV (with a header) or JSON Lines file."""
-    if is_json_lines(path):
-        found = json_objects(path)
-        return (_json_row(*line, address_column, chain_column) for line in found)
-    rows = table(path)
-    address_at = rows.column(address_column)
-    if address_at is None:
-        named = clipped(", ".join(map(repr, rows.header))) or "nothing"
-        raise ConfigurationError(
-            f"{path}, line {rows.line}: no {address_column!r} column; the header names {named}"
-        )
-    return _cells(rows.records, address_at, rows.column(chain_column))
-
-
-def _cells(found: Iterator[Record], address_at: int, chain_at: int | None) -> Iterator[_Row]:
-    # Rows as lists, not dicts: a million of them cost seconds as dicts.
-    for line, cells in found:
-        if isinstance(cells, str):
-            yield line, "", None, cells
-            continue
-        width = len(cells)
-        address = cells[address_at] if address_at < width else ""
-        chain = cells[chain_at] if chain_at is not None and chain_at < width else ""
-        yield line, address, chain or None, None
-
-
-def _json_row(
-    number: int, line: str, row: dict[str, Any] | str, address_column: str, chain_column: str
-) -> _Row:
-    if isinstance(row, str):
-        return number, line.strip(), None, row
-    address, chain = row.get(address_column), row.get(chain_column)
-    written = address if isinstance(address, str) else json.dumps(address)
-    for column, value in ((address_column, address), (chain_column, chain)):
-        if value is not None and not isinstance(value, str):
-            return number, written, None, f"{column} is a JSON {type(value).__name__}"
-    return number, address or "", chain or None, None
-
-
-@main.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--address-column", default="address", show_default=True)
-@click.option("--chain-column", default="chain", show_default=True)
-@mirror_option
-@json_option
-@reports_errors
-def screen(
-    file: Path, address_column: str, chain_column: str, mirror_path: Path, as_json: bool
-) -> None:
-    """Screen the transactions in a CSV or JSON Lines FILE: every row whose address is flagged.
-
-    Rows need an address column and may name a chain; rows whose address is invalid are listed
-    apart, and never stop the others."""
-    rows = _transactions(file, address_column, chain_column)  # its kind and header checked first
-    with Mirror(mirror_path, create=False) as mirror:
-        screener = mirror.key_screener()
-        _warn_if_stale(mirror)
-        screened, hits, invalid = _screen_rows(screener, rows)
-    if as_json:
-        hits_json = [{**h, "matches": [_match_json(m) for m in h["matches"]]} for h in hits]
-        summary = {"screened": screened, "hits": hits_json, "invalid": invalid}
-        click.echo(json.dumps(summary, indent=2))
-    else:
-        for hit in hits:
-            for match in hit["matches"]:
-                address = shown(hit["address"])
-                click.echo(f"line {hit['line']}: {address}\tHIT\t{_match_line(match)}")
-        for bad in invalid:
-            address = shown(clipped(bad["address"], LONGEST_SHOWN))
-            reason = shown(bad["reason"])
-            click.echo(f"line {bad['line']}: {address}\tinvalid\t{reason}")
-        click.echo(
-            f"{counted(screened, 'row')} screened: {counted(len(hits), 'hit')}, "
-            f"{len(invalid)} invalid"
-        )
-    if hits:
-        sys.exit(HIT)
-
-
-def _screen_rows(
-    screener: KeyScreener, rows: Iterable[_Row]
-) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
-    screened = 0
-    hits: list[dict[str, Any]] = []
-    invalid: list[dict[str, Any]] = []
-    for line, address, chain, unreadable in rows:
-        screened += 1
-        if unreadable or not address.strip():
-            reason = unreadable or "no address"
-            invalid.append({"line": line, "address": address, "reason": reason})
-            continue
-        try:
-            matches = screener.screen(address, chain)
-        except InvalidAddress as error:
-            invalid.append({"line": line, "address": address, "reason": error.description})
-            continue
-        if matches:
-            hits.append({"line": line, "address": address, "matches": matches})
-    return screened, hits, invalid
 
 
 def _moment(value: str | None) -> datetime:
