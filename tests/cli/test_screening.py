@@ -125,6 +125,42 @@ def test_a_json_lines_row_that_cannot_be_screened_is_listed_and_the_rest_screene
     ]
 
 
+def test_the_columns_asked_for_are_shown_beside_each_row_listed(tmp_path: Path) -> None:
+    """A compliance team acts on a hit by its transaction, not by a line of the export."""
+    mirror = polled_mirror(tmp_path / "mirror.db", built(flag(address=parse_address(BTC, "BTC"))))
+    table = tmp_path / "deposits.csv"
+    table.write_text(f"TxId,Customer,address\n9f2c,c-17,{BTC}\n9f2d,c-18,nonsense\n9f2e\n")
+    shown = ["--show-column", "txid", "--show-column", "customer"]
+    screened = feed_command("screen", str(table), *shown, "--mirror", mirror, "--json")
+    assert screened.returncode == 3, screened.stderr
+    summary = json.loads(screened.stdout)
+    assert [hit["columns"] for hit in summary["hits"]] == [{"txid": "9f2c", "customer": "c-17"}]
+    assert [row["columns"] for row in summary["invalid"]] == [
+        {"txid": "9f2d", "customer": "c-18"},
+        {"txid": "9f2e", "customer": None},  # a short row lacks the cell
+    ]
+    printed = feed_command("screen", str(table), *shown, "--mirror", mirror).stdout.splitlines()
+    assert printed[0].startswith(f"line 2, txid 9f2c, customer c-17: {BTC}\tHIT\t")
+    assert printed[2].startswith("line 4, txid 9f2e, customer -: \tinvalid\tno address")
+    unasked = json.loads(feed_command("screen", str(table), "--mirror", mirror, "--json").stdout)
+    assert "columns" not in unasked["hits"][0]
+
+    lines = tmp_path / "deposits.jsonl"
+    lines.write_text(f'{{"address": "{BTC}", "txid": 40, "customer": "c-17"}}\n[1]\n')
+    screened = feed_command("screen", str(lines), *shown, "--mirror", mirror, "--json")
+    summary = json.loads(screened.stdout)
+    assert summary["hits"][0]["columns"] == {"txid": "40", "customer": "c-17"}
+    assert summary["invalid"][0]["columns"] == {"txid": None, "customer": None}
+
+    # A header without the column is refused before the mirror is opened.
+    absent = feed_command("screen", str(table), "--show-column", "amount", "--mirror", "none.db")
+    assert absent.returncode == 1
+    assert absent.stderr.startswith(
+        f"error: {table}, line 1: no 'amount' column; the header names 'TxId', 'Customer', "
+        "'address'"
+    )
+
+
 def test_screening_warns_of_a_feed_not_polled_for_a_day(tmp_path: Path) -> None:
     mirror = polled_mirror(tmp_path / "mirror.db", built(flag(address=parse_address(BTC, "BTC"))))
     fresh = feed_command("check", BTC, "--mirror", mirror)
