@@ -11,7 +11,7 @@ import bz2
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from lxml import etree
 
@@ -122,7 +122,24 @@ class _Merged:
     parties: dict[str, Listing]
 
 
-def to_rows(listings: list[Listing]) -> tuple[list[NumberedRow], list[Rejection]]:
+class Converted(NamedTuple):
+    """Publisher rows, numbered; where on the list each row comes from, by its number (an XML
+    file's line says nothing of it); and the listings that are not valid addresses of their
+    ticker."""
+
+    rows: list[NumberedRow]
+    places: dict[int, str]
+    rejected: list[Rejection]
+
+
+def _place(listings: list[Listing], tickers: str) -> str:
+    """Where on the list a row comes from: "SDN entry 7 (NAME), XBT", or "SDN entries 7
+    (NAME), 9 (OTHER), ETH/USDT"."""
+    entries = ", ".join(f"{listing.entry} ({listing.party})" for listing in listings)
+    return f"SDN {'entry' if len(listings) == 1 else 'entries'} {entries}, {tickers}"
+
+
+def to_rows(listings: list[Listing]) -> Converted:
     """One publisher row per distinct (chain, address), and the listings that are not valid
     addresses of their ticker."""
     merged: dict[tuple[str, str], _Merged] = {}
@@ -132,7 +149,7 @@ def to_rows(listings: list[Listing]) -> tuple[list[NumberedRow], list[Rejection]
             address = parse_address(listing.address, listing.ticker)
         except InvalidAddress as error:
             reason = error.description.removeprefix(f"{listing.address}: ")
-            where = f"SDN entry {listing.entry} ({listing.party}), {listing.ticker}"
+            where = _place([listing], listing.ticker)
             rejected.append(Rejection(0, listing.address, reason, where))
             continue
         key = (address.chain.caip2, address.key)
@@ -140,12 +157,15 @@ def to_rows(listings: list[Listing]) -> tuple[list[NumberedRow], list[Rejection]
         entry.tickers.add(listing.ticker)
         entry.parties.setdefault(listing.entry, listing)
     rows: list[NumberedRow] = []
+    places: dict[int, str] = {}
     for number, ((chain, _), entry) in enumerate(sorted(merged.items()), start=1):
         parties = sorted(entry.parties.values(), key=lambda listing: int(listing.entry))
         described = "; ".join(
             f"{p.party} [{', '.join(p.programs) or 'no programme'}] (SDN entry {p.entry})"
             for p in parties
         )
+        tickers = "/".join(sorted(entry.tickers))
+        places[number] = _place(parties, tickers)
         row = {
             "chain": chain,
             "address": entry.first.address,
@@ -153,8 +173,8 @@ def to_rows(listings: list[Listing]) -> tuple[list[NumberedRow], list[Rejection]
             "description": f"Listed on the OFAC SDN list: {described}",
             "reference": ENTRY_URL.format(parties[0].entry),
             "tlp": str(Tlp.CLEAR),
-            "asset": "/".join(sorted(entry.tickers))[:32],
+            "asset": tickers[:32],
             "source": SOURCE,
         }
         rows.append((number, row))
-    return rows, rejected
+    return Converted(rows, places, rejected)

@@ -7,7 +7,7 @@ replaces a whole list (`replace_source`) revokes that source's indicators the li
 names: never one a rejected row names, none while a rejected row's address cannot be read, and
 none on the word of a list with no row at all."""
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -44,16 +44,18 @@ class Rejection:
 
 @dataclass(frozen=True)
 class Planned:
-    """A new version to post, and the line that asked for it (0: a list replacement)."""
+    """A new version to post, and the line that asked for it (0: a list replacement), or
+    what else locates that row."""
 
     line: int
     kind: str
     address: str
     indicator: dict[str, Any]
+    where: str = ""
 
     @property
     def place(self) -> str:
-        return _place(self.line)
+        return self.where or _place(self.line)
 
 
 def _place(line: int) -> str:
@@ -71,6 +73,7 @@ class Plan:
     # Indicators a replaced list no longer names, left alone: a row whose address could not
     # be read may have meant any of them.
     withheld: int = 0
+    places: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,9 +93,11 @@ def plan(
     author: str,
     now: datetime | None = None,
     replace_source: str | None = None,
+    places: Mapping[int, str] | None = None,
 ) -> Plan:
     """What to post so that the feed says what `rows` say, given its current `existing`
-    indicators (latest versions) by `author`."""
+    indicators (latest versions) by `author`. A row is named by its line, or by its entry
+    in `places` where the rows were not read from lines (a list converted from XML)."""
     now = now or datetime.now(UTC)
     known: dict[tuple[str, str], _Known] = {}
     for indicator in existing:
@@ -102,7 +107,7 @@ def plan(
             entry.generations += 1
             if not indicator.get("revoked"):
                 entry.live = indicator
-    result = Plan()
+    result = Plan(places=places or {})
     unread = False  # some rejected row's address could not be read
     given = 0
     for line, fields in rows:
@@ -112,7 +117,7 @@ def plan(
         except FeedError as error:
             text = str(fields.get("address", "")) if isinstance(fields, dict) else ""
             reason = error.description.removeprefix(f"{text.strip()}: ")
-            result.rejected.append(Rejection(line, text, reason))
+            result.rejected.append(Rejection(line, text, reason, result.places.get(line, "")))
             named = _named(known, fields)
             if named is None:
                 unread = True
@@ -166,7 +171,7 @@ def _address_of_ours(indicator: dict[str, Any], author: str) -> Address | None:
 
 def _add(result: Plan, line: int, kind: str, indicator: dict[str, Any]) -> None:
     address = indicator["pattern"].split("'")[1]
-    result.versions.append(Planned(line, kind, address, indicator))
+    result.versions.append(Planned(line, kind, address, indicator, result.places.get(line, "")))
     result.counts[kind] += 1
 
 
@@ -276,10 +281,13 @@ def prepare(
     client: FeedClient,
     rows: Iterable[NumberedRow],
     replace_source: str | None = None,
+    places: Mapping[int, str] | None = None,
 ) -> Prepared:
-    """Plan `rows` against the feed's current indicators by this organisation."""
+    """Plan `rows` (named by `places`, as `plan` does) against the feed's current indicators
+    by this organisation."""
     author = client.identity()["id"]
-    result = plan(rows, client.objects(type="indicator"), author, replace_source=replace_source)
+    existing = client.objects(type="indicator")
+    result = plan(rows, existing, author, replace_source=replace_source, places=places)
     limit = client.max_content_length
     to_post: dict[str, Planned] = {}
     for planned in result.versions:
@@ -316,4 +324,4 @@ def summarise(client: FeedClient, prepared: Prepared, *, posted: bool) -> Summar
 
 def _reject(result: Plan, planned: Planned, reason: str) -> None:
     result.counts[planned.kind] -= 1
-    result.rejected.append(Rejection(planned.line, planned.address, reason))
+    result.rejected.append(Rejection(planned.line, planned.address, reason, planned.where))

@@ -38,8 +38,8 @@ def test_every_listing_of_the_sdn_file_is_read(listings: list[Listing]) -> None:
 
 
 def test_rows_are_one_per_chain_and_address(listings: list[Listing]) -> None:
-    rows, rejected = to_rows(listings)
-    assert len(rows) == 743
+    rows, places, rejected = to_rows(listings)
+    assert len(rows) == len(places) == 743
     assert {(r.address, r.where.rsplit(", ", 1)[1]) for r in rejected} == {
         ("TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq", "XBT"),
         ("5be5543ff73456ab9f2d207887e2af87322c651ea1a873c5b25b7ffae456c320", "XMR"),
@@ -61,6 +61,11 @@ def test_rows_are_one_per_chain_and_address(listings: list[Listing]) -> None:
     assert merged["chain"] == "eip155:1"
     assert "Valerian Labs, Inc. [ILLICIT-DRUGS-EO14059] (SDN entry 45314)" in merged["description"]
     assert merged["reference"].endswith("?id=45314")
+    merged_place = next(places[number] for number, fields in rows if fields is merged)
+    assert merged_place == "SDN entry 45314 (Valerian Labs, Inc.), ETH/USDC/USDT"
+    assert "SDN entries 38419 (Khatibi Aghada Ahmad), 38420 (Nikaeen Ravari Amir Hossein), XBT" in (
+        places.values()
+    )
 
 
 def test_a_file_that_is_not_sdn_xml_is_refused(tmp_path: Path) -> None:
@@ -128,7 +133,8 @@ def test_a_newer_list_revokes_what_was_delisted(
     newer.write_bytes(sdn_xml([older[0], renamed]))
     status, preview = import_ofac(base_url, world, newer, "--dry-run")
     assert [(p["where"], p["kind"], p["address"]) for p in preview.pop("planned")] == [
-        ("line 2", "updated", renamed.address), ("delisting", "revoked", ETH),
+        ("SDN entry 3 (THREE (renamed)), TRX", "updated", renamed.address),
+        ("delisting", "revoked", ETH),
     ]  # fmt: skip
     assert preview.pop("posted") is False
     status, summary = import_ofac(base_url, world, newer)

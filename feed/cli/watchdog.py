@@ -3,7 +3,7 @@
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -51,9 +51,13 @@ def chains(as_json: bool) -> None:
 
 
 def _publish(
-    client: FeedClient, rows: Iterable[NumberedRow], replace_source: str | None, dry_run: bool
+    client: FeedClient,
+    rows: Iterable[NumberedRow],
+    replace_source: str | None,
+    dry_run: bool,
+    places: Mapping[int, str] | None = None,
 ) -> Summary:
-    prepared = publisher.prepare(client, rows, replace_source)
+    prepared = publisher.prepare(client, rows, replace_source, places)
     if dry_run:
         return publisher.summarise(client, prepared, posted=False)
     with click.progressbar(length=len(prepared.to_post), label="posting", file=sys.stderr) as bar:
@@ -169,10 +173,10 @@ def import_ofac(
 
     SDN_XML is the whole list: addresses a newer list no longer names are revoked. Entries
     that are not valid addresses of their ticker are listed with the reason (exit status 3)."""
-    rows, invalid = ofac.to_rows(ofac.read_listings(sdn_xml))
+    converted = ofac.to_rows(ofac.read_listings(sdn_xml))
     with FeedClient(url, key, feed_name) as client:
-        summary = _publish(client, rows, ofac.SOURCE, dry_run)
-    rejected = invalid + summary.rejected
+        summary = _publish(client, converted.rows, ofac.SOURCE, dry_run, converted.places)
+    rejected = converted.rejected + summary.rejected
     _report(replace(summary, rejected=rejected), as_json)
 
 
