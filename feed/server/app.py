@@ -2,6 +2,7 @@
 that turns every failure into a TAXII error body, and the access log."""
 
 import gc
+import json
 import logging
 import threading
 import time
@@ -42,7 +43,8 @@ error_log = logging.getLogger("feed.server")
 class AccessLog:
     """Logs organisation, method, endpoint, status and duration of every request. Only the
     path is logged, never the query string or headers, so no credential reaches the log; and
-    the path as sent, percent-encoded, so that an encoded line break cannot forge a line."""
+    the path as sent, percent-encoded, so that an encoded line break cannot forge a line. The
+    organisation's name is quoted where it holds a space, and escaped, as logfmt values are."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -66,12 +68,20 @@ class AccessLog:
             organisation = scope.get("state", {}).get("organisation", "-")
             access_log.info(
                 "org=%s %s %s status=%d duration_ms=%.1f",
-                organisation,
+                _logfmt_value(organisation),
                 scope["method"],
                 _path_as_sent(scope),
                 status_code,
                 (time.perf_counter() - started) * 1000,
             )
+
+
+def _logfmt_value(value: str) -> str:
+    """`value` bare where it can be, else quoted and escaped: a name with spaces reads as one
+    field, and one with quotes or line breaks forges none."""
+    if value and value.isascii() and value.isprintable() and not set(value) & set(' "=\\'):
+        return value
+    return json.dumps(value)
 
 
 def _path_as_sent(scope: Scope) -> str:
