@@ -1,6 +1,6 @@
 """Settings, read from FEED_* environment variables when asked for, never at import."""
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     page_limit_default: int = Field(default=1000, ge=1)
     page_limit_max: int = Field(default=10000, ge=1)
     status_ttl_hours: float = Field(default=24.0, ge=24.0)
-    log_level: str = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     # Requests per organisation per minute, over all server processes; 0 turns the limit off.
     rate_limit_per_minute: int = Field(default=6000, ge=0)
     # The sandbox: synthetic data, demo organisations and a simulated watchdog.
@@ -53,6 +53,11 @@ class Settings(BaseSettings):
                 for problem in error.errors()
             )
             raise ConfigurationError(problems) from None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_either_case(cls, level: object) -> object:
+        return level.lower() if isinstance(level, str) else level
 
     @field_validator("database_url")
     @classmethod

@@ -16,6 +16,7 @@ from feed.errors import ConfigurationError
     [
         ({"FEED_PAGE_LIMIT_MAX": "0"}, "FEED_PAGE_LIMIT_MAX: Input should be greater than"),
         ({"FEED_PORT": "http"}, "FEED_PORT: Input should be a valid integer"),
+        ({"FEED_LOG_LEVEL": "verbose"}, "FEED_LOG_LEVEL: Input should be 'critical', 'error'"),
         ({"FEED_DATABASE_URL": "mysql://feed@db/feed"}, "FEED_DATABASE_URL: Value error, give "
          "sqlite:///<file> or postgresql://<user>@<host>/<database>, not 'mysql'"),
     ],
@@ -28,6 +29,11 @@ def test_a_wrong_setting_is_named_with_what_is_wrong(
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_environment()
     assert caught.value.description.startswith(said)
+
+
+def test_a_log_level_is_taken_in_either_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FEED_LOG_LEVEL", "DEBUG")
+    assert Settings.from_environment().log_level == "debug"
 
 
 def test_the_default_and_both_databases_are_taken(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,3 +61,17 @@ def test_a_database_that_cannot_be_used_is_named_without_its_password(
     assert said.startswith(f"cannot use the database {shown}: ")
     assert reason in said
     assert "secret" not in said
+
+
+# Set by `feed sandbox` from its own options, not by an operator.
+_SANDBOX_PLUMBING = {"sandbox", "sandbox_seed", "sandbox_rhythm", "sandbox_indicators"}
+
+
+def test_every_setting_an_operator_sets_is_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    undocumented = [
+        f"FEED_{name.upper()}"
+        for name in Settings.model_fields
+        if name not in _SANDBOX_PLUMBING and f"`FEED_{name.upper()}`" not in readme
+    ]
+    assert undocumented == []
