@@ -19,6 +19,7 @@ from taxii2client.common import _HTTPConnection
 from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import MEDIA_TYPE_TAXII_V21, ApiRoot, Collection, Server
 
+from feed.envelope import envelopes
 from feed.errors import ConfigurationError, FeedError, RemoteError
 from feed.stix import build_sighting
 from feed.taxii import parse_timestamp, reports_alias
@@ -26,9 +27,6 @@ from feed.taxii import parse_timestamp, reports_alias
 T = TypeVar("T")
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 PAGE_SIZE = 1000
-ENVELOPE_OVERHEAD = len(b'{"objects":[]}')
-# TAXII advertises no object limit; this many stays well under any server's (ours: 10,000).
-ENVELOPE_OBJECTS = 1000
 
 
 @dataclass(frozen=True)
@@ -325,26 +323,3 @@ def subscribed_feeds(
         server.close()
     owned = {reports_alias(name) for name, _, writes in listed if writes}
     return [name for name, reads, writes in listed if reads and not writes and name not in owned]
-
-
-def envelopes(
-    objects: list[bytes], max_bytes: int, max_count: int = ENVELOPE_OBJECTS
-) -> Iterator[tuple[bytes, int]]:
-    """Envelopes of whole objects, each at most `max_bytes` long and `max_count` objects, with
-    how many objects each holds. An object that cannot fit even alone is an error: a server
-    would refuse it (413)."""
-    batch: list[bytes] = []
-    size = ENVELOPE_OVERHEAD
-    for item in objects:
-        if ENVELOPE_OVERHEAD + len(item) > max_bytes:
-            object_id = json.loads(item).get("id")
-            raise ConfigurationError(
-                f"{object_id} is {len(item)} bytes; the server takes at most {max_bytes}"
-            )
-        if batch and (size + len(item) + 1 > max_bytes or len(batch) == max_count):
-            yield b'{"objects":[' + b",".join(batch) + b"]}", len(batch)
-            batch, size = [], ENVELOPE_OVERHEAD
-        size += len(item) + (1 if batch else 0)
-        batch.append(item)
-    if batch:
-        yield b'{"objects":[' + b",".join(batch) + b"]}", len(batch)

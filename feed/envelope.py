@@ -5,21 +5,25 @@ list is noted on the way, so each object is stored exactly as it was sent. An en
 compactly, as orjson writes it (our publisher's), is parsed in C and each object's bytes are its
 own serialisation, proven equal to what was received; any other is read by a scanner that notes
 the spans, and refused by it, saying why, when it is not what every reader takes alike.
-Outgoing: stored JSON is spliced into the page unchanged.
+Outgoing: stored JSON is spliced into the page unchanged, and a client's serialised objects
+into envelopes that fit a server's limit.
 """
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import orjson
 
-from feed.errors import BadRequest, quoted
+from feed.errors import BadRequest, ConfigurationError, quoted
 
 # Integers a 64-bit reader takes exactly; beyond them parsers round or refuse, and what was
 # checked could differ from what a reader sees.
 _SMALLEST, _LARGEST = -(2**63), 2**64 - 1
+ENVELOPE_OVERHEAD = len(b'{"objects":[]}')
+# TAXII advertises no object limit; this many stays well under any server's (ours: 10,000).
+ENVELOPE_OBJECTS = 1000
 # A \u escape of a UTF-16 surrogate: legal alone only as half of a pair.
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
@@ -208,3 +212,26 @@ def page(items: Sequence[str], *, key: str, more: bool, next_token: str | None) 
     parts[0] = f'{head},"{key}":[{parts[0]}'
     parts[-1] += "]}"
     return ",".join(parts).encode()
+
+
+def envelopes(
+    objects: list[bytes], max_bytes: int, max_count: int = ENVELOPE_OBJECTS
+) -> Iterator[tuple[bytes, int]]:
+    """Envelopes of whole objects, each at most `max_bytes` long and `max_count` objects, with
+    how many objects each holds. An object that cannot fit even alone is an error: a server
+    would refuse it (413)."""
+    batch: list[bytes] = []
+    size = ENVELOPE_OVERHEAD
+    for item in objects:
+        if ENVELOPE_OVERHEAD + len(item) > max_bytes:
+            object_id = json.loads(item).get("id")
+            raise ConfigurationError(
+                f"{object_id} is {len(item)} bytes; the server takes at most {max_bytes}"
+            )
+        if batch and (size + len(item) + 1 > max_bytes or len(batch) == max_count):
+            yield b'{"objects":[' + b",".join(batch) + b"]}", len(batch)
+            batch, size = [], ENVELOPE_OVERHEAD
+        size += len(item) + (1 if batch else 0)
+        batch.append(item)
+    if batch:
+        yield b'{"objects":[' + b",".join(batch) + b"]}", len(batch)

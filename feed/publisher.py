@@ -16,7 +16,8 @@ import orjson
 from pydantic import ValidationError
 
 from feed.addresses import Address, parse_address
-from feed.client import ENVELOPE_OVERHEAD, FeedClient
+from feed.client import FeedClient
+from feed.envelope import ENVELOPE_OVERHEAD
 from feed.errors import (
     ConfigurationError,
     FeedError,

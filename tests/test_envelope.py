@@ -1,4 +1,5 @@
-"""Incoming envelopes keep each object's exact bytes; outgoing pages never carry empty lists."""
+"""Incoming envelopes keep each object's exact bytes; outgoing pages never carry empty lists,
+and a client's envelopes fit the server's limit."""
 
 import json
 
@@ -7,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from feed.envelope import page, parse_envelope
-from feed.errors import BadRequest
+from feed.envelope import envelopes, page, parse_envelope
+from feed.errors import BadRequest, ConfigurationError
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(),
@@ -116,3 +117,16 @@ def test_pages() -> None:
         "next": "t",
         "objects": [{"a": 1}],
     }
+
+
+def test_envelopes_fit_the_limit() -> None:
+    objects = [json.dumps({"id": f"x--{n}", "pad": "p" * n}).encode() for n in range(100)]
+    batches = list(envelopes(objects, 1000))
+    assert sum(count for _, count in batches) == 100
+    assert all(len(envelope) <= 1000 for envelope, _ in batches)
+    assert [o["id"] for e, _ in batches for o in json.loads(e)["objects"]] == [
+        f"x--{n}" for n in range(100)
+    ]
+    with pytest.raises(ConfigurationError, match="takes at most 100"):
+        list(envelopes(objects[-1:], 100))
+    assert [count for _, count in envelopes(objects, 10**6, max_count=30)] == [30, 30, 30, 10]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from feed.client import FeedClient, envelopes
+from feed.client import FeedClient
 from feed.errors import ConfigurationError
 from feed.publisher import Plan, plan
 from feed.publisher_rows import NumberedRow
@@ -167,19 +167,6 @@ def test_an_indicator_of_ours_the_server_would_now_refuse_gets_a_version_it_take
     assert version["modified"] > first["modified"]
     assert version["extensions"][EXTENSION_ID]["chain"] == "eip155:1"
     check_object(version, AUTHOR)
-
-
-def test_envelopes_fit_the_limit() -> None:
-    objects = [json.dumps({"id": f"x--{n}", "pad": "p" * n}).encode() for n in range(100)]
-    batches = list(envelopes(objects, 1000))
-    assert sum(count for _, count in batches) == 100
-    assert all(len(envelope) <= 1000 for envelope, _ in batches)
-    assert [o["id"] for e, _ in batches for o in json.loads(e)["objects"]] == [
-        f"x--{n}" for n in range(100)
-    ]
-    with pytest.raises(ConfigurationError, match="takes at most 100"):
-        list(envelopes(objects[-1:], 100))
-    assert [count for _, count in envelopes(objects, 10**6, max_count=30)] == [30, 30, 30, 10]
 
 
 def publish_command(
