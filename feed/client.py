@@ -2,19 +2,21 @@
 feed, read it page by page with `next`, post envelopes that fit the server's limit, and call
 our extension endpoints.
 
-What a server asks to be retried (429 and 503, after Retry-After) and what a dropped connection
-interrupted is retried with backoff. Posting is idempotent (exact duplicates succeed), so a
-retried POST cannot duplicate anything."""
+What a server asks to be retried (429 and 503, after Retry-After), what a dropped connection
+interrupted and what got no answer in time are retried with backoff. Posting is idempotent
+(exact duplicates succeed), so a retried POST cannot duplicate anything. Every request has a
+deadline: a server that takes a connection and never answers must not hold a poller for ever."""
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
 import requests
+from requests.adapters import HTTPAdapter
 from taxii2client.common import _HTTPConnection
 from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import MEDIA_TYPE_TAXII_V21, ApiRoot, Collection, Server
@@ -27,6 +29,10 @@ from feed.taxii import parse_timestamp, reports_alias
 T = TypeVar("T")
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 PAGE_SIZE = 1000
+# Seconds to connect, and to wait for an answer: a server answers a page in milliseconds and
+# stores an envelope of 1,000 objects in well under a second, even loaded.
+CONNECT_TIMEOUT = 10.0
+ANSWER_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,62 @@ def split_key(key: str) -> tuple[str, str]:
     return key_id, secret
 
 
+class _Deadline(HTTPAdapter):
+    """Gives every request of a session a timeout: requests sets none, and taxii2-client
+    passes none."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        return super().send(request, stream, timeout or self.timeout, verify, cert, proxies)
+
+
+def _bounded(session: requests.Session, timeout: float) -> None:
+    deadline = _Deadline(timeout)
+    session.mount("http://", deadline)
+    session.mount("https://", deadline)
+
+
+def _discovery(url: str, user: str, password: str, timeout: float) -> Server:
+    server = Server(url.rstrip("/") + "/taxii2/", user=user, password=password)
+    _bounded(server._conn.session, timeout)
+    return server
+
+
+def _api_roots(server: Server, timeout: float, call: Callable[..., Any]) -> list[ApiRoot]:
+    """The server's API roots, each of whose sessions (taxii2-client gives every root its
+    own, shared by its collections) bounded as the server's is."""
+    roots: list[ApiRoot] = call(lambda: server.api_roots)
+    for root in roots:
+        _bounded(root._conn.session, timeout)
+    return roots
+
+
+def _unreachable(error: requests.RequestException) -> str:
+    """Why a request got no answer, in a few words: the timeout, or the operating system's
+    reason (connection refused, name not known) beneath the layers requests wraps it in."""
+    if isinstance(error, requests.Timeout):
+        return "no answer in time (connect or answer timeout)"
+    cause: object = error
+    for _ in range(10):  # requests -> urllib3's retries -> its connection error -> the OS's
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        if not isinstance(cause, BaseException):
+            break
+        cause = getattr(cause, "reason", None) or cause.__cause__ or next(iter(cause.args), None)
+    return str(error)
+
+
 def _describe(error: requests.HTTPError) -> str:
     response = error.response
     if response is None:
@@ -79,18 +141,18 @@ class FeedClient:
         *,
         retries: int = 5,
         sleep: Callable[[float], None] = time.sleep,
+        timeout: float = ANSWER_TIMEOUT,
     ) -> None:
         self.url = url.rstrip("/")
         user, password = split_key(key)
         # taxii2-client hands API roots the user and password, not a shared connection; our
         # extension endpoints get a connection of their own.
         self._connection = _HTTPConnection(user, password, version="2.1")
+        _bounded(self._connection.session, timeout)
         self._retries = retries
         self._sleep = sleep
-        server = Server(url.rstrip("/") + "/taxii2/", user=user, password=password)
-        self._server = server
-        roots: list[ApiRoot] = self._call(lambda: server.api_roots)
-        for root in roots:
+        self._server = _discovery(url, user, password, timeout)
+        for root in _api_roots(self._server, timeout, self._call):
             for collection in self._call(getattr, root, "collections"):
                 if feed in (collection.id, collection.alias):
                     self.api_root: ApiRoot = root
@@ -290,9 +352,9 @@ def _retried(request: Callable[[], T], retries: int, sleep: Callable[[float], No
                 raise RemoteError(_describe(error), status=status) from None
             retry_after = response.headers.get("Retry-After", "")
             wait = float(retry_after) if retry_after.isdigit() else delay
-        except requests.ConnectionError as error:
+        except (requests.ConnectionError, requests.Timeout) as error:
             if attempt == retries:
-                raise RemoteError(f"cannot reach the server: {error}") from None
+                raise RemoteError(f"cannot reach the server: {_unreachable(error)}") from None
             wait = delay
         except TAXIIServiceException as error:
             raise RemoteError(str(error)) from None
@@ -302,16 +364,21 @@ def _retried(request: Callable[[], T], retries: int, sleep: Callable[[float], No
 
 
 def subscribed_feeds(
-    url: str, key: str, *, retries: int = 5, sleep: Callable[[float], None] = time.sleep
+    url: str,
+    key: str,
+    *,
+    retries: int = 5,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout: float = ANSWER_TIMEOUT,
 ) -> list[str]:
     """The feeds of the server at `url` that `key` is granted, each by its alias (else its
     id): the collections it may read but not write, other than the reports collection of a
     feed it may write, which is a watchdog's own."""
     user, password = split_key(key)
-    server = Server(url.rstrip("/") + "/taxii2/", user=user, password=password)
+    server = _discovery(url, user, password, timeout)
     roots: list[ApiRoot] = []
     try:
-        roots = _retried(lambda: server.api_roots, retries, sleep)
+        roots = _api_roots(server, timeout, partial(_retried, retries=retries, sleep=sleep))
         listed = [
             (collection.alias or collection.id, collection.can_read, collection.can_write)
             for root in roots

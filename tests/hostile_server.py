@@ -1,7 +1,9 @@
 """A TAXII server that answers what a test makes it answer: discovery, an API root and one
 collection as any server would, then the given bodies for that collection's objects, one per
 request (the last again and again), whatever they hold. After `limit` pages it answers 500,
-so that a poller which never stops fails its test instead of hanging it."""
+so that a poller which never stops fails its test instead of hanging it. A server that
+`stalls` answers requests for the objects only when it is stopped, or after 10 s: a client
+with no deadline then fails its test rather than hang it."""
 
 import json
 import threading
@@ -15,10 +17,17 @@ MEDIA_TYPE = "application/taxii+json;version=2.1"
 
 class HostileServer:
     def __init__(
-        self, pages: list[bytes], *, limit: int = 50, date_added_last: str | None = None
+        self,
+        pages: list[bytes],
+        *,
+        limit: int = 50,
+        date_added_last: str | None = None,
+        stalls: bool = False,
     ) -> None:
         self.pages = pages
         self.limit = limit
+        self.stalls = stalls
+        self.stopped = threading.Event()
         self.date_added_last = date_added_last  # the header sent with every page
         self.served = 0
         handler = type("Handler", (_Handler,), {"owner": self})
@@ -35,6 +44,7 @@ class HostileServer:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        self.stopped.set()
         self._http.shutdown()
         self._http.server_close()
 
@@ -52,6 +62,8 @@ class HostileServer:
         if path in documents:
             return 200, json.dumps(documents[path]).encode()
         if path == f"/api/collections/{COLLECTION}/objects/":
+            if self.stalls:
+                self.stopped.wait(10)
             self.served += 1
             if self.served > self.limit:
                 return 500, b'{"title": "the poller did not stop", "http_status": "500"}'
