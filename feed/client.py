@@ -5,18 +5,17 @@ our extension endpoints.
 What a server asks to be retried (429 and 503, after Retry-After), what a dropped connection
 interrupted and what got no answer in time are retried with backoff. Posting is idempotent
 (exact duplicates succeed), so a retried POST cannot duplicate anything. Every request has a
-deadline: a server that takes a connection and never answers must not hold a poller for ever."""
+deadline (`feed.transport`)."""
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
 import requests
-from requests.adapters import HTTPAdapter
 from taxii2client.common import _HTTPConnection
 from taxii2client.exceptions import TAXIIServiceException
 from taxii2client.v21 import MEDIA_TYPE_TAXII_V21, ApiRoot, Collection, Server
@@ -25,14 +24,11 @@ from feed.envelope import envelopes
 from feed.errors import ConfigurationError, FeedError, RemoteError
 from feed.stix import build_sighting
 from feed.taxii import parse_timestamp, reports_alias
+from feed.transport import ANSWER_TIMEOUT, bounded, described, unreachable
 
 T = TypeVar("T")
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 PAGE_SIZE = 1000
-# Seconds to connect, and to wait for an answer: a server answers a page in milliseconds and
-# stores an envelope of 1,000 objects in well under a second, even loaded.
-CONNECT_TIMEOUT = 10.0
-ANSWER_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -62,35 +58,9 @@ def split_key(key: str) -> tuple[str, str]:
     return key_id, secret
 
 
-class _Deadline(HTTPAdapter):
-    """Gives every request of a session a timeout: requests sets none, and taxii2-client
-    passes none."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = (min(CONNECT_TIMEOUT, timeout), timeout)
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
-        verify: bool | str = True,
-        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
-        proxies: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        return super().send(request, stream, timeout or self.timeout, verify, cert, proxies)
-
-
-def _bounded(session: requests.Session, timeout: float) -> None:
-    deadline = _Deadline(timeout)
-    session.mount("http://", deadline)
-    session.mount("https://", deadline)
-
-
 def _discovery(url: str, user: str, password: str, timeout: float) -> Server:
     server = Server(url.rstrip("/") + "/taxii2/", user=user, password=password)
-    _bounded(server._conn.session, timeout)
+    bounded(server._conn.session, timeout)
     return server
 
 
@@ -99,35 +69,8 @@ def _api_roots(server: Server, timeout: float, call: Callable[..., Any]) -> list
     own, shared by its collections) bounded as the server's is."""
     roots: list[ApiRoot] = call(lambda: server.api_roots)
     for root in roots:
-        _bounded(root._conn.session, timeout)
+        bounded(root._conn.session, timeout)
     return roots
-
-
-def _unreachable(error: requests.RequestException) -> str:
-    """Why a request got no answer, in a few words: the timeout, or the operating system's
-    reason (connection refused, name not known) beneath the layers requests wraps it in."""
-    if isinstance(error, requests.Timeout):
-        return "no answer in time (connect or answer timeout)"
-    cause: object = error
-    for _ in range(10):  # requests -> urllib3's retries -> its connection error -> the OS's
-        if isinstance(cause, OSError) and cause.strerror:
-            return cause.strerror
-        if not isinstance(cause, BaseException):
-            break
-        cause = getattr(cause, "reason", None) or cause.__cause__ or next(iter(cause.args), None)
-    return str(error)
-
-
-def _describe(error: requests.HTTPError) -> str:
-    response = error.response
-    if response is None:
-        return str(error)
-    try:
-        body = response.json()
-        detail = f"{body.get('title', '')}: {body.get('description', '')}".strip(": ")
-    except ValueError:
-        detail = response.text[:200]
-    return f"{response.status_code} from {response.url}: {detail}"
 
 
 class FeedClient:
@@ -148,7 +91,7 @@ class FeedClient:
         # taxii2-client hands API roots the user and password, not a shared connection; our
         # extension endpoints get a connection of their own.
         self._connection = _HTTPConnection(user, password, version="2.1")
-        _bounded(self._connection.session, timeout)
+        bounded(self._connection.session, timeout)
         self._retries = retries
         self._sleep = sleep
         self._server = _discovery(url, user, password, timeout)
@@ -349,12 +292,12 @@ def _retried(request: Callable[[], T], retries: int, sleep: Callable[[float], No
             response = error.response
             status = None if response is None else response.status_code
             if response is None or status not in RETRIED_STATUSES or attempt == retries:
-                raise RemoteError(_describe(error), status=status) from None
+                raise RemoteError(described(error), status=status) from None
             retry_after = response.headers.get("Retry-After", "")
             wait = float(retry_after) if retry_after.isdigit() else delay
         except (requests.ConnectionError, requests.Timeout) as error:
             if attempt == retries:
-                raise RemoteError(f"cannot reach the server: {_unreachable(error)}") from None
+                raise RemoteError(f"cannot reach the server: {unreachable(error)}") from None
             wait = delay
         except TAXIIServiceException as error:
             raise RemoteError(str(error)) from None
