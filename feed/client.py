@@ -66,8 +66,18 @@ def _discovery(url: str, user: str, password: str, timeout: float) -> Server:
 
 def _api_roots(server: Server, timeout: float, call: Callable[..., Any]) -> list[ApiRoot]:
     """The server's API roots, each of whose sessions (taxii2-client gives every root its
-    own, shared by its collections) bounded as the server's is."""
-    roots: list[ApiRoot] = call(lambda: server.api_roots)
+    own, shared by its collections) bounded as the server's is. No discovery at all most
+    often means a URL with a path in it, such as an API root's."""
+    try:
+        roots: list[ApiRoot] = call(lambda: server.api_roots)
+    except RemoteError as error:
+        if error.status != 404:
+            raise
+        raise RemoteError(
+            f"{error.description} (TAXII discovery is looked for at /taxii2/ beneath the URL: "
+            "give the server's address, without a path)",
+            status=error.status,
+        ) from None
     for root in roots:
         bounded(root._conn.session, timeout)
     return roots

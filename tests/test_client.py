@@ -60,3 +60,13 @@ def test_a_refused_connection_is_said_in_a_few_words() -> None:
     with pytest.raises(RemoteError) as raised:
         FeedClient(_refused_url(), "k.s", "f", retries=0)
     assert raised.value.description == "cannot reach the server: Connection refused"
+
+
+def test_a_url_with_a_path_is_said_to_need_none() -> None:
+    with HostileServer([]) as server, pytest.raises(RemoteError) as raised:
+        FeedClient(f"{server.url}/api/", "k.s", COLLECTION, retries=0)
+    assert raised.value.description.endswith(
+        "(TAXII discovery is looked for at /taxii2/ beneath the URL: give the server's address, "
+        "without a path)"
+    )
+    assert raised.value.description.startswith(f"404 from {server.url}/api/taxii2/")

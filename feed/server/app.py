@@ -103,8 +103,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, error: Exception) -> TaxiiResponse:
         assert isinstance(error, HTTPException)
         mapped: FeedError
-        if error.status_code == 404:
-            mapped = NotFound("there is no such endpoint; TAXII paths end in /")
+        if error.status_code == 404:  # a path missing its slash is redirected, never here
+            mapped = NotFound("there is no such endpoint")
         elif error.status_code == 405:
             mapped = MethodNotAllowed("this endpoint does not support that method")
         else:

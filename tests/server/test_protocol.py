@@ -49,6 +49,9 @@ def test_every_response_is_taxii_including_errors(client: TestClient, world: Wor
     missing = client.get("/api/nowhere/", headers=headers)
     assert missing.status_code == 404
     assert missing.json()["http_status"] == "404"
+    assert missing.json()["description"] == "there is no such endpoint"
+    unslashed = client.get("/api/collections", headers=headers)  # redirected, then served
+    assert unslashed.status_code == 200
 
 
 @pytest.mark.parametrize(
