@@ -78,7 +78,7 @@ def _decode_bitcoin_cash(chain: Chain, text: str) -> Address:
     if prefix and prefix.lower() != chain.hrp:
         raise EncodingError(Problem.UNKNOWN_PREFIX, f"prefix {prefix!r} is not {chain.hrp!r}")
     if rest[:1] in "qpQP":
-        version, _ = cashaddr_decode(chain.hrp, rest)
+        version, _ = cashaddr_decode(chain.hrp, rest, start=len(text) - len(rest) + 1)
         if version not in CASHADDR_KINDS:
             raise EncodingError(Problem.UNSUPPORTED, f"CashAddr type {version >> 3} unknown")
         return Address(chain, f"{chain.hrp}:{rest.lower()}", CASHADDR_KINDS[version])

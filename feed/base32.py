@@ -29,13 +29,14 @@ _BECH32_VALUES = bytes(
 _HRP_CHARACTERS = "".join(map(chr, range(33, 127)))
 
 
-def _five_bit_values(text: str, name: str) -> bytes:
+def _five_bit_values(text: str, name: str, start: int) -> bytes:
     """The 5-bit values of characters of bech32's charset; raises BAD_CHARACTER naming the
-    first character of `text` that is not one."""
+    first character of `text` that is not one, by its position in what was written (where
+    `text` starts at `start`)."""
     # A lone surrogate, which strict UTF-8 cannot encode, becomes bytes no value has.
     values = text.encode("utf-8", "surrogatepass").translate(_BECH32_VALUES)
     if _NOT_BECH32 in values:
-        raise bad_character(text, BECH32_CHARSET, name)
+        raise bad_character(text, BECH32_CHARSET, name, start)
     return values
 
 
@@ -50,7 +51,7 @@ def _split_bech32(text: str, max_length: int) -> tuple[str, bytes]:
         raise EncodingError(Problem.BAD_LENGTH, f"{len(text)} characters; at most {max_length}")
     check_alphabet(text[:separator], _HRP_CHARACTERS, "printable US-ASCII")  # as BIP-173 asks
     data_part = text[separator + 1 :]
-    values = _five_bit_values(data_part, "bech32")
+    values = _five_bit_values(data_part, "bech32", separator + 2)
     if len(data_part) < 6:
         raise EncodingError(Problem.BAD_LENGTH, "data part shorter than its checksum")
     return text[:separator], values
@@ -211,12 +212,13 @@ def _to_five_bit(data: bytes) -> bytes:
     return base64.b32encode(data).rstrip(b"=").translate(_FROM_RFC4648)
 
 
-def cashaddr_decode(prefix: str, payload_text: str) -> tuple[int, bytes]:
-    """(version byte, hash) of the part after `prefix:` of a CashAddr address."""
+def cashaddr_decode(prefix: str, payload_text: str, *, start: int = 1) -> tuple[int, bytes]:
+    """(version byte, hash) of the part after `prefix:` of a CashAddr address, which starts
+    at position `start` of what was written."""
     if payload_text.lower() != payload_text and payload_text.upper() != payload_text:
         raise EncodingError(Problem.BAD_CASE, "mixes upper and lower case")
     payload_text = payload_text.lower()
-    values = _five_bit_values(payload_text, "CashAddr base32")
+    values = _five_bit_values(payload_text, "CashAddr base32", start)
     if len(payload_text) != 42:  # 160-bit hashes: 34 data characters and 8 of checksum
         raise EncodingError(
             Problem.BAD_LENGTH,

@@ -314,8 +314,21 @@ def test_readings_in_some_domains_are_those_of_all_domains_there(
     assert readings_in(text, domains) == expected
 
 
-def test_a_non_hex_evm_character_is_named_with_its_position() -> None:
+@pytest.mark.parametrize(
+    ("text", "chain", "said"),
+    [
+        ("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaeg", "ETH", "'g' at position 42 is not hex"),
+        ("bc1q w508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "BTC", "' ' at position 5 is not bech32"),
+        ("qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdxib", "BCH",
+         "'i' at position 41 is not CashAddr base32"),
+        ("bitcoincash:qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdxib", "BCH",
+         "'i' at position 53 is not CashAddr base32"),
+    ],
+)  # fmt: skip
+def test_a_character_out_of_place_is_named_by_its_position_as_written(
+    text: str, chain: str, said: str
+) -> None:
     with pytest.raises(InvalidAddress) as caught:
-        parse_address("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaeg", "ETH")
+        parse_address(text, chain)
     assert caught.value.problem == Problem.BAD_CHARACTER
-    assert "character 'g' at position 42 is not hex" in caught.value.description
+    assert f"character {said}" in caught.value.description
