@@ -185,6 +185,24 @@ def test_a_screener_of_some_addresses_holds_only_their_matches(tmp_path: Path) -
     assert some.screen(BTC) == [] != everything.screen(BTC)
 
 
+def test_a_service_learns_when_a_poll_has_changed_the_mirror(tmp_path: Path) -> None:
+    path = tmp_path / "mirror.db"
+    with Mirror(path) as poller:
+        poller.register("f", "http://127.0.0.1/", "Feed", None)
+        poller.apply("f", [], watermark=None, next_token=None, next_added_after=None)
+        with Mirror(path, create=False) as service:
+            screener = service.screener()
+            assert not service.changed()
+            poller.apply("f", [built(flag(address=parse_address(BTC, "BTC")))], watermark=None,
+                         next_token=None, next_added_after=None)  # fmt: skip
+            assert service.changed()
+            assert not service.changed()  # asked again: nothing since
+            assert screener.screen(BTC) == []  # a screener holds what the mirror held
+            assert [m.address for m in service.screener().screen(BTC)] == [BTC]
+            service.expire()  # its own commits are no poll's
+            assert not service.changed()
+
+
 def test_a_forgotten_feed_screens_no_more_and_the_others_stay() -> None:
     revoked = {**built(flag(address=parse_address(ETH, "ETH"))), "revoked": True}
     with Mirror(":memory:") as mirror:
