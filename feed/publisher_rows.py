@@ -113,18 +113,17 @@ def _json_lines(path: Path, left_out: frozenset[str]) -> Iterator[NumberedRow]:
 
 def _csv_rows(path: Path, left_out: frozenset[str]) -> Iterator[NumberedRow]:
     """The rows under a CSV file's header, the header checked now, before any row is read."""
-    line, given, found = table(path)
+    read = table(path, addresses_as="address")
+    given, found = read.header, read.records
     header = [name.casefold() for name in given]  # as spreadsheets capitalise them
     absent = sorted(left_out - set(header))
     if absent:
-        raise ConfigurationError(
-            f"{path}, line {line}: no column {clipped(', '.join(absent))} to leave out; the "
-            f"header names {clipped(', '.join(given)) or 'nothing'}"
-        )
+        columns = f"column {clipped(', '.join(absent))} to leave out"
+        raise ConfigurationError(read.lacks(path, columns, clipped(", ".join(given))))
     unknown = sorted(set(header) - COLUMNS - left_out)
     if unknown or "address" not in header:
         raise ConfigurationError(
-            f"{path}, line {line}: the header needs an address column and may name only "
+            f"{path}, line {read.line}: the header needs an address column and may name only "
             f"{', '.join(sorted(COLUMNS))}; unknown: {clipped(', '.join(unknown)) or 'none'}"
             + (" (--ignore-column leaves out one that is not for publishing)" if unknown else "")
         )

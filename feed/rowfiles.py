@@ -6,7 +6,8 @@ Text"). A CSV file's cells are delimited by commas, semicolons (Excel's CSV wher
 mark is a comma) or tabs ("Unicode Text" again): by whichever of them its header line holds
 most of, commas if none. A record the csv module cannot read (a cell longer than its limit, as
 a quote left open makes of the rest of a file) is given with the reason, and reading goes on
-at the next line, so that the rows after it are not lost."""
+at the next line, so that the rows after it are not lost. A file of addresses one per line,
+with no header (as OFAC's lists by chain are), is read as one column of addresses."""
 
 import codecs
 import csv
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
+from feed.addresses import readings_in
 from feed.errors import ConfigurationError
 
 DELIMITERS = ",;\t"
@@ -28,12 +30,19 @@ Record = tuple[int, list[str] | str]
 
 
 class Table(NamedTuple):
-    """A CSV file: its header's line and names (stripped; none in an empty file), and the
-    records after it."""
+    """A CSV file: its header's line (0: none, a list of addresses) and names (stripped; none
+    in an empty file), and the records after it."""
 
     line: int
     header: list[str]
     records: Iterator["Record"]
+
+    def lacks(self, path: Path, columns: str, names: str) -> str:
+        """A message that the file has no `columns`, saying where its header is and what it
+        `names` (as the message shows names)."""
+        if not self.line:
+            return f"{path}: no {columns}: it is a list of addresses with no header"
+        return f"{path}, line {self.line}: no {columns}; the header names {names or 'nothing'}"
 
     def column(self, name: str) -> int | None:
         """Where the column `name` is, matched regardless of case (spreadsheets capitalise
@@ -56,10 +65,16 @@ def is_json_lines(path: Path) -> bool:
     )
 
 
-def table(path: Path) -> Table:
+def table(path: Path, *, addresses_as: str | None = None) -> Table:
+    """The file's header and records. With `addresses_as`, a file whose first line is one
+    address, not a header, is a list of addresses: one column of that name, with no header."""
     found = records(path)
     line, first = next(found, (1, []))
-    return Table(line, [name.strip() for name in first] if isinstance(first, list) else [], found)
+    if not isinstance(first, list):
+        return Table(line, [], found)
+    if addresses_as is not None and len(first) == 1 and readings_in(first[0]) is not None:
+        return Table(0, [addresses_as], itertools.chain([(line, first)], found))
+    return Table(line, [name.strip() for name in first], found)
 
 
 def _opened(path: Path) -> TextIO:

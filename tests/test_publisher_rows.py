@@ -9,7 +9,7 @@ import pytest
 
 from feed.errors import ConfigurationError
 from feed.publisher_rows import Row, read_rows
-from tests.test_addresses import RANSOMWARE
+from tests.test_addresses import DATA, RANSOMWARE
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 BTC = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
@@ -122,3 +122,14 @@ def test_a_default_no_row_could_give_is_refused_before_any_row_is_read(
 ) -> None:
     with pytest.raises(ConfigurationError, match=refusal):
         read_rows(RANSOMWARE, ignored=EXPORT_ONLY, defaults=defaults)
+
+
+def test_a_list_of_addresses_with_no_header_is_read_from_its_first_line() -> None:
+    listed = DATA / "ofac-sdn-2025-11-19" / "sanctioned_addresses_ETH.txt"
+    defaults = [("chain", "ETH"), ("category", "sanctions")]
+    rows = list(read_rows(listed, defaults=defaults))
+    assert rows[0] == (1, {"chain": "ETH", "category": "sanctions",
+                           "address": "0x04DBA1194ee10112fE6C3207C0687DEf0e78baCf"})  # fmt: skip
+    assert len(rows) == len(listed.read_text().split())
+    with pytest.raises(ConfigurationError, match="no column memo to leave out: it is a list of"):
+        read_rows(listed, ignored=["memo"])

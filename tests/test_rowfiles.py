@@ -7,6 +7,7 @@ import pytest
 
 from feed.errors import ConfigurationError
 from feed.rowfiles import delimiter, is_json_lines, json_objects, records, table
+from tests.test_addresses import DATA
 
 ROWS = [["address", "chain"], ["1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu", "BTC"], ["0xab", ""]]
 
@@ -103,3 +104,21 @@ def test_a_table_is_its_header_stripped_and_the_records_after_it(tmp_path: Path)
     empty = tmp_path / "empty.csv"
     empty.write_text("")
     assert table(empty)[:2] == (1, [])
+
+
+def test_a_list_of_addresses_with_no_header_is_one_column_of_them(tmp_path: Path) -> None:
+    """As OFAC publishes its addresses by chain: one per line, nothing above them."""
+    listed = DATA / "ofac-sdn-2025-11-19" / "sanctioned_addresses_ETH.txt"
+    line, header, found = table(listed, addresses_as="wallet")
+    rows = list(found)
+    assert (line, header) == (0, ["wallet"])
+    assert rows[0] == (1, ["0x04DBA1194ee10112fE6C3207C0687DEf0e78baCf"])
+    assert len(rows) == len(listed.read_text().split())
+    assert table(listed, addresses_as="wallet").lacks(listed, "'txid' column", "") == (
+        f"{listed}: no 'txid' column: it is a list of addresses with no header"
+    )
+    assert table(listed)[:2] == (1, ["0x04DBA1194ee10112fE6C3207C0687DEf0e78baCf"])  # unasked
+    headed = tmp_path / "wallets.csv"
+    for first in ("address", "wallet", "0x04DBA1194ee10112fE6C3207C0687DEf0e78baCf,ETH"):
+        headed.write_text(f"{first}\n0x08723392Ed15743cc38513C4925f5e6be5c17243\n")
+        assert table(headed, addresses_as="address").line == 1, first

@@ -132,15 +132,14 @@ def _transactions(
             (_json_row(*line, address_column, chain_column) for line in found),
             partial(_json_columns, shown_columns),
         )
-    read = table(path)
+    read = table(path, addresses_as=address_column)
     address_at = read.column(address_column)
     shown_at = {name: read.column(name) for name in shown_columns}
     absent = [name for name, at in {address_column: address_at, **shown_at}.items() if at is None]
     if address_at is None or absent:
-        named = clipped(", ".join(map(repr, read.header))) or "nothing"
+        columns = f"{', '.join(map(repr, absent))} column"
         raise ConfigurationError(
-            f"{path}, line {read.line}: no {', '.join(map(repr, absent))} column; the header "
-            f"names {named}"
+            read.lacks(path, columns, clipped(", ".join(map(repr, read.header))))
         )
     rows = _cells(read.records, address_at, read.column(chain_column))
     return _Transactions(rows, partial(_cells_shown, shown_at))
@@ -213,9 +212,9 @@ def screen(
 ) -> None:
     """Screen the transactions in a CSV or JSON Lines FILE: every row whose address is flagged.
 
-    Rows need an address column and may name a chain; rows whose address is invalid are listed
-    apart, and never stop the others. Each row listed is named by its line, and by the values
-    of each --show-column."""
+    Rows need an address column (a file of bare addresses, one a line, is one) and may name a
+    chain; rows whose address is invalid are listed apart, and never stop the others. Each row
+    listed is named by its line, and by the values of each --show-column."""
     # The file's kind and header are checked before the mirror is opened.
     transactions = _transactions(file, address_column, chain_column, shown_columns)
     with Mirror(mirror_path, create=False) as mirror:

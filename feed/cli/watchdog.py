@@ -149,8 +149,9 @@ def publish(
     """Publish flagged addresses from a CSV or JSON Lines FILE (as a watchdog).
 
     Columns: address, and optionally chain, category, confidence, valid_until, description,
-    reference, tlp, action (flag or revoke), asset, source. Publishing the same file again
-    changes nothing. Exit status 3: some rows were rejected, the others were published."""
+    reference, tlp, action (flag or revoke), asset, source. A file of bare addresses, one a
+    line, is read as the address column. Publishing the same file again changes nothing.
+    Exit status 3: some rows were rejected, the others were published."""
     # A file, a default or a column it cannot take is refused before connecting.
     rows = publisher_rows.read_rows(file, ignored=ignored, defaults=defaults)
     with FeedClient(url, key, feed_name) as client:

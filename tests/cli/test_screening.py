@@ -12,6 +12,7 @@ import pytest
 from feed.addresses import parse_address
 from feed.errors import ConfigurationError
 from feed.mirror import Mirror
+from tests.test_addresses import DATA
 from tests.test_mirror import BTC, ETH, feed_command
 from tests.test_stix import built, flag
 
@@ -159,6 +160,17 @@ def test_the_columns_asked_for_are_shown_beside_each_row_listed(tmp_path: Path) 
         f"error: {table}, line 1: no 'amount' column; the header names 'TxId', 'Customer', "
         "'address'"
     )
+
+
+def test_a_list_of_addresses_with_no_header_is_screened_whole(tmp_path: Path) -> None:
+    listed = DATA / "ofac-sdn-2025-11-19" / "sanctioned_addresses_ETH.txt"
+    first = listed.read_text().split()[0]
+    mirror = polled_mirror(tmp_path / "mirror.db", built(flag(address=parse_address(first, "ETH"))))
+    screened = feed_command("screen", str(listed), "--mirror", mirror, "--json")
+    assert screened.returncode == 3, screened.stderr
+    summary = json.loads(screened.stdout)
+    assert summary["screened"] == len(listed.read_text().split())
+    assert [(hit["line"], hit["address"]) for hit in summary["hits"]] == [(1, first)]
 
 
 def test_screening_warns_of_a_feed_not_polled_for_a_day(tmp_path: Path) -> None:
