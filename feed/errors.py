@@ -128,6 +128,13 @@ class ConfigurationError(FeedError):
     title = "Configuration error"
 
 
+class MirrorError(FeedError):
+    """The exchange's local mirror could not be read or written: another process held it for
+    writing too long, the disk is full, the file is damaged. The message names the mirror."""
+
+    title = "Mirror error"
+
+
 class InvalidObject(FeedError):
     """One posted object that cannot be stored; reported as a failure in its status."""
 

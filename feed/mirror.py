@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from feed.addresses import Address
-from feed.errors import ConfigurationError, quoted
+from feed.errors import ConfigurationError, MirrorError, quoted
 from feed.keys import Key
 from feed.mirror_objects import Applied, apply_object
 from feed.screener import KeyScreener, Match, Screener, matches_from_rows
@@ -70,9 +70,41 @@ class MirroredFeed(NamedTuple):
     left: int
 
 
+# Seconds a writer waits for another to finish: a poll holds the mirror for a page at a time,
+# forgetting a feed of a million indicators for a few seconds.
+BUSY_SECONDS = 30.0
+# Locked, full, read-only, damaged, not a database: the faults of the file and its disk.
+_FILE_FAULTS = (sqlite3.OperationalError, sqlite3.DatabaseError)
+
+
+class _Connection(sqlite3.Connection):
+    """A connection to a mirror whose failures, once it is open, name the mirror and say what
+    happened, rather than reach the user as SQLite's bare words ("database is locked"); while
+    it opens, `Mirror` says it cannot be opened."""
+
+    path: Path | str | None = None  # set once the mirror is open
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.DatabaseError as error:
+            # An integrity or programming error is this code's own fault: left as it is.
+            if self.path is None or type(error) not in _FILE_FAULTS:
+                raise
+            if "locked" in str(error):
+                raise MirrorError(
+                    f"the mirror {self.path} is busy: another process (a poll still running?) "
+                    f"has held it for writing for {BUSY_SECONDS:g} s; try again"
+                ) from None
+            raise MirrorError(f"the mirror {self.path}: {error}") from None
+
+
 def _opened(path: Path | str) -> sqlite3.Connection:
     """A connection to the mirror at `path`, its schema made."""
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db = sqlite3.connect(
+        path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False,
+        factory=_Connection,
+    )  # fmt: skip
     try:
         for pragma in WRITE_AHEAD_LOG:
             db.execute(f"PRAGMA {pragma}")
@@ -81,6 +113,7 @@ def _opened(path: Path | str) -> sqlite3.Connection:
     except BaseException:
         db.close()
         raise
+    db.path = path
     return db
 
 

@@ -6,21 +6,26 @@ import os
 import random
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
+from click.testing import CliRunner
 
+from feed import mirror as mirror_module
 from feed import publisher
 from feed.addresses import parse_address
+from feed.cli import main
 from feed.client import FeedClient
 from feed.config import Settings
-from feed.errors import ConfigurationError, InvalidAddress
+from feed.errors import ConfigurationError, InvalidAddress, MirrorError
 from feed.indicators import Flag, build_indicator
 from feed.mirror import Mirror
 from feed.polling import poll
@@ -281,6 +286,37 @@ def _progressed(process: "subprocess.Popen[bytes]", lines: int, deadline: float)
             return False
         seen += chunk
     return True
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_mirror_another_process_holds_is_said_to_be_busy(
+    base_url: str, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pollers overlapping (a cron job and one run by hand): the one kept waiting says
+    so, naming the mirror, and a --follow poller retries it like any failed feed."""
+    monkeypatch.setattr(mirror_module, "BUSY_SECONDS", 0.2)
+    path = tmp_path / "mirror.db"
+    Mirror(path).close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("BEGIN IMMEDIATE")
+        with Mirror(path) as mirror, pytest.raises(MirrorError) as busy:
+            mirror.register("f", "http://127.0.0.1/", "Feed", None)
+        assert busy.value.description == (
+            f"the mirror {path} is busy: another process (a poll still running?) has held it "
+            "for writing for 0.2 s; try again"
+        )
+        polled = CliRunner().invoke(
+            main, ["poll", "--url", base_url, "--key", world.exchange.bearer, "--mirror", str(path)]
+        )
+        assert polled.exit_code == 1
+        assert polled.stderr == f"error: hotline: {busy.value.description}\n"
+        holder.execute("ROLLBACK")
+    with Mirror(path) as mirror:
+        mirror.register("f", "http://127.0.0.1/", "Feed", None)
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"not a database" * 100)
+    with pytest.raises(ConfigurationError, match=f"cannot open the mirror {broken}: file is not"):
+        Mirror(broken)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -21,7 +21,7 @@ from feed.cli.base import (
     url_option,
 )
 from feed.client import FeedClient, subscribed_feeds
-from feed.errors import ConfigurationError, RemoteError, counted
+from feed.errors import ConfigurationError, MirrorError, RemoteError, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
 
@@ -57,7 +57,7 @@ def _poll_round(
         try:
             with FeedClient(url, key, name) as client:
                 result = poll(client, mirror, _progress, acknowledge=acknowledge)
-        except (RemoteError, ConfigurationError) as error:
+        except (RemoteError, ConfigurationError, MirrorError) as error:
             click.echo(f"error: {shown(name)}: {shown(error.description)}", err=True)
             failed = True
             continue
