@@ -117,7 +117,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(BadRequest(describe_problems(error.errors(), "request")))
 
     async def database_unavailable(_request: Request, error: Exception) -> TaxiiResponse:
-        error_log.warning("database unavailable: %s", error.__class__.__name__)
+        error_log.warning("database unavailable: %s", _driver_said(error))
         return _error_response(Unavailable("the database is unavailable; retry shortly"))
 
     async def unexpected_error(_request: Request, error: Exception) -> TaxiiResponse:
@@ -139,6 +139,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(outage, database_unavailable)
     app.add_exception_handler(DBAPIError, database_error)
     app.add_exception_handler(Exception, unexpected_error)
+
+
+def _driver_said(error: Exception) -> str:
+    """The database driver's own words for a failure ("database is locked", "connection
+    refused"), first line only: SQLAlchemy's text of it adds the statement and its bound
+    parameters, which may hold what a caller sent (a key's secret hash, say)."""
+    cause = getattr(error, "orig", None) or error
+    lines = str(cause).splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"
 
 
 class SandboxHeader:

@@ -313,7 +313,10 @@ def test_a_key_is_rotated_while_the_server_runs(
 
 
 def _failure(kind: type[DBAPIError], *, invalidated: bool = False) -> DBAPIError:
-    return kind("SELECT 1", {}, Exception("from the driver"), connection_invalidated=invalidated)
+    return kind(
+        "SELECT 1 WHERE secret_hash = :hash", {"hash": "h4sh"}, Exception("from the driver\n..."),
+        connection_invalidated=invalidated,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -330,7 +333,11 @@ def _failure(kind: type[DBAPIError], *, invalidated: bool = False) -> DBAPIError
 )
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_only_a_database_outage_asks_for_a_retry(
-    settings: Settings, store: Store, error: Exception, status: int
+    settings: Settings,
+    store: Store,
+    error: Exception,
+    status: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A request that failed on its data would fail again: a 503's Retry-After would have
     # clients resend it forever.
@@ -340,8 +347,16 @@ def test_only_a_database_outage_asks_for_a_retry(
     def failing() -> None:
         raise error
 
-    with TestClient(app, raise_server_exceptions=False) as failing_client:
+    with (
+        caplog.at_level("WARNING", logger="feed.server"),
+        TestClient(app, raise_server_exceptions=False) as failing_client,
+    ):
         response = failing_client.get("/failing/")
     assert response.status_code == status
     assert response.json()["http_status"] == str(status)
     assert ("Retry-After" in response.headers) == (status == 503)
+    if status == 503:  # the driver's words for the operator, not the statement's parameters
+        driver = "TimeoutError: no connection free" if isinstance(error, PoolTimeout) else (
+            "Exception: from the driver"
+        )  # fmt: skip
+        assert [r.getMessage() for r in caplog.records] == [f"database unavailable: {driver}"]
