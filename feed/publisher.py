@@ -5,7 +5,9 @@ the others. The plan compares every row with what the feed already holds, so pub
 same rows again posts nothing, and only real changes become new versions. A publisher that
 replaces a whole list (`replace_source`) revokes that source's indicators the list no longer
 names: never one a rejected row names, none while a rejected row's address cannot be read, and
-none on the word of a list with no row at all."""
+none on the word of a list with no row at all. Nor more than a tenth of the list at once unless
+told (`max_revoked`): revoking tells every exchange to let those addresses' payments through,
+and an export that came out short would revoke most of a list."""
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +30,9 @@ from feed.errors import (
 from feed.indicators import Flag, build_indicator, revoke_indicator
 from feed.publisher_rows import Action, NumberedRow, Row
 from feed.stix import flagged_address
+
+# A run that replaces a list revokes up to this many of it unasked, however short the list.
+_FEWEST_REVOKED_UNASKED = 10
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ def plan(
     now: datetime | None = None,
     replace_source: str | None = None,
     places: Mapping[int, str] | None = None,
+    max_revoked: int | None = None,
 ) -> Plan:
     """What to post so that the feed says what `rows` say, given its current `existing`
     indicators (latest versions) by `author`. A row is named by its line, or by its entry
@@ -138,9 +144,30 @@ def plan(
             )
         if unread:
             result.withheld = len(unlisted)
+        else:
+            _check_revoking(unlisted, known, replace_source, max_revoked)
         for live in [] if unread else unlisted:
             _add(result, 0, "revoked", revoke_indicator(live, now))
     return result
+
+
+def _check_revoking(
+    unlisted: list[dict[str, Any]],
+    known: dict[tuple[str, str], _Known],
+    source: str,
+    max_revoked: int | None,
+) -> None:
+    """Refuse to revoke more of the list `source` than `max_revoked`, by default a tenth of
+    its live indicators (at least ten)."""
+    listed = sum(1 for e in known.values() if e.live is not None and _source(e.live) == source)
+    most = max(_FEWEST_REVOKED_UNASKED, listed // 10) if max_revoked is None else max_revoked
+    if len(unlisted) > most:
+        raise ConfigurationError(
+            f"as the whole list {source!r} the file would revoke {len(unlisted):,} of its "
+            f"{counted(listed, 'indicator')}, more than the {most:,} a run revokes unless "
+            f"--max-revoked allows more: an export that came out short would do this. Check the "
+            f"file; --dry-run --max-revoked {len(unlisted)} lists them"
+        )
 
 
 def _named(known: dict[tuple[str, str], _Known], fields: dict[str, Any] | str) -> _Known | None:
@@ -283,12 +310,16 @@ def prepare(
     rows: Iterable[NumberedRow],
     replace_source: str | None = None,
     places: Mapping[int, str] | None = None,
+    max_revoked: int | None = None,
 ) -> Prepared:
     """Plan `rows` (named by `places`, as `plan` does) against the feed's current indicators
     by this organisation."""
     author = client.identity()["id"]
     existing = client.objects(type="indicator")
-    result = plan(rows, existing, author, replace_source=replace_source, places=places)
+    result = plan(
+        rows, existing, author, replace_source=replace_source, places=places,
+        max_revoked=max_revoked,
+    )  # fmt: skip
     limit = client.max_content_length
     to_post: dict[str, Planned] = {}
     for planned in result.versions:

@@ -4,6 +4,7 @@ real server, as a watchdog uses it."""
 import copy
 import csv
 import json
+import random
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from feed.client import FeedClient
 from feed.errors import ConfigurationError
 from feed.publisher import Plan, plan
 from feed.publisher_rows import NumberedRow
+from feed.sandbox import synthetic_address
 from feed.stix import EXTENSION_ID, check_object
 from tests.conftest import World
 from tests.stix_objects import indicator
@@ -119,6 +121,38 @@ def test_a_list_with_no_row_at_all_revokes_nothing() -> None:
     with pytest.raises(ConfigurationError, match="would revoke all 1 indicator of it"):
         plan([], before, AUTHOR, replace_source="list")
     assert counts(plan([], before, AUTHOR, replace_source="another list")) == {}
+
+
+def listed_of(size: int, seed: int) -> list[NumberedRow]:
+    """`size` rows of one list, `list`, of synthetic addresses."""
+    rng = random.Random(seed)
+    made = [synthetic_address(rng) for _ in range(size)]
+    return rows(*({"address": a.canonical, "chain": a.chain.caip2, "category": "sanctions",
+                   "source": "list"} for a in made))  # fmt: skip
+
+
+@pytest.mark.parametrize(("size", "most"), [(40, 10), (200, 20)])
+def test_a_list_that_came_out_short_revokes_no_more_than_a_tenth_unasked(
+    size: int, most: int
+) -> None:
+    """Revoking tells every exchange to let an address's payments through: a run revokes at
+    most a tenth of the list (at least ten) unless told it may revoke more."""
+    listed = listed_of(size, seed=size)
+    before = posted(plan(listed, [], AUTHOR))
+    at_most = plan(listed[: size - most], before, AUTHOR, replace_source="list")
+    assert counts(at_most)["revoked"] == most
+    with pytest.raises(ConfigurationError) as refused:
+        plan(listed[: size - most - 1], before, AUTHOR, replace_source="list")
+    assert refused.value.description == (
+        f"as the whole list 'list' the file would revoke {most + 1} of its {size} indicators, "
+        f"more than the {most} a run revokes unless --max-revoked allows more: an export that "
+        f"came out short would do this. Check the file; --dry-run --max-revoked {most + 1} "
+        "lists them"
+    )
+    allowed = plan(listed[:1], before, AUTHOR, replace_source="list", max_revoked=size - 1)
+    assert counts(allowed) == {"unchanged": 1, "revoked": size - 1}
+    with pytest.raises(ConfigurationError, match="the file would revoke 1 of its"):
+        plan(listed[1:], before, AUTHOR, replace_source="list", max_revoked=0)
 
 
 def test_bad_rows_are_rejected_with_their_line_and_never_stop_good_ones() -> None:
@@ -303,3 +337,37 @@ def test_a_dry_run_says_what_would_change_and_posts_nothing(
         held = {o["pattern"]: o for o in reader.objects(type="indicator")}
     assert [o["extensions"][EXTENSION_ID]["category"] for o in held.values()] == ["sanctions"] * 2
     assert not any(o.get("revoked") for o in held.values())
+
+
+def test_a_run_that_would_revoke_most_of_a_list_posts_nothing_unless_allowed(
+    base_url: str, world: World, tmp_path: Path
+) -> None:
+    whole = tmp_path / "whole.csv"
+    made = listed_of(30, seed=1)
+    lines = [f"{f['chain']},{f['address']},sanctions,list" for _, f in made if isinstance(f, dict)]
+    whole.write_text("chain,address,category,source\n" + "\n".join(lines) + "\n")
+    publish_command(base_url, world, whole, "--replace-source", "list")
+    short = tmp_path / "short.csv"
+    short.write_text("chain,address,category,source\n" + "\n".join(lines[:5]) + "\n")
+    refused = subprocess.run(
+        [sys.executable, "-m", "feed.cli", "publish", str(short), "--url", base_url,
+         "--key", world.watchdog.bearer, "--feed", world.feed, "--replace-source", "list"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(
+        "error: as the whole list 'list' the file would revoke 25 of its 30 indicators"
+    )
+    with FeedClient(base_url, world.exchange.bearer, world.feed) as reader:
+        assert not any(o.get("revoked") for o in reader.objects(type="indicator"))
+    status, summary = publish_command(
+        base_url, world, short, "--replace-source", "list", "--max-revoked", "25"
+    )
+    assert (status, summary["revoked"]) == (0, 25)
+    alone = subprocess.run(
+        [sys.executable, "-m", "feed.cli", "publish", str(short), "--url", base_url,
+         "--key", world.watchdog.bearer, "--feed", world.feed, "--max-revoked", "25"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert alone.returncode == 2
+    assert "--max-revoked limits what --replace-source revokes" in alone.stderr

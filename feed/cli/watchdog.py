@@ -53,11 +53,13 @@ def chains(as_json: bool) -> None:
 def _publish(
     client: FeedClient,
     rows: Iterable[NumberedRow],
-    replace_source: str | None,
+    *,
     dry_run: bool,
+    replace_source: str | None,
+    max_revoked: int | None,
     places: Mapping[int, str] | None = None,
 ) -> Summary:
-    prepared = publisher.prepare(client, rows, replace_source, places)
+    prepared = publisher.prepare(client, rows, replace_source, places, max_revoked)
     if dry_run:
         return publisher.summarise(client, prepared, posted=False)
     with click.progressbar(length=len(prepared.to_post), label="posting", file=sys.stderr) as bar:
@@ -105,6 +107,12 @@ dry_run_option = click.option(
     is_flag=True,
     help="Say what would be published and revoked, and what rejected; post nothing.",
 )
+max_revoked_option = click.option(
+    "--max-revoked",
+    type=click.IntRange(min=0),
+    help="Revoke at most this many of the list's indicators; by default a tenth of them (at "
+    "least 10), so that a list that came out short is refused, not published.",
+)
 
 
 @main.command()
@@ -132,6 +140,7 @@ dry_run_option = click.option(
     multiple=True,
     help="A column of FILE that is not for publishing: leave it out (repeatable).",
 )
+@max_revoked_option
 @dry_run_option
 @json_option
 @reports_errors
@@ -143,6 +152,7 @@ def publish(
     replace_source: str | None,
     defaults: list[tuple[str, str]],
     ignored: tuple[str, ...],
+    max_revoked: int | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -152,10 +162,14 @@ def publish(
     reference, tlp, action (flag or revoke), asset, source. A file of bare addresses, one a
     line, is read as the address column. Publishing the same file again changes nothing.
     Exit status 3: some rows were rejected, the others were published."""
+    if max_revoked is not None and replace_source is None:
+        raise click.UsageError("--max-revoked limits what --replace-source revokes; give both")
     # A file, a default or a column it cannot take is refused before connecting.
     rows = publisher_rows.read_rows(file, ignored=ignored, defaults=defaults)
     with FeedClient(url, key, feed_name) as client:
-        summary = _publish(client, rows, replace_source, dry_run)
+        summary = _publish(
+            client, rows, dry_run=dry_run, replace_source=replace_source, max_revoked=max_revoked
+        )
     _report(summary, as_json)
 
 
@@ -164,11 +178,18 @@ def publish(
 @url_option
 @key_option
 @feed_option
+@max_revoked_option
 @dry_run_option
 @json_option
 @reports_errors
 def import_ofac(
-    sdn_xml: Path, url: str, key: str, feed_name: str, dry_run: bool, as_json: bool
+    sdn_xml: Path,
+    url: str,
+    key: str,
+    feed_name: str,
+    max_revoked: int | None,
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
     """Publish the digital-currency addresses of the OFAC SDN list (advanced XML, or .bz2).
 
@@ -176,7 +197,10 @@ def import_ofac(
     that are not valid addresses of their ticker are listed with the reason (exit status 3)."""
     converted = ofac.to_rows(ofac.read_listings(sdn_xml))
     with FeedClient(url, key, feed_name) as client:
-        summary = _publish(client, converted.rows, ofac.SOURCE, dry_run, converted.places)
+        summary = _publish(
+            client, converted.rows, dry_run=dry_run, replace_source=ofac.SOURCE,
+            max_revoked=max_revoked, places=converted.places,
+        )  # fmt: skip
     rejected = converted.rejected + summary.rejected
     _report(replace(summary, rejected=rejected), as_json)
 
