@@ -85,8 +85,17 @@ class _Connection(sqlite3.Connection):
     path: Path | str | None = None  # set once the mirror is open
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        try:
+        with self._said():
             return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        with self._said():
+            return super().executemany(sql, parameters)
+
+    @contextmanager
+    def _said(self) -> Iterator[None]:
+        try:
+            yield
         except sqlite3.DatabaseError as error:
             # An integrity or programming error is this code's own fault: left as it is.
             if self.path is None or type(error) not in _FILE_FAULTS:
@@ -190,7 +199,8 @@ class Mirror:
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite has rolled back by itself after a full disk
+                self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 

@@ -29,6 +29,7 @@ from feed.errors import ConfigurationError, InvalidAddress, MirrorError
 from feed.indicators import Flag, build_indicator
 from feed.mirror import Mirror
 from feed.polling import poll
+from feed.sandbox import synthetic_address
 from feed.screener import KeyScreener, Match, Screener
 from feed.stix import Category, build_sighting, organisation_identity
 from tests.conftest import World
@@ -289,11 +290,12 @@ def _progressed(process: "subprocess.Popen[bytes]", lines: int, deadline: float)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_mirror_another_process_holds_is_said_to_be_busy(
+def test_a_mirror_that_cannot_be_written_says_why(
     base_url: str, world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two pollers overlapping (a cron job and one run by hand): the one kept waiting says
-    so, naming the mirror, and a --follow poller retries it like any failed feed."""
+    so, naming the mirror, and a --follow poller retries it like any failed feed. A full
+    disk is said as such, the page it cut short rolled back."""
     monkeypatch.setattr(mirror_module, "BUSY_SECONDS", 0.2)
     path = tmp_path / "mirror.db"
     Mirror(path).close()
@@ -313,6 +315,14 @@ def test_a_mirror_another_process_holds_is_said_to_be_busy(
         holder.execute("ROLLBACK")
     with Mirror(path) as mirror:
         mirror.register("f", "http://127.0.0.1/", "Feed", None)
+    with Mirror(path) as mirror:  # a full disk, made by capping the file at its size now
+        pages = mirror._db.execute("PRAGMA page_count").fetchone()[0]
+        mirror._db.execute(f"PRAGMA max_page_count = {pages}")
+        rng = random.Random(3)
+        many = [built(flag(address=synthetic_address(rng))) for _ in range(200)]
+        with pytest.raises(MirrorError, match=f"^the mirror {path}: database or disk is full$"):
+            mirror.apply("f", many, watermark=None, next_token=None, next_added_after=None)
+        assert mirror.indicators() == []  # the page's transaction was rolled back whole
     broken = tmp_path / "broken.db"
     broken.write_bytes(b"not a database" * 100)
     with pytest.raises(ConfigurationError, match=f"cannot open the mirror {broken}: file is not"):
