@@ -18,7 +18,7 @@ from feed.deliveries import (
 )
 from feed.errors import BadRequest, Forbidden, describe_problems
 from feed.server.deps import EnvelopeBody, ReadableCollection, StoreDep
-from feed.server.responses import TaxiiResponse, taxii_json
+from feed.server.responses import TaxiiResponse, documented_body, taxii_json
 from feed.tables import Role
 from feed.taxii import now_micros
 
@@ -28,6 +28,7 @@ router = APIRouter(prefix="/api/collections/{collection_id}/acknowledgements")
 @router.post(
     "/",
     responses={200: {"model": SubscriberState}},
+    openapi_extra=documented_body(AcknowledgementIn),
     summary="Acknowledge what you applied (extension)",
     description="Body (TAXII media type): `through`, a date_added up to which every object of "
     "the collection is durably applied, and optionally per-object `outcomes` (applied, or "

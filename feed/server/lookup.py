@@ -18,7 +18,7 @@ from feed.keys import Key
 from feed.lookup import find_flagged
 from feed.server.deps import Caller, EnvelopeBody, StoreDep
 from feed.server.discovery import API_ROOT
-from feed.server.responses import TaxiiResponse, taxii_json
+from feed.server.responses import TaxiiResponse, documented_body, taxii_json
 from feed.tables import FlaggedAddress, Organisation
 from feed.taxii import format_timestamp, now_micros
 
@@ -163,6 +163,7 @@ def lookup(
 @router.post(
     API_ROOT + "lookup/",
     responses={200: {"model": LookupResults}},
+    openapi_extra=documented_body(LookupRequest),
     summary="Are these addresses flagged? (extension)",
     description="Body (TAXII media type): `addresses`, at most 1,000, each an `address` and "
     "optionally its `chain`. Answers `results`, one per address in the order asked: what GET "

@@ -79,3 +79,24 @@ def documented_query(*names: str) -> dict[str, Any]:
             for name in names
         ]
     }
+
+
+def documented_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI entry of a request body that a handler reads raw (its media type checked,
+    its length bounded, its JSON parsed once): `model`'s schema, as schemas/ publishes it,
+    under the TAXII media type. Its definitions are written in place: a `$ref` to its own
+    `$defs` would be read against the OpenAPI document, not the schema."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def in_place(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                return in_place(definitions[node["$ref"].rsplit("/", 1)[1]])
+            return {key: in_place(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [in_place(value) for value in node]
+        return node
+
+    content = {TAXII_MEDIA_TYPE: {"schema": in_place(schema)}}
+    return {"requestBody": {"required": True, "content": content}}
