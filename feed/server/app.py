@@ -4,6 +4,7 @@ that turns every failure into a TAXII error body, and the access log."""
 import gc
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -116,7 +117,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         return _error_response(BadRequest(describe_problems(error.errors(), "request")))
 
-    async def database_unavailable(_request: Request, error: Exception) -> TaxiiResponse:
+    async def database_unavailable(request: Request, error: Exception) -> TaxiiResponse:
+        if _refused_by_sqlite(error):  # it would fail again: "retry shortly" would be false
+            return await unexpected_error(request, error)
         error_log.warning("database unavailable: %s", _driver_said(error))
         return _error_response(Unavailable("the database is unavailable; retry shortly"))
 
@@ -139,6 +142,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         app.add_exception_handler(outage, database_unavailable)
     app.add_exception_handler(DBAPIError, database_error)
     app.add_exception_handler(Exception, unexpected_error)
+
+
+def _refused_by_sqlite(error: Exception) -> bool:
+    """Whether SQLite refused the statement itself (a syntax error, a missing table, an
+    expression nested too deep), which its driver reports as an OperationalError, as it does
+    a locked or unreadable database."""
+    code = getattr(getattr(error, "orig", None), "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_ERROR
 
 
 def _driver_said(error: Exception) -> str:

@@ -5,9 +5,11 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from typing import Any
 
 import anyio.to_thread
@@ -319,10 +321,21 @@ def _failure(kind: type[DBAPIError], *, invalidated: bool = False) -> DBAPIError
     )  # fmt: skip
 
 
+def _refused_by_sqlite() -> OperationalError:
+    """What SQLAlchemy raises for a statement SQLite refuses (SQLITE_ERROR)."""
+    with closing(sqlite3.connect(":memory:")) as connection:
+        try:
+            connection.execute("SELECT * FROM no_such_table")
+        except sqlite3.OperationalError as refused:
+            return OperationalError("SELECT * FROM no_such_table", {}, refused)
+    raise AssertionError("SQLite took a statement about a missing table")
+
+
 @pytest.mark.parametrize(
     ("error", "status"),
     [
         (_failure(OperationalError), 503),
+        (_refused_by_sqlite(), 500),
         (_failure(InterfaceError), 503),
         (PoolTimeout("no connection free"), 503),
         (_failure(DBAPIError, invalidated=True), 503),
