@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from feed.errors import BadRequest, quoted
 
@@ -339,6 +339,13 @@ class CollectionResource(Resource):
 
 class Collections(Resource):
     collections: list[CollectionResource] | None = None
+
+
+class PostedEnvelope(BaseModel):
+    """An envelope as a client posts it (section 5.4): at least one object. Other members are
+    ignored, as an extension of TAXII may add some."""
+
+    objects: list[dict[str, Any]] = Field(min_length=1)
 
 
 class StatusDetail(Resource):

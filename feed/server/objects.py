@@ -41,7 +41,13 @@ from feed.server.deps import (
     WritableCollection,
 )
 from feed.server.ledger import audit_additions, delivery_due, note_delivery
-from feed.server.responses import TaxiiResponse, documented_query, paged, taxii_json
+from feed.server.responses import (
+    TaxiiResponse,
+    documented_body,
+    documented_query,
+    paged,
+    taxii_json,
+)
 from feed.server.status import status_resource
 from feed.stix import check_object
 from feed.store import Store, save_status
@@ -50,6 +56,7 @@ from feed.taxii import (
     STIX_MEDIA_TYPE,
     Filters,
     Page,
+    PostedEnvelope,
     Status,
     cursor_scope,
     format_timestamp,
@@ -172,6 +179,7 @@ def _check_report(store: Store, feed_id: str, value: dict[str, Any], identity: s
     status_code=202,
     responses={202: {"model": Status}},
     summary="Add objects (5.4)",
+    openapi_extra=documented_body(PostedEnvelope),
 )
 def post_objects(
     access: WritableCollection,
