@@ -9,7 +9,8 @@ deadline (`feed.transport`)."""
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -29,6 +30,8 @@ from feed.transport import ANSWER_TIMEOUT, bounded, described, unreachable
 T = TypeVar("T")
 RETRIED_STATUSES = frozenset({429, 502, 503, 504})
 PAGE_SIZE = 1000
+# Addresses a lookup request carries: the most a server of ours takes in one.
+LOOKUP_BATCH = 1000
 
 
 @dataclass(frozen=True)
@@ -193,13 +196,7 @@ class FeedClient:
         return state
 
     def _send(self, method: str, url: str, body: str | None) -> requests.Response:
-        session: requests.Session = self._connection.session
-        headers = {"Accept": MEDIA_TYPE_TAXII_V21}
-        if body is not None:
-            headers["Content-Type"] = MEDIA_TYPE_TAXII_V21
-        response = session.request(method, url, data=body, headers=headers)
-        response.raise_for_status()
-        return response
+        return _sent(self._connection.session, method, url, body)
 
     def _get(self, url: str, params: dict[str, str]) -> requests.Response:
         session: requests.Session = self._connection.session
@@ -316,6 +313,33 @@ def _retried(request: Callable[[], T], retries: int, sleep: Callable[[float], No
     raise AssertionError("the loop returns or raises")
 
 
+def _sent(session: requests.Session, method: str, url: str, body: str | None) -> requests.Response:
+    """A request of one of our extensions, in TAXII's media type; refused, an HTTPError."""
+    headers = {"Accept": MEDIA_TYPE_TAXII_V21}
+    if body is not None:
+        headers["Content-Type"] = MEDIA_TYPE_TAXII_V21
+    response = session.request(method, url, data=body, headers=headers)
+    response.raise_for_status()
+    return response
+
+
+@contextmanager
+def _roots(
+    url: str, key: str, retries: int, sleep: Callable[[float], None], timeout: float
+) -> Iterator[list[ApiRoot]]:
+    """The API roots of the server at `url` as `key` sees them, closed after."""
+    user, password = split_key(key)
+    server = _discovery(url, user, password, timeout)
+    roots: list[ApiRoot] = []
+    try:
+        roots = _api_roots(server, timeout, partial(_retried, retries=retries, sleep=sleep))
+        yield roots
+    finally:
+        for root in roots:
+            root.close()
+        server.close()
+
+
 def subscribed_feeds(
     url: str,
     key: str,
@@ -327,19 +351,37 @@ def subscribed_feeds(
     """The feeds of the server at `url` that `key` is granted, each by its alias (else its
     id): the collections it may read but not write, other than the reports collection of a
     feed it may write, which is a watchdog's own."""
-    user, password = split_key(key)
-    server = _discovery(url, user, password, timeout)
-    roots: list[ApiRoot] = []
-    try:
-        roots = _api_roots(server, timeout, partial(_retried, retries=retries, sleep=sleep))
+    with _roots(url, key, retries, sleep, timeout) as roots:
         listed = [
             (collection.alias or collection.id, collection.can_read, collection.can_write)
             for root in roots
             for collection in _retried(partial(getattr, root, "collections"), retries, sleep)
         ]
-    finally:
-        for root in roots:
-            root.close()
-        server.close()
     owned = {reports_alias(name) for name, _, writes in listed if writes}
     return [name for name, reads, writes in listed if reads and not writes and name not in owned]
+
+
+def lookup(
+    url: str,
+    key: str,
+    asked: Sequence[tuple[str, str | None]],
+    *,
+    retries: int = 5,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout: float = ANSWER_TIMEOUT,
+) -> list[dict[str, Any]]:
+    """What the server at `url` answers for each (address, chain or None) `asked`, in order:
+    the indicators flagging it in the feeds `key` may read, or why it is no address. The
+    lookup extension of the first API root, LOOKUP_BATCH addresses a request."""
+    results: list[dict[str, Any]] = []
+    with _roots(url, key, retries, sleep, timeout) as roots:
+        if not roots:
+            raise RemoteError(f"{url} lists no API root to look addresses up in")
+        session, where = roots[0]._conn.session, roots[0].url + "lookup/"
+        for start in range(0, len(asked), LOOKUP_BATCH):
+            batch = asked[start : start + LOOKUP_BATCH]
+            items = [{"address": a} if c is None else {"address": a, "chain": c} for a, c in batch]
+            body = json.dumps({"addresses": items})
+            answer = _retried(partial(_sent, session, "POST", where, body), retries, sleep)
+            results += answer.json()["results"]
+    return results

@@ -3,7 +3,7 @@ collection as any server would, then the given bodies for that collection's obje
 request (the last again and again), whatever they hold. After `limit` pages it answers 500,
 so that a poller which never stops fails its test instead of hanging it. A server that
 `stalls` answers requests for the objects only when it is stopped, or after 10 s: a client
-with no deadline then fails its test rather than hang it."""
+with no deadline then fails its test rather than hang it. A lookup is answered `lookup`."""
 
 import json
 import threading
@@ -23,8 +23,10 @@ class HostileServer:
         limit: int = 50,
         date_added_last: str | None = None,
         stalls: bool = False,
+        lookup: bytes | None = None,
     ) -> None:
         self.pages = pages
+        self.lookup = lookup
         self.limit = limit
         self.stalls = stalls
         self.stopped = threading.Event()
@@ -75,7 +77,16 @@ class _Handler(BaseHTTPRequestHandler):
     owner: HostileServer
 
     def do_GET(self) -> None:
-        status, body = self.owner.answer(self.path.split("?", 1)[0])
+        self._send(*self.owner.answer(self.path.split("?", 1)[0]))
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path == "/api/lookup/" and self.owner.lookup is not None:
+            self._send(200, self.owner.lookup)
+        else:
+            self._send(404, b'{"title": "not found", "http_status": "404"}')
+
+    def _send(self, status: int, body: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", MEDIA_TYPE)
         self.send_header("Content-Length", str(len(body)))

@@ -62,6 +62,9 @@ def emit(data: dict[str, Any], as_json: bool) -> None:
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
+# The exit status of a screen, check or lookup that found a flagged address.
+HIT = 3
+
 
 # Each command's module, imported when the command runs: screening a file or checking an
 # address need not first load the server's database layer, half a second of every run.
@@ -73,6 +76,7 @@ COMMAND_MODULES = {
     "db": "server",
     "hits": "watchdog",
     "import-ofac": "watchdog",
+    "lookup": "exchange",
     "mirror": "mirror",
     "poll": "exchange",
     "publish": "watchdog",

@@ -1,5 +1,6 @@
-"""The exchange's commands that talk to the server: `feed poll` into the local mirror, and
-`feed report-hit` (screening against the mirror is in `feed.cli.screening`)."""
+"""The exchange's commands that talk to the server: `feed poll` into the local mirror,
+`feed lookup` without one, and `feed report-hit` (screening against the mirror is in
+`feed.cli.screening`)."""
 
 import json
 import random
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import click
 
+from feed.addresses import LONGEST_SHOWN
 from feed.cli.base import (
+    HIT,
     json_option,
     key_option,
     main,
@@ -20,8 +23,8 @@ from feed.cli.base import (
     shown,
     url_option,
 )
-from feed.client import FeedClient, subscribed_feeds
-from feed.errors import ConfigurationError, MirrorError, RemoteError, counted
+from feed.client import FeedClient, lookup, subscribed_feeds
+from feed.errors import ConfigurationError, MirrorError, RemoteError, clipped, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
 
@@ -124,6 +127,43 @@ def poll_command(
             if not follow:
                 return
             time.sleep(interval * random.uniform(1 - jitter, 1 + jitter))  # noqa: S311
+
+
+@main.command("lookup")
+@click.argument("addresses", nargs=-1, required=True)
+@click.option("--chain", help="Ticker, chain or CAIP-2 id; by default every chain that fits.")
+@url_option
+@key_option
+@json_option
+@reports_errors
+def lookup_command(
+    addresses: tuple[str, ...], chain: str | None, url: str, key: str, as_json: bool
+) -> None:
+    """Ask the server whether each ADDRESS is flagged in a feed the key may read, and by which
+    indicators: `feed check` for an exchange that keeps no mirror.
+
+    Exit status: 0 no hit, 3 at least one hit, 1 an address that is no address."""
+    results = lookup(url, key, [(address, chain) for address in addresses])
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+    for result in [] if as_json else results:
+        address = shown(clipped(result["address"], LONGEST_SHOWN))
+        if "invalid" in result:
+            click.echo(f"{address}\tinvalid\t{shown(result['invalid'])}")
+        for match in result.get("matches", ()):  # the server's words: shown escaped
+            fields = [match.get(name) for name in ("collection", "created_by_ref", "category")]
+            said = "\t".join(shown(str(field or "?")) for field in fields)
+            indicator = shown(f"{match.get('indicator')}@{match.get('version')}")
+            click.echo(
+                f"{address}\tHIT\t{said}\tconfidence {shown(str(match.get('confidence')))}\t"
+                f"{indicator}"
+            )
+        if result.get("matches") == []:
+            click.echo(f"{address}\tno hit")
+    if any(result.get("flagged") for result in results):
+        sys.exit(HIT)
+    if any("invalid" in result for result in results):
+        sys.exit(1)
 
 
 def _moment(value: str | None) -> datetime:

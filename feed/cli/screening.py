@@ -15,6 +15,7 @@ import click
 
 from feed.addresses import LONGEST_SHOWN, Address, parse_address, readings_in
 from feed.cli.base import (
+    HIT,
     age,
     json_option,
     main,
@@ -28,7 +29,6 @@ from feed.rowfiles import Record, is_json_lines, json_objects, table
 from feed.screener import KeyScreener, Match
 from feed.taxii import now_micros, parse_timestamp
 
-HIT = 3
 # Pollers run every minute or hour: a feed not polled for a day has most likely stopped
 # being polled, and what it flagged since is not screened.
 STALE_AFTER_SECONDS = 86400
