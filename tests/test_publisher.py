@@ -203,14 +203,21 @@ def test_an_indicator_of_ours_the_server_would_now_refuse_gets_a_version_it_take
     check_object(version, AUTHOR)
 
 
+def run_publish(
+    base_url: str, world: World, path: Path, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """`feed publish` of `path` to the world's feed, as its watchdog, whatever it answers."""
+    return subprocess.run(
+        [sys.executable, "-m", "feed.cli", "publish", str(path), "--url", base_url,
+         "--key", world.watchdog.bearer, "--feed", world.feed, *extra],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
 def publish_command(
     base_url: str, world: World, path: Path, *extra: str
 ) -> tuple[int, dict[str, Any]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "feed.cli", "publish", str(path), "--url", base_url,
-         "--key", world.watchdog.bearer, "--feed", world.feed, "--json", *extra],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    done = run_publish(base_url, world, path, "--json", *extra)
     assert done.returncode in (0, 3), done.stderr
     summary: dict[str, Any] = json.loads(done.stdout)
     return done.returncode, summary
@@ -218,11 +225,7 @@ def publish_command(
 
 def printed_by_publish(base_url: str, world: World, path: Path, *extra: str) -> str:
     """What `feed publish` prints for people, not as JSON."""
-    return subprocess.run(
-        [sys.executable, "-m", "feed.cli", "publish", str(path), "--url", base_url,
-         "--key", world.watchdog.bearer, "--feed", world.feed, *extra],
-        capture_output=True, text=True, timeout=120, check=False,
-    ).stdout  # fmt: skip
+    return run_publish(base_url, world, path, *extra).stdout
 
 
 def published_list(base_url: str, world: World, tmp_path: Path) -> Path:
@@ -313,12 +316,10 @@ def test_feed_publish_takes_an_export_as_it_is(base_url: str, world: World) -> N
     assert {(e["chain"], e["category"]) for e in seen} == {
         ("bip122:000000000019d6689c085ae165831e93", "ransomware")
     }
-    refused = subprocess.run(
-        [sys.executable, "-m", "feed.cli", "publish", str(RANSOMWARE), "--url",
-         "http://127.0.0.1:9", "--key", world.watchdog.bearer, "--feed", world.feed,
-         "--default", "category=ransomeware", *leave_out],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    unreachable = "http://127.0.0.1:9"  # refused before any server is asked
+    refused = run_publish(
+        unreachable, world, RANSOMWARE, "--default", "category=ransomeware", *leave_out
+    )
     assert refused.returncode == 1
     assert refused.stderr.startswith("error: default category: Input should be")
 
@@ -349,11 +350,7 @@ def test_a_run_that_would_revoke_most_of_a_list_posts_nothing_unless_allowed(
     publish_command(base_url, world, whole, "--replace-source", "list")
     short = tmp_path / "short.csv"
     short.write_text("chain,address,category,source\n" + "\n".join(lines[:5]) + "\n")
-    refused = subprocess.run(
-        [sys.executable, "-m", "feed.cli", "publish", str(short), "--url", base_url,
-         "--key", world.watchdog.bearer, "--feed", world.feed, "--replace-source", "list"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    refused = run_publish(base_url, world, short, "--replace-source", "list")
     assert refused.returncode == 1
     assert refused.stderr.startswith(
         "error: as the whole list 'list' the file would revoke 25 of its 30 indicators"
@@ -364,10 +361,6 @@ def test_a_run_that_would_revoke_most_of_a_list_posts_nothing_unless_allowed(
         base_url, world, short, "--replace-source", "list", "--max-revoked", "25"
     )
     assert (status, summary["revoked"]) == (0, 25)
-    alone = subprocess.run(
-        [sys.executable, "-m", "feed.cli", "publish", str(short), "--url", base_url,
-         "--key", world.watchdog.bearer, "--feed", world.feed, "--max-revoked", "25"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    alone = run_publish(base_url, world, short, "--max-revoked", "25")
     assert alone.returncode == 2
     assert "--max-revoked limits what --replace-source revokes" in alone.stderr
