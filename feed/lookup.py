@@ -90,21 +90,26 @@ def index(session: Session, latest: Iterable[Latest]) -> None:
     bulk_insert(session.connection(), _flags, rows)
 
 
+# Keys one query probes: SQLite parses a chain of ORs as a tree, at most 1,000 deep.
+_KEYS_A_QUERY = 200
+
+
 def find_flagged(
     session: Session, addresses: Sequence[Address], collection_ids: Sequence[str], now: int
 ) -> list[FlaggedAddress]:
-    """Index rows flagging any of `addresses` in the given collections, valid at `now`."""
+    """Index rows flagging any of `addresses` in the given collections, valid at `now`, by
+    collection and object; _KEYS_A_QUERY keys a query, however many addresses."""
     if not addresses or not collection_ids:
         return []
     # One condition per key, not a row-value IN list: SQLite reads the whole table for a
     # list of two pairs or more (an address read on several chains), where each condition
     # is one probe of the index on either database.
     domain, key = col(FlaggedAddress.domain), col(FlaggedAddress.address_key)
-    wanted = dict.fromkeys((a.domain, a.key) for a in addresses)  # each once, in order
-    probes = [and_(domain == d, key == k) for d, k in wanted]
-    query = (
-        select(FlaggedAddress)
-        .where(
+    wanted = list(dict.fromkeys((a.domain, a.key) for a in addresses))  # each once, in order
+    found: list[FlaggedAddress] = []
+    for start in range(0, len(wanted), _KEYS_A_QUERY):
+        probes = [and_(domain == d, key == k) for d, k in wanted[start : start + _KEYS_A_QUERY]]
+        query = select(FlaggedAddress).where(
             or_(*probes),
             col(FlaggedAddress.collection_id).in_(collection_ids),
             or_(
@@ -112,6 +117,5 @@ def find_flagged(
                 col(FlaggedAddress.valid_until) > now,
             ),
         )
-        .order_by(col(FlaggedAddress.collection_id), col(FlaggedAddress.object_id))
-    )
-    return list(session.exec(query))
+        found += session.exec(query)
+    return sorted(found, key=lambda row: (row.collection_id, row.object_id))

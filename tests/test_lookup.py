@@ -1,6 +1,7 @@
 """The server's index of flagged addresses, on SQLite and PostgreSQL: an address is found
 through the index, whatever number of chains it is read on."""
 
+import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy import event
 from feed.addresses import screening_readings
 from feed.database import bulk_insert
 from feed.lookup import find_flagged
+from feed.sandbox import synthetic_address
 from feed.store import Store
 from feed.tables import FlaggedAddress
 from tests.conftest import World
@@ -84,3 +86,20 @@ def test_an_address_on_several_chains_is_found_through_the_index(
     assert "ix_flagged_address_key" in plan, plan
     assert "Seq Scan" not in plan, plan
     assert "SCAN flagged_address" not in plan, plan
+
+
+def test_thousands_of_addresses_are_found_in_one_call(store: Store, world: World) -> None:
+    """More keys than SQLite takes in one chain of ORs: asked in parts, answered as one."""
+    rng = random.Random(5)
+    asked = [synthetic_address(rng) for _ in range(1500)]
+    held = asked[::100]
+    rows = [
+        index_row(n, world.feed if n % 2 else world.other_feed, a.domain, a.key)
+        for n, a in enumerate(reversed(held))
+    ]
+    with store.writing() as session:
+        bulk_insert(session.connection(), _flags, rows)
+    with store.reading() as session:
+        found = find_flagged(session, asked, [world.feed, world.other_feed], now=0)
+    assert {(row.domain, row.address_key) for row in found} == {(a.domain, a.key) for a in held}
+    assert found == sorted(found, key=lambda row: (row.collection_id, row.object_id))

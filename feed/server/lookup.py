@@ -25,8 +25,6 @@ from feed.taxii import format_timestamp, now_micros
 router = APIRouter()
 # Addresses one POST may ask about.
 MOST_ADDRESSES = 1000
-# Keys one query probes: SQLite parses a chain of ORs as a tree, at most 1,000 deep.
-_KEYS_A_QUERY = 200
 
 
 class Reading(BaseModel):
@@ -98,14 +96,9 @@ def _flagging(
 ) -> dict[Key, list[FlaggedAddress]]:
     """The index rows flagging each key of `readings` in the collections `caller` may read."""
     readable = [a.collection.id for a in accessible_collections(session, caller) if a.can_read]
-    by_key = {(address.domain, address.key): address for address in readings}
-    keys = list(by_key)
     found: dict[Key, list[FlaggedAddress]] = {}
-    now = now_micros()
-    for start in range(0, len(keys), _KEYS_A_QUERY):
-        chunk = [by_key[key] for key in keys[start : start + _KEYS_A_QUERY]]
-        for row in find_flagged(session, chunk, readable, now):
-            found.setdefault((row.domain, row.address_key), []).append(row)
+    for row in find_flagged(session, readings, readable, now_micros()):
+        found.setdefault((row.domain, row.address_key), []).append(row)
     return found
 
 
@@ -113,7 +106,7 @@ def _result(
     address: str, readings: Sequence[Address], flagging: dict[Key, list[FlaggedAddress]]
 ) -> LookupResult:
     keys = dict.fromkeys((reading.domain, reading.key) for reading in readings)
-    rows = sorted(
+    rows = sorted(  # as find_flagged orders them, across an address's keys
         (row for key in keys for row in flagging.get(key, ())),
         key=lambda row: (row.collection_id, row.object_id),
     )
