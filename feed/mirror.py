@@ -100,7 +100,7 @@ class _Connection(sqlite3.Connection):
             # An integrity or programming error is this code's own fault: left as it is.
             if self.path is None or type(error) not in _FILE_FAULTS:
                 raise
-            if "locked" in str(error):
+            if (error.sqlite_errorcode or 0) & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise MirrorError(
                     f"the mirror {self.path} is busy: another process (a poll still running?) "
                     f"has held it for writing for {BUSY_SECONDS:g} s; try again"
