@@ -79,6 +79,8 @@ CHAINS: tuple[Chain, ...] = (
           ("D", "A", "9"), {0x1E: "p2pkh", 0x16: "p2sh"}),
     _utxo("dogecoin-testnet", "Dogecoin testnet", "bb0a78264637406b6360aad926284d54", "dogecoin",
           ("n", "2"), {0x71: "p2pkh", 0xC4: "p2sh"}, testnet=True),
+    _utxo("verge", "Verge", "00000fc63692467faeb20cdb3b53200d", "verge",
+          ("D", "E"), {0x1E: "p2pkh", 0x21: "p2sh"}),
     _utxo("dash", "Dash", "00000ffd590b1485b3caadc19b22e637", "dash",
           ("X", "7"), {0x4C: "p2pkh", 0x10: "p2sh"}),
     _utxo("dash-testnet", "Dash testnet", "00000bafbc94add76cb75e2ec9289483", "dash",
@@ -87,7 +89,11 @@ CHAINS: tuple[Chain, ...] = (
           ("t1", "t3"), {0x1CB8: "p2pkh", 0x1CBD: "p2sh"}, width=2),
     _utxo("zcash-testnet", "Zcash testnet", "05a60a92d99d85997cce3b87616c089f", "zcash",
           ("tm", "t2"), {0x1D25: "p2pkh", 0x1CBA: "p2sh"}, testnet=True, width=2),
-    # Bitcoin Cash shares Bitcoin's genesis block; its chain id is the block where it split off.
+    # Bitcoin Cash and Bitcoin SV share Bitcoin's genesis block: each chain id is the first block
+    # only that chain has (478559 and 556767). Bitcoin Cash is the last chain to read a legacy
+    # address, as screening's look-up by decoded bytes places its CashAddr form last.
+    _utxo("bitcoin-sv", "Bitcoin SV", "000000000000000001d956714215d96f", "bitcoin-sv",
+          ("1", "3"), {0x00: "p2pkh", 0x05: "p2sh"}),
     Chain("bitcoin-cash", "Bitcoin Cash", "bip122:000000000000000000651ef99cb9fcbe",
           Family.BITCOIN_CASH, "bitcoin-cash", ("bitcoincash:", "q", "p", "1", "3"), False,
           {b"\x00": "p2pkh", b"\x05": "p2sh"}, "bitcoincash"),
@@ -129,6 +135,7 @@ CHAINS: tuple[Chain, ...] = (
 TICKERS: dict[str, tuple[str, ...]] = {
     "btc": ("bitcoin",), "xbt": ("bitcoin",), "ltc": ("litecoin",), "doge": ("dogecoin",),
     "xdg": ("dogecoin",), "dash": ("dash",), "zec": ("zcash",), "bch": ("bitcoin-cash",),
+    "bsv": ("bitcoin-sv",), "xvg": ("verge",),
     "eth": ("ethereum",), "etc": ("ethereum-classic",), "bnb": ("bnb-beacon", "bsc"),
     "bsc": ("bsc",), "matic": ("polygon",), "pol": ("polygon",), "arb": ("arbitrum",),
     "op": ("optimism",), "avax": ("avalanche",), "trx": ("tron",), "xmr": ("monero",),

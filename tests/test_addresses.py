@@ -39,6 +39,8 @@ GOOD = [
     ("litecoin", "LNf2JDiuunBz7GMDKFYHN4rq5meXWxiwfb", None, "p2pkh"),
     ("litecoin", "M8yFL6SFC6TreATegTyuSYkDfDRbisdpT3", None, "p2sh"),
     ("dogecoin", base58check_encode(b"\x1e" + HASH160), None, "p2pkh"),
+    ("verge", "DFFJhnQNZf8rf67tYnesPu7MuGUpYtzv7Z", None, "p2pkh"),
+    ("verge", base58check_encode(b"\x21" + HASH160), None, "p2sh"),
     ("dash", "XnPFsRWTaSgiVauosEwQ6dEitGYXgwznz2", None, "p2pkh"),
     ("zcash", "t1MMXtBrSp1XG38Lx9cePcNUCJj5vdWfUWL", None, "p2pkh"),
     ("bitcoin-cash", "bitcoincash:qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdx6a", None, "p2pkh"),
@@ -46,6 +48,7 @@ GOOD = [
      "bitcoincash:qpf2cphc5dkuclkqur7lhj2yuqq9pk3hmukle77vhq", "p2pkh"),
     ("bitcoin-cash", "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu",
      "bitcoincash:qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdx6a", "p2pkh"),
+    ("bitcoin-sv", "12sjrrhoFEsedNRhtgwvvRqjFTh8fZTDX9", None, "p2pkh"),
     ("ethereum", "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed",
      "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "account"),
     ("ethereum-sepolia", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", None, "account"),
@@ -202,6 +205,7 @@ def test_detection_without_a_chain() -> None:
     for ambiguous in (
         "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu",
         "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed",
+        "DFFJhnQNZf8rf67tYnesPu7MuGUpYtzv7Z",  # Dogecoin and Verge share version bytes
     ):
         with pytest.raises(InvalidAddress) as caught:
             parse_address(ambiguous)
@@ -228,10 +232,8 @@ def test_ofac_addresses_parse_except_the_known_dirt() -> None:
         "TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq": Problem.UNKNOWN_PREFIX,  # a Tron address under XBT
         "5be5543ff73456ab9f2d207887e2af87322c651ea1a873c5b25b7ffae456c320": Problem.UNKNOWN_PREFIX,
         "GPwg61XoHqQPNmAucFACuQ5H9sGCDv9TpS": Problem.UNKNOWN_CHAIN,  # Bitcoin Gold
-        "12sjrrhoFEsedNRhtgwvvRqjFTh8fZTDX9": Problem.UNKNOWN_CHAIN,  # Bitcoin SV
-        "DFFJhnQNZf8rf67tYnesPu7MuGUpYtzv7Z": Problem.UNKNOWN_CHAIN,  # Verge
     }
-    assert len(readings) == 743
+    assert len(readings) == 745
 
 
 def test_ransomware_addresses_are_all_valid_bitcoin() -> None:

@@ -117,6 +117,25 @@ def test_screener_holds_every_match_of_an_address(screener_of: ScreenerOf) -> No
 
 
 @SCREENERS
+def test_an_address_flagged_on_a_chain_that_shares_its_form_is_found_by_its_text(
+    screener_of: ScreenerOf,
+) -> None:
+    # OFAC lists these under BSV and XVG; Bitcoin and Dogecoin read the same texts.
+    rows: Rows = []
+    for text, ticker in (("12sjrrhoFEsedNRhtgwvvRqjFTh8fZTDX9", "BSV"),
+                         ("DFFJhnQNZf8rf67tYnesPu7MuGUpYtzv7Z", "XVG")):  # fmt: skip
+        address = parse_address(text, ticker)
+        match = Match("f", "c", None, None, "sanctions", 100, f"indicator--{ticker}", "v",
+                      address.chain.caip2, text, None)  # fmt: skip
+        rows.append((address.domain, address.key, match))
+    screener = screener_of(rows)
+    for (_, _, match), ticker, other in zip(rows, ("BSV", "XVG"), ("BTC", "DOGE"), strict=True):
+        assert screener.screen(match.address) == [match]
+        assert screener.screen(match.address, ticker) == [match]
+        assert screener.screen(match.address, other) == []
+
+
+@SCREENERS
 def test_a_screener_of_thousands_finds_each_canonical_or_by_its_text_and_nothing_else(
     screener_of: ScreenerOf,
 ) -> None:
