@@ -151,7 +151,7 @@ def lookup_command(
         if "invalid" in result:
             click.echo(f"{address}\tinvalid\t{shown(result['invalid'])}")
         for match in result.get("matches", ()):  # the server's words: shown escaped
-            fields = [match.get(name) for name in ("collection", "created_by_ref", "category")]
+            fields = [match.get(name) for name in ("collection_title", "watchdog_name", "category")]
             said = "\t".join(shown(str(field or "?")) for field in fields)
             indicator = shown(f"{match.get('indicator')}@{match.get('version')}")
             click.echo(

@@ -5,11 +5,11 @@ once against the rate limit, each address answered in turn and an invalid one sa
 the others."""
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from feed.accounts import accessible_collections
 from feed.addresses import Address, parse_address, screening_readings
@@ -19,7 +19,7 @@ from feed.lookup import find_flagged
 from feed.server.deps import Caller, EnvelopeBody, StoreDep
 from feed.server.discovery import API_ROOT
 from feed.server.responses import TaxiiResponse, documented_body, taxii_json
-from feed.tables import FlaggedAddress, Organisation
+from feed.tables import Collection, FlaggedAddress, Organisation
 from feed.taxii import format_timestamp, now_micros
 
 router = APIRouter()
@@ -34,6 +34,8 @@ class Reading(BaseModel):
 
 class LookupMatch(BaseModel):
     collection: str
+    collection_title: str
+    watchdog_name: str = Field(description="The name of the organisation that owns the feed.")
     indicator: str
     version: str
     chain: str
@@ -91,28 +93,50 @@ def _readings(address: str, chain: str | None) -> list[Address]:
     return readings
 
 
-def _flagging(
-    session: Session, caller: Organisation, readings: Sequence[Address]
-) -> dict[Key, list[FlaggedAddress]]:
-    """The index rows flagging each key of `readings` in the collections `caller` may read."""
-    readable = [a.collection.id for a in accessible_collections(session, caller) if a.can_read]
-    found: dict[Key, list[FlaggedAddress]] = {}
-    for row in find_flagged(session, readings, readable, now_micros()):
-        found.setdefault((row.domain, row.address_key), []).append(row)
-    return found
+class _Found(NamedTuple):
+    """The index rows flagging each key asked about, and each flagging feed's title and
+    watchdog's name."""
+
+    rows: dict[Key, list[FlaggedAddress]]
+    feeds: dict[str, tuple[str, str]]
 
 
-def _result(
-    address: str, readings: Sequence[Address], flagging: dict[Key, list[FlaggedAddress]]
-) -> LookupResult:
+def _flagging(session: Session, caller: Organisation, readings: Sequence[Address]) -> _Found:
+    """What flags each key of `readings` in the collections `caller` may read."""
+    readable = {
+        a.collection.id: a.collection for a in accessible_collections(session, caller) if a.can_read
+    }
+    rows: dict[Key, list[FlaggedAddress]] = {}
+    for row in find_flagged(session, readings, list(readable), now_micros()):
+        rows.setdefault((row.domain, row.address_key), []).append(row)
+    flagging = {row.collection_id for found in rows.values() for row in found}
+    return _Found(rows, _feeds(session, [readable[id_] for id_ in flagging]))
+
+
+def _feeds(session: Session, collections: list[Collection]) -> dict[str, tuple[str, str]]:
+    """Each collection's title and its owner's name; no query when none flags anything."""
+    if not collections:
+        return {}
+    owners = {collection.owner_id for collection in collections}
+    names = dict(
+        session.exec(
+            select(Organisation.id, Organisation.name).where(col(Organisation.id).in_(owners))
+        ).all()
+    )
+    return {c.id: (c.title, names[c.owner_id]) for c in collections}
+
+
+def _result(address: str, readings: Sequence[Address], found: _Found) -> LookupResult:
     keys = dict.fromkeys((reading.domain, reading.key) for reading in readings)
     rows = sorted(  # as find_flagged orders them, across an address's keys
-        (row for key in keys for row in flagging.get(key, ())),
+        (row for key in keys for row in found.rows.get(key, ())),
         key=lambda row: (row.collection_id, row.object_id),
     )
     matches = [
         LookupMatch(
             collection=row.collection_id,
+            collection_title=found.feeds[row.collection_id][0],
+            watchdog_name=found.feeds[row.collection_id][1],
             indicator=row.object_id,
             version=row.version,
             chain=row.chain,
@@ -149,8 +173,8 @@ def lookup(
 ) -> TaxiiResponse:
     readings = _readings(address, chain)
     with store.reading() as session:
-        flagging = _flagging(session, caller, readings)
-    return taxii_json(_result(address, readings, flagging))
+        found = _flagging(session, caller, readings)
+    return taxii_json(_result(address, readings, found))
 
 
 @router.post(
@@ -180,11 +204,11 @@ def lookup_many(caller: Caller, store: StoreDep, raw: EnvelopeBody) -> TaxiiResp
             asked.append(error.description)
     every = [reading for found in asked if isinstance(found, list) for reading in found]
     with store.reading() as session:
-        flagging = _flagging(session, caller, every)
+        found = _flagging(session, caller, every)
     results: list[LookupResult | LookupRefusal] = [
-        LookupRefusal(address=item.address, invalid=found)
-        if isinstance(found, str)
-        else _result(item.address, found, flagging)
-        for item, found in zip(request.addresses, asked, strict=True)
+        LookupRefusal(address=item.address, invalid=readings)
+        if isinstance(readings, str)
+        else _result(item.address, readings, found)
+        for item, readings in zip(request.addresses, asked, strict=True)
     ]
     return taxii_json(LookupResults(results=results))

@@ -20,7 +20,7 @@ def test_lookup_answers_each_address_from_the_server(base_url: str, world: World
     found = feed_command("lookup", ETH.lower(), "nonsense", UNFLAGGED, *asked)
     assert found.returncode == 3, found.stderr
     hit, invalid, clear = found.stdout.splitlines()
-    assert hit.startswith(f"{ETH.lower()}\tHIT\t{world.feed}\t{world.watchdog.identity}\tscam\t")
+    assert hit.startswith(f"{ETH.lower()}\tHIT\tHotline alerts\tHotline\tscam\tconfidence ")
     assert invalid == "nonsense\tinvalid\tnonsense is no address of a known chain"
     assert clear == f"{UNFLAGGED}\tno hit"
     answered = json.loads(feed_command("lookup", ETH, *asked, "--json").stdout)
@@ -55,12 +55,13 @@ def test_a_server_s_words_are_shown_escaped() -> None:
     lines above it or print lines of its own."""
     erase = "\x1b[2K\r"
     answer = {"results": [{"address": ETH, "readings": [], "flagged": True, "matches": [
-        {"collection": f"c{erase}", "indicator": "indicator--x\nforged", "version": "v",
-         "chain": "eip155:1", "address": ETH, "category": f"scam{erase}", "confidence": 5},
+        {"collection": "c", "collection_title": f"t{erase}", "indicator": "indicator--x\nforged",
+         "version": "v", "chain": "eip155:1", "address": ETH, "category": f"scam{erase}",
+         "confidence": 5},
     ]}]}  # fmt: skip
     with HostileServer([], lookup=json.dumps(answer).encode()) as server:
         found = feed_command("lookup", ETH, "--url", server.url, "--key", "k.s")
     assert found.returncode == 3, found.stderr
     assert found.stdout == (
-        f"{ETH}\tHIT\tc\\x1b[2K\\r\t?\tscam\\x1b[2K\\r\tconfidence 5\tindicator--x\\nforged@v\n"
+        f"{ETH}\tHIT\tt\\x1b[2K\\r\t?\tscam\\x1b[2K\\r\tconfidence 5\tindicator--x\\nforged@v\n"
     )

@@ -53,6 +53,8 @@ def test_lookup_follows_the_latest_version(client: TestClient, world: World) -> 
     assert (match["indicator"], match["category"], match["collection"]) == (
         first["id"], "ransomware", world.feed,
     )  # fmt: skip
+    # Named as an exchange's mirror names it: the feed's title and its watchdog's name.
+    assert (match["collection_title"], match["watchdog_name"]) == ("Hotline alerts", "Hotline")
     # Screened on another EVM chain, the same account is flagged.
     assert ask(client, world.exchange, address=ETH, chain="BSC")["flagged"] is True
     assert ask(client, world.outsider, address=ETH.lower()) == {
