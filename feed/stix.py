@@ -22,7 +22,13 @@ from feed.addresses import Address, parse_address, screening_readings
 from feed.chains import caip2_chain
 from feed.errors import FeedError, InvalidAddress, InvalidObject, quoted
 from feed.shapes import Unfit, common_indicator
-from feed.taxii import format_timestamp, micros_of, normalise_version, parse_timestamp
+from feed.taxii import (
+    format_timestamp,
+    is_object_id,
+    micros_of,
+    normalise_version,
+    parse_timestamp,
+)
 
 SPEC_VERSION = "2.1"
 EXTENSION_ID = "extension-definition--59c9d44e-ea9a-479c-a94f-fdeefc13128c"
@@ -312,6 +318,17 @@ def definitions() -> list[dict[str, Any]]:
     return [project_identity(), extension_definition(), *(tlp_marking(level) for level in Tlp)]
 
 
+def checked_indicator_id(text: str) -> str:
+    """`text`, an indicator's id; raises InvalidObject saying what it is instead. `feed check`
+    prints a match as id@version, which is easily copied whole."""
+    if text.startswith("indicator--") and is_object_id(text):
+        return text
+    id_, at, _ = text.partition("@")
+    if at and id_.startswith("indicator--") and is_object_id(id_):
+        raise InvalidObject(f"{quoted(text)} names a version after '@': give the id alone, {id_}")
+    raise InvalidObject(f"{quoted(text)} is not an indicator id (indicator--<UUID>)")
+
+
 def build_sighting(
     identity: str,
     indicator_id: str,
@@ -326,6 +343,7 @@ def build_sighting(
     so a later report of the same run of sightings (more seen since) is a new version of it;
     its `created` is first_seen, which every version shares, as STIX asks, though the
     exchange keeps no record of what it reported."""
+    checked_indicator_id(indicator_id)
     if not 1 <= count <= 999_999_999:
         raise InvalidObject(f"count {count} is not between 1 and 999999999")
     if last_seen < first_seen:

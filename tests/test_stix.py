@@ -258,3 +258,11 @@ def test_every_report_of_a_run_of_sightings_is_a_version_of_one_object() -> None
     with pytest.raises(InvalidObject, match=r"last_seen 2026-11-22T12:00:00\.123Z has not"):
         build_sighting(AUTHOR, indicator, count=1, first_seen=first_seen, last_seen=NOW,
                        now=first_seen)  # fmt: skip
+    for other, said in (
+        ("sighting--" + indicator.split("--")[1], "is not an indicator id"),
+        (indicator[:-1], "is not an indicator id"),
+        (f"{indicator}@{NOW}", f"give the id alone, {indicator}"),  # as `feed check` shows it
+    ):
+        with pytest.raises(InvalidObject, match=said):
+            build_sighting(AUTHOR, other, count=1, first_seen=first_seen, last_seen=first_seen,
+                           now=NOW)  # fmt: skip

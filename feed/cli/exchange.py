@@ -27,6 +27,7 @@ from feed.client import FeedClient, lookup, subscribed_feeds
 from feed.errors import ConfigurationError, MirrorError, RemoteError, clipped, counted
 from feed.mirror import Mirror
 from feed.polling import Polled, poll
+from feed.stix import checked_indicator_id
 
 
 def _progress(polled: Polled) -> None:
@@ -202,6 +203,7 @@ def report_hit(
 ) -> None:
     """Tell the watchdog that INDICATOR_ID's address was seen in your traffic: a STIX sighting
     in the feed's reports collection, which only the feed's owner reads."""
+    checked_indicator_id(indicator_id)  # before the mirror, which would only not hold it
     if feed_name is None:
         with Mirror(mirror_path, create=False) as mirror:
             feed_name = mirror.feed_of(indicator_id)

@@ -1,8 +1,10 @@
 """`feed lookup`, as an exchange that keeps no mirror runs it: each address answered by the
 server from the feeds its key may read, an address that is no address said so beside the
-rest, and a long list asked in batches the server takes."""
+rest, and a long list asked in batches the server takes. `feed report-hit` of what is no
+indicator id."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +67,15 @@ def test_a_server_s_words_are_shown_escaped() -> None:
     assert found.stdout == (
         f"{ETH}\tHIT\tt\\x1b[2K\\r\t?\tscam\\x1b[2K\\r\tconfidence 5\tindicator--x\\nforged@v\n"
     )
+
+
+def test_report_hit_refuses_what_is_no_indicator_id_before_asking_anyone(tmp_path: Path) -> None:
+    # No server and no mirror: the id is judged first.
+    asked = ["--url", "http://127.0.0.1:9", "--key", "k.s", "--mirror", str(tmp_path / "none.db")]
+    indicator = "indicator--0b5e4b14-3f4b-5b4e-8e3a-0c1d2e3f4a5b"
+    copied = feed_command("report-hit", f"{indicator}@2026-11-20T10:00:00.000Z", *asked)
+    assert copied.returncode == 1
+    assert f"give the id alone, {indicator}" in copied.stderr
+    address = feed_command("report-hit", ETH, *asked)
+    assert address.returncode == 1
+    assert f"'{ETH}' is not an indicator id (indicator--<UUID>)" in address.stderr

@@ -193,7 +193,12 @@ def test_screening_needs_a_mirror_that_was_polled(tmp_path: Path) -> None:
     missing = tmp_path / "mirorr.db"
     rows = tmp_path / "rows.csv"
     rows.write_text(f"address\n{BTC}\n")
-    for command in (["check", BTC], ["screen", str(rows)], ["report-hit", "x", "--key", "k.s"]):
+    indicator = "indicator--0b5e4b14-3f4b-5b4e-8e3a-0c1d2e3f4a5b"
+    for command in (
+        ["check", BTC],
+        ["screen", str(rows)],
+        ["report-hit", indicator, "--key", "k.s"],
+    ):
         done = feed_command(*command, "--mirror", str(missing))
         assert (done.returncode, done.stdout) == (1, ""), done.stderr
         assert f"no mirror at {missing}: `feed poll` makes one" in done.stderr
