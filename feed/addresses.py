@@ -5,6 +5,7 @@ prefix (legacy Bitcoin Cash addresses become CashAddr); EVM addresses shown EIP-
 in lower case (`Address.key`); base58 is never case-folded. The dedup key of a flagged address
 is (chain, key), never (ticker, address)."""
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,6 +32,10 @@ _CASHADDR_VERSIONS = {kind: version for version, kind in CASHADDR_KINDS.items()}
 MONERO_LENGTHS = (95, 106)  # standard and subaddresses, integrated addresses
 # What a message repeats of a text: whole up to the longest address, clipped beyond.
 LONGEST_SHOWN = 130
+# What any address of a known chain looks like, as the flagged-address extension's schema
+# says (an XRP address's destination tag aside): a text of this shape that no chain reads is
+# a damaged address or one of another chain, not a word.
+ADDRESS_SHAPE = re.compile(r"[0-9A-Za-z:]{26,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +200,14 @@ def _decode(chain: Chain, text: str) -> Address:
             f"{chain.name} addresses start with {' or '.join(chain.prefixes)}",
         )
     return DECODERS[chain.family](chain, text)
+
+
+def looks_like_address(text: str) -> bool:
+    """Whether `text` is an address, or shaped like one and holding a digit (as no header
+    or other word is): a damaged address reads as none, but is still no column's name."""
+    return readings_in(text) is not None or (
+        ADDRESS_SHAPE.fullmatch(text) is not None and any(c.isdigit() for c in text)
+    )
 
 
 def reading(chain: Chain, text: str) -> Address | None:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
-from feed.addresses import readings_in
+from feed.addresses import looks_like_address
 from feed.errors import ConfigurationError
 
 DELIMITERS = ",;\t"
@@ -67,12 +67,13 @@ def is_json_lines(path: Path) -> bool:
 
 def table(path: Path, *, addresses_as: str | None = None) -> Table:
     """The file's header and records. With `addresses_as`, a file whose first line is one
-    address, not a header, is a list of addresses: one column of that name, with no header."""
+    address, not a header, is a list of addresses: one column of that name, with no header.
+    A first address that is damaged is such a list's first row too, refused on its own."""
     found = records(path)
     line, first = next(found, (1, []))
     if not isinstance(first, list):
         return Table(line, [], found)
-    if addresses_as is not None and len(first) == 1 and readings_in(first[0]) is not None:
+    if addresses_as is not None and len(first) == 1 and looks_like_address(first[0].strip()):
         return Table(0, [addresses_as], itertools.chain([(line, first)], found))
     return Table(line, [name.strip() for name in first], found)
 

@@ -18,7 +18,7 @@ import stix2
 from stix2.exceptions import STIXError
 from stix2.utils import is_marking, is_sco
 
-from feed.addresses import Address, parse_address, screening_readings
+from feed.addresses import ADDRESS_SHAPE, Address, parse_address, screening_readings
 from feed.chains import caip2_chain
 from feed.errors import FeedError, InvalidAddress, InvalidObject, quoted
 from feed.shapes import Unfit, common_indicator
@@ -193,10 +193,8 @@ def flagged_address(indicator: dict[str, Any]) -> Address | None:
     return _extension_address(chain, text, extension.get("category"), indicator.get("pattern"))
 
 
-# The extension's optional text properties and their longest length, and the shape of its
-# address, as in its schema.
+# The extension's optional text properties and their longest length, as in its schema.
 _EXTENSION_TEXTS = {"asset": 32, "source": 64}
-_ADDRESS_SHAPE = re.compile(r"[0-9A-Za-z:]{26,128}")
 _EXTENSION_PROPERTIES = frozenset({"extension_type", "chain", "address", "category"}).union(
     _EXTENSION_TEXTS
 )
@@ -213,7 +211,7 @@ def _check_extension_properties(extension: dict[str, Any]) -> None:
         unknown = sorted(extension.keys() - _EXTENSION_PROPERTIES)
         raise InvalidObject(f"{EXTENSION_ID} has no property {quoted(unknown[0])}")
     address = extension.get("address")
-    if isinstance(address, str) and not _ADDRESS_SHAPE.fullmatch(address):
+    if isinstance(address, str) and not ADDRESS_SHAPE.fullmatch(address):
         raise InvalidObject(
             f"extension address {quoted(address)} is not 26 to 128 letters, digits and colons"
         )

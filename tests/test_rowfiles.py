@@ -119,6 +119,23 @@ def test_a_list_of_addresses_with_no_header_is_one_column_of_them(tmp_path: Path
     )
     assert table(listed)[:2] == (1, ["0x04DBA1194ee10112fE6C3207C0687DEf0e78baCf"])  # unasked
     headed = tmp_path / "wallets.csv"
-    for first in ("address", "wallet", "0x04DBA1194ee10112fE6C3207C0687DEf0e78baCf,ETH"):
+    for first in ("address", "wallet", "0x04DBA1194ee10112fE6C3207C0687DEf0e78baCf,ETH",
+                  "destination_wallet_address_of_the_payment", "Wallet Address (BTC)"):  # fmt: skip
         headed.write_text(f"{first}\n0x08723392Ed15743cc38513C4925f5e6be5c17243\n")
         assert table(headed, addresses_as="address").line == 1, first
+
+
+def test_a_list_whose_first_address_is_damaged_is_still_a_list(tmp_path: Path) -> None:
+    """Taken for a header, a first address with a typo, or on a chain this project does not
+    know, would refuse the whole list; as its first row, it is refused alone."""
+    listed = tmp_path / "addresses.txt"
+    bad_checksum, bitcoin_gold = (
+        "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggv",
+        "GPwg61XoHqQPNmAucFACuQ5H9sGCDv9TpS",
+    )
+    for first in (bad_checksum, bitcoin_gold):  # OFAC lists the Bitcoin Gold one under BTG
+        listed.write_text(f"{first}\n0x08723392Ed15743cc38513C4925f5e6be5c17243\n")
+        line, header, found = table(listed, addresses_as="address")
+        assert (line, header, [row for _, row in found]) == (
+            0, ["address"], [[first], ["0x08723392Ed15743cc38513C4925f5e6be5c17243"]],
+        ), first  # fmt: skip

@@ -171,6 +171,14 @@ def test_a_list_of_addresses_with_no_header_is_screened_whole(tmp_path: Path) ->
     summary = json.loads(screened.stdout)
     assert summary["screened"] == len(listed.read_text().split())
     assert [(hit["line"], hit["address"]) for hit in summary["hits"]] == [(1, first)]
+    # A first address with a typo is that list's first row, refused alone.
+    damaged = tmp_path / "damaged.txt"
+    damaged.write_text(listed.read_text().replace(first, first[:-1] + "0", 1))
+    screened = feed_command("screen", str(damaged), "--mirror", mirror, "--json")
+    assert screened.returncode == 0, screened.stderr
+    summary = json.loads(screened.stdout)
+    assert summary["screened"] == len(listed.read_text().split())
+    assert [(bad["line"], "EIP-55" in bad["reason"]) for bad in summary["invalid"]] == [(1, True)]
 
 
 def test_screening_warns_of_a_feed_not_polled_for_a_day(tmp_path: Path) -> None:
