@@ -2,10 +2,14 @@
 
 Each digital-currency address feature of an SDN entry is a listing: the ticker OFAC gave, the
 address, the sanctioned party and its programmes. Tickers are resolved to chains by the
-address itself (USDT names several chains; OFAC also files addresses under the wrong ticker).
-Listings of one (chain, address) become one row, naming every party that lists it. Listings
-that are not valid addresses of their ticker are returned with the reason, never dropped
-silently. The list is public, so its indicators are TLP:CLEAR."""
+address itself (USDT names several chains). OFAC also files addresses under the wrong ticker
+(a Tron address under XBT): one that is no address of its ticker's chains but is one of a
+single other mainnet chain is still sanctioned, so it is published there, said so in its
+description and returned beside the rows (not under a ticker of a chain unknown here, whose
+address it may well be). Listings of one (chain, address) become one row, naming every party
+that lists it. Listings that are no address at all, or that several other chains read, are
+returned with the reason, never dropped silently. The list is public, so its indicators are
+TLP:CLEAR."""
 
 import bz2
 from collections.abc import Iterator
@@ -15,8 +19,10 @@ from typing import IO, Any, NamedTuple
 
 from lxml import etree
 
-from feed.addresses import parse_address
-from feed.errors import ConfigurationError, InvalidAddress
+from feed.addresses import Address, parse_address, screening_readings
+from feed.chains import BY_CAIP2
+from feed.encodings import Problem
+from feed.errors import ConfigurationError, InvalidAddress, with_article
 from feed.publisher import Rejection
 from feed.publisher_rows import NumberedRow
 from feed.stix import Category, Tlp
@@ -120,16 +126,26 @@ class _Merged:
     first: Listing
     tickers: set[str]
     parties: dict[str, Listing]
+    misfiled: set[str]  # the tickers it is listed under but is no address of
+
+
+class Refiled(NamedTuple):
+    """A listing published on another chain than its ticker's: the one it is an address of."""
+
+    where: str
+    address: str
+    chain: str
 
 
 class Converted(NamedTuple):
     """Publisher rows, numbered; where on the list each row comes from, by its number (an XML
-    file's line says nothing of it); and the listings that are not valid addresses of their
-    ticker."""
+    file's line says nothing of it); the listings that are no address of their ticker nor of
+    one other chain; and those published on that other chain."""
 
     rows: list[NumberedRow]
     places: dict[int, str]
     rejected: list[Rejection]
+    refiled: list[Refiled]
 
 
 def _place(listings: list[Listing], tickers: str) -> str:
@@ -139,23 +155,40 @@ def _place(listings: list[Listing], tickers: str) -> str:
     return f"SDN {'entry' if len(listings) == 1 else 'entries'} {entries}, {tickers}"
 
 
+def _elsewhere(text: str) -> Address | None:
+    """`text` as an address of the one mainnet chain it reads as (an EVM account is one on
+    every EVM chain), or None."""
+    readings = [address for address in screening_readings(text) if not address.chain.testnet]
+    return readings[0] if len(readings) == 1 else None
+
+
 def to_rows(listings: list[Listing]) -> Converted:
-    """One publisher row per distinct (chain, address), and the listings that are not valid
-    addresses of their ticker."""
+    """One publisher row per distinct (chain, address); the listings that are no address of
+    their ticker, nor of one other chain; and those published on that chain."""
     merged: dict[tuple[str, str], _Merged] = {}
     rejected: list[Rejection] = []
+    refiled: list[Refiled] = []
     for listing in listings:
+        where = _place([listing], listing.ticker)
+        misfiled = False
         try:
             address = parse_address(listing.address, listing.ticker)
         except InvalidAddress as error:
-            reason = error.description.removeprefix(f"{listing.address}: ")
-            where = _place([listing], listing.ticker)
-            rejected.append(Rejection(0, listing.address, reason, where))
-            continue
+            # Under a ticker of a chain not known here, it may well be that chain's address.
+            known = error.problem != Problem.UNKNOWN_CHAIN
+            found = _elsewhere(listing.address) if known else None
+            if found is None:
+                reason = error.description.removeprefix(f"{listing.address}: ")
+                rejected.append(Rejection(0, listing.address, reason, where))
+                continue
+            address, misfiled = found, True
+            refiled.append(Refiled(where, listing.address, address.chain.name))
         key = (address.chain.caip2, address.key)
-        entry = merged.setdefault(key, _Merged(listing, set(), {}))
+        entry = merged.setdefault(key, _Merged(listing, set(), {}, set()))
         entry.tickers.add(listing.ticker)
         entry.parties.setdefault(listing.entry, listing)
+        if misfiled:
+            entry.misfiled.add(listing.ticker)
     rows: list[NumberedRow] = []
     places: dict[int, str] = {}
     for number, ((chain, _), entry) in enumerate(sorted(merged.items()), start=1):
@@ -164,6 +197,11 @@ def to_rows(listings: list[Listing]) -> Converted:
             f"{p.party} [{', '.join(p.programs) or 'no programme'}] (SDN entry {p.entry})"
             for p in parties
         )
+        if entry.misfiled:
+            described += (
+                f". OFAC lists it under {'/'.join(sorted(entry.misfiled))}, but it is "
+                f"{with_article(BY_CAIP2[chain].name)} address"
+            )
         tickers = "/".join(sorted(entry.tickers))
         places[number] = _place(parties, tickers)
         row = {
@@ -177,4 +215,4 @@ def to_rows(listings: list[Listing]) -> Converted:
             "source": SOURCE,
         }
         rows.append((number, row))
-    return Converted(rows, places, rejected)
+    return Converted(rows, places, rejected, refiled)

@@ -21,6 +21,7 @@ from tests.test_addresses import OFAC_ROWS
 SDN = OFAC_ROWS.parent / "sdn_advanced.xml.bz2"
 BTC = "1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu"
 ETH = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+TRON_UNDER_XBT = "TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq"
 
 
 @pytest.fixture(scope="module")
@@ -38,16 +39,18 @@ def test_every_listing_of_the_sdn_file_is_read(listings: list[Listing]) -> None:
 
 
 def test_rows_are_one_per_chain_and_address(listings: list[Listing]) -> None:
-    rows, places, rejected = to_rows(listings)
-    assert len(rows) == len(places) == 745
+    rows, places, rejected, refiled = to_rows(listings)
+    assert len(rows) == len(places) == 746
     assert {(r.address, r.where.rsplit(", ", 1)[1]) for r in rejected} == {
-        ("TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq", "XBT"),
         ("5be5543ff73456ab9f2d207887e2af87322c651ea1a873c5b25b7ffae456c320", "XMR"),
-        ("GPwg61XoHqQPNmAucFACuQ5H9sGCDv9TpS", "BTG"),
+        ("GPwg61XoHqQPNmAucFACuQ5H9sGCDv9TpS", "BTG"),  # a chain not known here
     }
-    tron_under_xbt = next(r for r in rejected if r.address.startswith("TUCs"))
-    assert "reads as a Tron address" in tron_under_xbt.reason
-    assert tron_under_xbt.where.startswith("SDN entry 45404 (")
+    # Filed under XBT, and an address of Tron alone: still sanctioned, published on Tron.
+    (tron_under_xbt,) = refiled
+    assert tron_under_xbt == ("SDN entry 45404 (Wang Mingming), XBT", TRON_UNDER_XBT, "Tron")
+    (row,) = [f for _, f in rows if isinstance(f, dict) and f["address"] == TRON_UNDER_XBT]
+    assert (row["chain"], row["asset"]) == ("tron:0x2b6653dc", "XBT")
+    assert row["description"].endswith("OFAC lists it under XBT, but it is a Tron address")
     merged = next(
         fields
         for _, fields in rows
@@ -64,6 +67,16 @@ def test_rows_are_one_per_chain_and_address(listings: list[Listing]) -> None:
     assert "SDN entries 38419 (Khatibi Aghada Ahmad), 38420 (Nikaeen Ravari Amir Hossein), XBT" in (
         places.values()
     )
+
+
+def test_a_misfiled_address_is_published_only_where_one_chain_reads_it() -> None:
+    _, _, rejected, refiled = to_rows([
+        Listing("1", "ONE", "XBT", ETH.lower()),  # one EVM account, on every EVM chain
+        Listing("2", "TWO", "XMR", BTC),  # Bitcoin, Bitcoin SV and Bitcoin Cash read it
+        Listing("3", "THREE", "XBT", "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"),  # testnet
+    ])  # fmt: skip
+    assert [(r.address, r.chain) for r in refiled] == [(ETH.lower(), "Ethereum")]
+    assert [r.address for r in rejected] == [BTC, "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"]
 
 
 def test_a_file_that_is_not_sdn_xml_is_refused(tmp_path: Path) -> None:
@@ -97,8 +110,12 @@ def import_ofac(base_url: str, world: World, path: Path, *extra: str) -> tuple[i
 def test_import_the_sdn_file(base_url: str, world: World) -> None:
     status, summary = import_ofac(base_url, world, SDN)
     assert status == 3
-    assert (summary["new"], summary["unchanged"], summary["revoked"]) == (745, 0, 0)
-    assert len(summary["rejected"]) == 3
+    assert (summary["new"], summary["unchanged"], summary["revoked"]) == (746, 0, 0)
+    assert len(summary["rejected"]) == 2
+    assert summary["refiled"] == [
+        {"where": "SDN entry 45404 (Wang Mingming), XBT", "address": TRON_UNDER_XBT,
+         "chain": "Tron"},
+    ]  # fmt: skip
     assert all(r["where"].startswith("SDN entry ") for r in summary["rejected"])
     with FeedClient(base_url, world.exchange.bearer, world.feed) as reader:
         indicators = list(reader.objects(type="indicator"))
@@ -106,10 +123,29 @@ def test_import_the_sdn_file(base_url: str, world: World) -> None:
         (i["extensions"][EXTENSION_ID]["chain"], i["extensions"][EXTENSION_ID]["address"])
         for i in indicators
     }
-    assert len(indicators) == len(flagged) == 745
+    assert len(indicators) == len(flagged) == 746
     assert {i["object_marking_refs"][0] for i in indicators} == {TLP_MARKINGS[Tlp.CLEAR]}
     assert {i["extensions"][EXTENSION_ID]["source"] for i in indicators} == {SOURCE}
     assert all("valid_until" not in i for i in indicators)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_misfiled_address_is_listed_as_taken_on_its_chain(
+    base_url: str, world: World, tmp_path: Path
+) -> None:
+    path = tmp_path / "sdn.xml"
+    path.write_bytes(sdn_xml([Listing("9", "NINE", "XBT", TRON_UNDER_XBT, ("SDNTK",))]))
+    for extra in (["--dry-run"], []):
+        done = subprocess.run(
+            [sys.executable, "-m", "feed.cli", "import-ofac", str(path), "--url", base_url,
+             "--key", world.watchdog.bearer, "--feed", world.feed, *extra],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines()[1] == (
+            f"  SDN entry 9 (NINE), XBT: {TRON_UNDER_XBT}: taken as Tron, the one chain it is an "
+            "address of"
+        )
 
 
 def test_a_newer_list_revokes_what_was_delisted(

@@ -3,7 +3,7 @@
 
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -66,14 +66,20 @@ def _publish(
         return publisher.send(client, prepared, bar.update)
 
 
-def _report(summary: Summary, as_json: bool) -> None:
+def _report(summary: Summary, as_json: bool, refiled: Sequence[ofac.Refiled] = ()) -> None:
     """Print the summary; exit status 3 when some rows were rejected (the rest are posted)."""
     if as_json:
-        click.echo(json.dumps(summary.as_dict(), indent=2))
+        moved = [listing._asdict() for listing in refiled]
+        click.echo(json.dumps(summary.as_dict() | ({"refiled": moved} if moved else {}), indent=2))
     else:
         counts = ", ".join(f"{count:,} {name}" for name, count in summary.counts.items())
         unposted = "" if summary.unposted is None else " (a dry run: nothing was posted)"
         click.echo(f"{summary.feed}: {counts}, {len(summary.rejected):,} rejected{unposted}")
+        for listing in refiled:
+            click.echo(
+                f"  {listing.where}: {shown(listing.address)}: taken as {listing.chain}, the "
+                "one chain it is an address of"
+            )
         for planned in summary.unposted or ():
             if planned.kind == "revoked":  # what a dry run is most often for
                 click.echo(f"  {planned.place}: {shown(planned.address)}: would be revoked")
@@ -193,8 +199,9 @@ def import_ofac(
 ) -> None:
     """Publish the digital-currency addresses of the OFAC SDN list (advanced XML, or .bz2).
 
-    SDN_XML is the whole list: addresses a newer list no longer names are revoked. Entries
-    that are not valid addresses of their ticker are listed with the reason (exit status 3)."""
+    SDN_XML is the whole list: addresses a newer list no longer names are revoked. An entry
+    that is no address of its ticker but of one other chain is published there, and listed;
+    other entries that are not valid addresses are listed with the reason (exit status 3)."""
     converted = ofac.to_rows(ofac.read_listings(sdn_xml))
     with FeedClient(url, key, feed_name) as client:
         summary = _publish(
@@ -202,7 +209,7 @@ def import_ofac(
             max_revoked=max_revoked, places=converted.places,
         )  # fmt: skip
     rejected = converted.rejected + summary.rejected
-    _report(replace(summary, rejected=rejected), as_json)
+    _report(replace(summary, rejected=rejected), as_json, converted.refiled)
 
 
 @main.command()
