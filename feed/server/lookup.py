@@ -103,27 +103,24 @@ class _Found(NamedTuple):
 
 def _flagging(session: Session, caller: Organisation, readings: Sequence[Address]) -> _Found:
     """What flags each key of `readings` in the collections `caller` may read."""
-    readable = {
-        a.collection.id: a.collection for a in accessible_collections(session, caller) if a.can_read
-    }
+    readable = [a.collection.id for a in accessible_collections(session, caller) if a.can_read]
     rows: dict[Key, list[FlaggedAddress]] = {}
-    for row in find_flagged(session, readings, list(readable), now_micros()):
+    for row in find_flagged(session, readings, readable, now_micros()):
         rows.setdefault((row.domain, row.address_key), []).append(row)
     flagging = {row.collection_id for found in rows.values() for row in found}
-    return _Found(rows, _feeds(session, [readable[id_] for id_ in flagging]))
+    return _Found(rows, _feeds(session, flagging))
 
 
-def _feeds(session: Session, collections: list[Collection]) -> dict[str, tuple[str, str]]:
+def _feeds(session: Session, collection_ids: set[str]) -> dict[str, tuple[str, str]]:
     """Each collection's title and its owner's name; no query when none flags anything."""
-    if not collections:
+    if not collection_ids:
         return {}
-    owners = {collection.owner_id for collection in collections}
-    names = dict(
-        session.exec(
-            select(Organisation.id, Organisation.name).where(col(Organisation.id).in_(owners))
-        ).all()
+    named = (
+        select(Collection.id, Collection.title, Organisation.name)
+        .join(Organisation, col(Organisation.id) == Collection.owner_id)
+        .where(col(Collection.id).in_(collection_ids))
     )
-    return {c.id: (c.title, names[c.owner_id]) for c in collections}
+    return {id_: (title, owner) for id_, title, owner in session.exec(named)}
 
 
 def _result(address: str, readings: Sequence[Address], found: _Found) -> LookupResult:
