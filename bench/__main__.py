@@ -23,6 +23,7 @@ from bench import screening
 from bench.dataset import addresses, indicators
 from bench.reads import (
     check_read,
+    check_served,
     deep_pages,
     read_client,
     read_parallel,
@@ -96,6 +97,7 @@ def _run(
     endpoint: Endpoint, sent: list[dict[str, Any]], new: list[dict[str, Any]], args: Any
 ) -> Figures:
     figures = Figures(endpoint.name, objects=len(sent))
+    figures.reader = "subscriber" if endpoint.readers else "publisher"
     envelopes = [
         orjson.dumps({"objects": sent[start : start + args.envelope]}).decode()
         for start in range(0, len(sent), args.envelope)
@@ -114,8 +116,9 @@ def _run(
         ),
     )
     print(f"{endpoint.name}: read", file=sys.stderr)
+    reader = endpoint.reader(0)
     read = _step(figures, "read", lambda: read_raw_bounded(
-        endpoint, objects=len(sent), page_size=args.page_size, timeout=args.timeout,
+        reader, objects=len(sent), page_size=args.page_size, timeout=args.timeout,
         figures=figures))  # fmt: skip
     watermark = stix_timestamp(datetime.now(UTC) - timedelta(milliseconds=1))
     if read is not None:
@@ -123,27 +126,26 @@ def _run(
         if read.reconnects:
             figures.notes.append(f"read: {read.reconnects} idle connections closed, reopened")
         check_read(read, sent, figures)
-        deep = partial(
-            deep_pages, endpoint, read, figures, timeout=args.timeout, budget=args.budget
-        )
+        check_served(endpoint, read, figures, timeout=args.timeout)
+        deep = partial(deep_pages, reader, read, figures, timeout=args.timeout, budget=args.budget)
         _step(figures, "deep page", deep)
         watermark = read.date_added[-1] if read.date_added else watermark
         figures.rss_mb = rss_megabytes(endpoint.pid)[1]
     if read is None:  # taxii2-client sets no timeout: it would wait as long as the server
         figures.notes.append("read through taxii2-client skipped: the raw read did not finish")
     else:
-        counted = _step(figures, "read (taxii2-client)",
-                        lambda: read_client(endpoint, page_size=args.page_size))  # fmt: skip
+        client_read = partial(read_client, endpoint.reader(1), page_size=args.page_size)
+        counted = _step(figures, "read (taxii2-client)", client_read)
         if counted is not None:
             figures.read_client_per_s = counted.objects / counted.seconds
             figures.client_decoding_per_s = counted.decoding_per_s
     print(f"{endpoint.name}: get by id, poll", file=sys.stderr)
     ids = [value["id"] for value in sent]
     _step(figures, "get by id", lambda: get_by_id(
-        endpoint, ids, samples=args.get_samples, seed=args.seed, timeout=args.timeout,
+        reader, ids, samples=args.get_samples, seed=args.seed, timeout=args.timeout,
         budget=args.budget, figures=figures))  # fmt: skip
     _step(figures, "poll", lambda: incremental_poll(
-        endpoint, new, watermark, polls=args.polls, timeout=args.timeout,
+        endpoint, reader, new, watermark, polls=args.polls, timeout=args.timeout,
         budget=args.budget, figures=figures))  # fmt: skip
     return figures
 
@@ -154,10 +156,11 @@ def _scaling(endpoint: Endpoint, workdir: Path, args: Any, figures: Figures) -> 
     print(f"{endpoint.name}: read by 1 and {args.workers} processes", file=sys.stderr)
     for processes in sorted({1, args.workers}):
         with feed_serve(endpoint, workdir, workers=processes, env=_environment()) as served:
-            whole = read_raw(served, page_size=args.page_size, timeout=args.timeout)  # warm up
+            reader = served.reader(0)
+            whole = read_raw(reader, page_size=args.page_size, timeout=args.timeout)  # warm up
             parallel = partial(
                 read_parallel,
-                served,
+                reader,
                 objects=len(whole.objects),
                 pages=len(whole.sizes),
                 readers=args.workers,

@@ -42,7 +42,7 @@ def read_raw(endpoint: Endpoint, *, page_size: int, timeout: float) -> Read:
             read.queries.append(query)
             read.seconds.append(elapsed)
             read.sizes.append(len(objects))
-            for name in ("X-TAXII-Date-Added-First", "X-TAXII-Date-Added-Last"):
+            for name in ("x-taxii-date-added-first", "x-taxii-date-added-last"):
                 if name in headers:
                     read.date_added.append(headers[name])
         read.reconnects = connection.reconnects
@@ -254,6 +254,27 @@ def check_read(read: Read, sent: list[dict[str, Any]], figures: Figures) -> None
         )
     if read.date_added and read.date_added != sorted(read.date_added):
         figures.problems.append("read: pages out of date_added order")
+
+
+def check_served(endpoint: Endpoint, read: Read, figures: Figures, *, timeout: float) -> None:
+    """That a subscriber's read was recorded as served through its last object, as the feed's
+    owner sees it (this project's acknowledgement state): the read was a subscriber's, whose
+    every page writes down how far it was served."""
+    if not endpoint.readers or not read.date_added:
+        return
+    name = endpoint.readers[0].organisation
+    connection = Http(endpoint, timeout)
+    try:
+        status, _, body, _ = connection.get(f"{endpoint.collection_url}acknowledgements/", {})
+    finally:
+        connection.close()
+    states = orjson.loads(body).get("subscribers", []) if status == 200 else []
+    served = [state.get("served_through") for state in states if state.get("organisation") == name]
+    if served != [read.date_added[-1]]:
+        figures.problems.append(
+            f"read: the subscriber is recorded as served through {served or 'nothing'} "
+            f"(status {status}), not {read.date_added[-1]}"
+        )
 
 
 _DEEP_PAGE_ROUNDS = 7  # of the first page and the last full one, the full read's included

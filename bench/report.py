@@ -83,6 +83,7 @@ def _raw_read_holds(figures: dict[str, Any]) -> bool | None:
 
 
 ROWS: list[Row] = [
+    ("reads by", "", lambda f: f.get("reader") or "-", lambda f: None),
     ("ingest, objects/s", ">= 20,000",
      lambda f: _number(f["ingest_per_s"]), _at_least("ingest_per_s", 20_000)),
     ("read, raw HTTP, objects/s", ">= 100,000", _raw_read, _raw_read_holds),

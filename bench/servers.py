@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 import requests
@@ -29,7 +30,16 @@ from feed.taxii import now_micros
 
 STARTUP_SECONDS = 60
 RATE_LIMIT = 1_000_000_000  # requests a minute per caller
+# Subscribers of this project's feed: one reads the collection raw and polls it, one reads it
+# through taxii2-client, each for the first time, as an exchange does when it subscribes.
+READERS = 2
 _ACCEPT = {"Accept": "application/taxii+json;version=2.1"}
+
+
+class Reader(NamedTuple):
+    organisation: str
+    user: str
+    password: str
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,9 @@ class Endpoint:
     pid: int
     author: str = ""  # the identity objects must name as created_by_ref, where checked
     database_url: str = ""  # this project's servers: where more processes can serve the same
+    # Where a server tells subscribers from publishers (this project's), the keys of exchanges
+    # granted the feed, each to read it as a new subscriber does; elsewhere the publisher reads.
+    readers: tuple[Reader, ...] = ()
 
     @property
     def collection_url(self) -> str:
@@ -52,6 +65,14 @@ class Endpoint:
     @property
     def objects_url(self) -> str:
         return f"{self.collection_url}objects/"
+
+    def reader(self, index: int) -> "Endpoint":
+        """The endpoint as its `index`th reader sees it: a subscriber that has read nothing
+        yet, until its first read; the publisher where the server has no subscribers."""
+        if not self.readers:
+            return self
+        reader = self.readers[index]
+        return replace(self, user=reader.user, password=reader.password, readers=())
 
     @property
     def authorization(self) -> str:
@@ -203,6 +224,13 @@ def feed_server(
                 issued = accounts.create_key(session, watchdog)
                 feed, _ = accounts.create_feed(session, watchdog, "Bench feed")
                 feed_id, author = feed.id, watchdog.identity_id
+                readers: list[Reader] = []
+                for reader in range(READERS):
+                    name = f"Bench Exchange {reader + 1}"
+                    exchange = accounts.create_organisation(session, name, Role.EXCHANGE)
+                    accounts.grant_feed(session, feed, exchange)
+                    key = accounts.create_key(session, exchange)
+                    readers.append(Reader(name, key.key_id, key.secret))
             if preloaded:
                 print(f"preloading {preloaded:,} object versions", file=sys.stderr)
                 preload(Store(engine), watchdog, preloaded)
@@ -210,7 +238,9 @@ def feed_server(
             engine.dispose()
         credentials = (issued.key_id, issued.secret)
         name = f"feed ({kind})"
-        endpoint = Endpoint(name, "", feed_id, *credentials, 0, author, database_url=url)
+        endpoint = Endpoint(
+            name, "", feed_id, *credentials, 0, author, database_url=url, readers=tuple(readers)
+        )
         with feed_serve(endpoint, workdir, workers=workers, env=env) as served:
             yield served
 

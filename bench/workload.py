@@ -27,6 +27,9 @@ class Figures:
 
     server: str
     objects: int = 0
+    # Who reads: a subscriber, each read its first, where the server has them; else the
+    # publisher.
+    reader: str = ""
     ingest_per_s: float | None = None
     read_raw_per_s: float | None = None
     # Where the raw read timed out: the most the server can be delivering (see read_raw_bounded).
@@ -64,8 +67,8 @@ class Http:
         self.buffer = bytearray(1 << 20)
 
     def get(self, url: str, query: dict[str, str]) -> tuple[int, dict[str, str], memoryview, float]:
-        """(status, headers, body, seconds); the body is a view of the connection's buffer,
-        good until its next exchange."""
+        """(status, headers by lower-case name, body, seconds); the body is a view of the
+        connection's buffer, good until its next exchange."""
         path = urllib.parse.urlsplit(url).path
         target = f"{path}?{urllib.parse.urlencode(query)}" if query else path
         try:
@@ -84,7 +87,9 @@ class Http:
         response = self.connection.getresponse()
         size = self._receive(response)
         elapsed = time.perf_counter() - started
-        return response.status, dict(response.getheaders()), memoryview(self.buffer)[:size], elapsed
+        # Header names in lower case, as servers may send them in any (uvicorn's are lower).
+        headers = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, headers, memoryview(self.buffer)[:size], elapsed
 
     def _receive(self, response: http.client.HTTPResponse) -> int:
         """Read the whole body into the buffer, a larger one where it does not fit (a new one:
@@ -208,6 +213,7 @@ def get_by_id(
 
 def incremental_poll(
     endpoint: Endpoint,
+    reader: Endpoint,
     new: list[dict[str, Any]],
     watermark: str,
     *,
@@ -216,12 +222,12 @@ def incremental_poll(
     budget: float,
     figures: Figures,
 ) -> None:
-    """Post `new`, poll with added_after at once (are they all visible?), then time the same
-    poll `polls` times."""
+    """Post `new` as `endpoint`'s publisher, poll with added_after at once as `reader` (are
+    they all visible?), then time the same poll `polls` times."""
     posted = orjson.dumps({"objects": new}).decode()
     _add(taxii_collection(endpoint), posted, timeout, figures, threading.Lock())
     wanted = {value["id"] for value in new}
-    connection = Http(endpoint, timeout)
+    connection = Http(reader, timeout)
     query = {"added_after": watermark, "limit": str(max(len(new), 1000))}
     durations: list[float] = []
     deadline = time.monotonic() + budget

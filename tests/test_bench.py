@@ -52,6 +52,7 @@ def test_the_benchmark_runs_and_finds_this_server_correct(tmp_path: Path) -> Non
     figures = json.loads(report.read_text())
     (server,) = figures["servers"]
     assert server["problems"] == []
+    assert server["reader"] == "subscriber"
     assert server["ingest_per_s"] > 0
     assert server["read_raw_per_s"] > 0
     assert server["first_page_ms"] > 0
@@ -118,6 +119,9 @@ def _pages_server(
             )
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
+            # Header names in either case, as servers send them.
+            self.send_header("X-TAXII-Date-Added-First", f"first {cursor}")
+            self.send_header("x-taxii-date-added-last", f"last {cursor}")
             self.end_headers()
             self.wfile.write(body)
 
@@ -160,6 +164,10 @@ def test_deep_pages_keep_what_they_timed_when_a_cursor_is_not_honoured_twice() -
     with _serving(_pages_server(asked, once=True)) as endpoint:
         read = read_raw(endpoint, page_size=2, timeout=5)
         assert read.sizes == [2, 2, 2]
+        # Each page's date-added headers, whatever the case of their names.
+        assert read.date_added == [
+            "first ", "last ", "first p2", "last p2", "first p3", "last p3",
+        ]  # fmt: skip
         figures = Figures("other")
         deep_pages(endpoint, read, figures, timeout=5, budget=5)
     # The first page came again; the last one's cursor did not, so its one timing stands.
