@@ -22,8 +22,9 @@ from feed import audit
 from feed.audit import Action
 from feed.errors import BadRequest, NotFound, with_article
 from feed.limits import counting_too
+from feed.served import Served
 from feed.stix import definitions, organisation_identity
-from feed.tables import ApiKey, Collection, CollectionKind, Grant, Organisation, Role
+from feed.tables import ApiKey, Collection, CollectionKind, Delivery, Grant, Organisation, Role
 from feed.taxii import now_micros, reports_alias
 from feed.versions import Candidate, add_objects
 
@@ -46,6 +47,9 @@ class Access:
     collection: Collection
     can_read: bool
     can_write: bool
+    # How far the caller had been served the collection when the request was authenticated
+    # (None: never), read in the same statement, so that a poll finds out without another.
+    served: Served | None = None
 
 
 def _hash(secret: str) -> str:
@@ -134,13 +138,26 @@ _CALLER = (
     .where(col(ApiKey.id) == bindparam("key_id"), col(ApiKey.revoked_at).is_(None))
 )
 _CALLER_AND_RIGHTS = (
-    _CALLER.add_columns(Collection, col(Grant.can_read), col(Grant.can_write))
+    _CALLER.add_columns(
+        Collection,
+        col(Grant.can_read),
+        col(Grant.can_write),
+        col(Delivery.served_through),
+        col(Delivery.last_poll),
+    )
     .outerjoin(Collection, col(Collection.id) == bindparam("collection_id"))
     .outerjoin(
         Grant,
         and_(
             col(Grant.collection_id) == Collection.id,
             col(Grant.organisation_id) == Organisation.id,
+        ),
+    )
+    .outerjoin(
+        Delivery,
+        and_(
+            col(Delivery.collection_id) == Collection.id,
+            col(Delivery.organisation_id) == Organisation.id,
         ),
     )
 )
@@ -181,17 +198,22 @@ def authenticate(
     requests = None if counted_minute is None else row[-1]
     if collection_id is None or row[2] is None:
         return Authenticated(organisation, None, requests)
-    access = _rights(organisation, row[2], bool(row[3]), bool(row[4]))
+    served = None if row[5] is None else Served(row[5], row[6])
+    access = _rights(organisation, row[2], bool(row[3]), bool(row[4]), served)
     return Authenticated(organisation, access, requests)
 
 
 def _rights(
-    organisation: Organisation, collection: Collection, can_read: bool, can_write: bool
+    organisation: Organisation,
+    collection: Collection,
+    can_read: bool,
+    can_write: bool,
+    served: Served | None,
 ) -> Access | None:
     if organisation.role == Role.ADMIN:
         return Access(organisation, collection, True, False)
     if can_read or can_write:
-        return Access(organisation, collection, can_read, can_write)
+        return Access(organisation, collection, can_read, can_write, served)
     return None
 
 

@@ -22,7 +22,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
-from sqlmodel import Session
 
 from feed.config import Settings
 from feed.errors import ConfigurationError
@@ -174,10 +173,9 @@ def migrate(engine: Engine) -> None:
         raise ConfigurationError(f"cannot use the database {where}: {reason}") from None
 
 
-def upsert_statement(session: Session, table: Any) -> Any:
-    """INSERT ... ON CONFLICT for the session's database (SQLite and PostgreSQL share the
+def upsert_statement(dialect: str, table: Any) -> Any:
+    """INSERT ... ON CONFLICT for a database of `dialect` (SQLite and PostgreSQL share the
     syntax, not the SQLAlchemy construct)."""
-    dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 

@@ -10,10 +10,9 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import case, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from feed.database import upsert_statement
 from feed.errors import BadRequest, FeedError, NotFound
 from feed.tables import (
     OBJECTS,
@@ -33,10 +32,6 @@ from feed.taxii import (
     normalise_version,
     parse_timestamp,
 )
-
-# A poll that serves nothing new is recorded at most this often: one write per poll interval,
-# not per request.
-POLL_RECORD_INTERVAL = 10_000_000
 
 
 class OutcomeKind(StrEnum):
@@ -122,49 +117,6 @@ class ObjectAcknowledgements(BaseModel):
 
 def _stamp(micros: int | None) -> str | None:
     return None if not micros else format_timestamp(micros)
-
-
-def poll_record_due(
-    session: Session, collection_id: str, organisation_id: str, through: int | None, now: int
-) -> bool:
-    """Whether a poll that served objects up to `through` (None: nothing) needs writing down:
-    only when the watermark moves or the last poll recorded is old, so polling stays a read."""
-    delivery = session.get(Delivery, (collection_id, organisation_id))
-    return (
-        delivery is None
-        or (through is not None and through > delivery.served_through)
-        or delivery.last_poll is None
-        or now - delivery.last_poll >= POLL_RECORD_INTERVAL
-    )
-
-
-def record_served(
-    session: Session, collection_id: str, organisation_id: str, through: int | None, now: int
-) -> None:
-    """Note a poll, and that objects up to `through` were served (never moving back). One
-    statement, so concurrent first polls cannot collide."""
-    served = through or 0
-    noted = (
-        upsert_statement(session, Delivery)
-        .values(
-            collection_id=collection_id,
-            organisation_id=organisation_id,
-            last_poll=now,
-            served_through=served,
-            acknowledged_through=0,
-        )
-        .on_conflict_do_update(
-            index_elements=["collection_id", "organisation_id"],
-            set_={
-                "last_poll": now,
-                "served_through": case(
-                    (col(Delivery.served_through) < served, served),
-                    else_=col(Delivery.served_through),
-                ),
-            },
-        )
-    )
-    session.execute(noted)
 
 
 def acknowledge(

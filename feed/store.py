@@ -82,6 +82,18 @@ class Store:
             yield counts
 
     @contextmanager
+    def writing_one_statement(self) -> Iterator[Session]:
+        """For a write made by a single statement: on PostgreSQL outside a transaction, as
+        the statement commits by itself (a BEGIN and a COMMIT fewer, two round trips); on
+        SQLite, which has no round trips and may make it several statements, `writing`."""
+        if not self._postgresql:
+            with self.writing() as session:
+                yield session
+            return
+        with Session(self._statements) as session:
+            yield session
+
+    @contextmanager
     def writing(self) -> Iterator[Session]:
         """A transaction that may write; committed when the block ends without error."""
         with Session(self._writer, expire_on_commit=False) as session, session.begin():

@@ -9,33 +9,34 @@ from sqlmodel import Session
 from feed import audit
 from feed.accounts import Access
 from feed.audit import Action
-from feed.deliveries import poll_record_due, record_served
 from feed.pages import DATE_ADDED, OBJECT_ID, PageRow
+from feed.served import poll_record_due, record_served
 from feed.store import Store
 from feed.tables import Role
 from feed.taxii import format_timestamp, now_micros
 
 
-def delivery_due(session: Session, access: Access, rows: Sequence[PageRow]) -> bool:
+def delivery_due(access: Access, rows: Sequence[PageRow]) -> bool:
     """Whether this page moves what a subscriber was served (owners and operators are not
     subscribers), or its last poll is old enough to note again."""
     caller = access.caller
     if caller.id == access.collection.owner_id or caller.role == Role.ADMIN:
         return False
     through = int(rows[-1][DATE_ADDED]) if rows else None
-    return poll_record_due(session, access.collection.id, caller.id, through, now_micros())
+    return poll_record_due(access.served, through, now_micros())
 
 
 def note_delivery(store: Store, access: Access, rows: Sequence[PageRow]) -> None:
     """Record the poll, and in the audit log what it served."""
     caller, collection_id, now = access.caller, access.collection.id, now_micros()
     through = int(rows[-1][DATE_ADDED]) if rows else None
-    with store.writing() as session:
-        record_served(session, collection_id, caller.id, through, now)
-        if through is not None:
-            ids = [row[OBJECT_ID] for row in rows]
-            note = f"served through {format_timestamp(through)}"
-            audit.record(session, caller.id, Action.READ, collection_id, ids, at=now, note=note)
+    event = None
+    if through is not None:
+        ids = [row[OBJECT_ID] for row in rows]
+        note = f"served through {format_timestamp(through)}"
+        event = audit.event(caller.id, Action.READ, collection_id, ids, at=now, note=note)
+    with store.writing_one_statement() as session:
+        record_served(session, collection_id, caller.id, through, now, event=event)
 
 
 def audit_additions(session: Session, access: Access, stored: list[str], revoked: set[str]) -> None:

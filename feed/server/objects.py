@@ -133,8 +133,7 @@ def get_objects(
     )
     with store.reading() as session:
         rows, more = read_page(session, collection_id, filters, page, columns=OBJECT_COLUMNS)
-        due = delivery_due(session, access, rows)
-    if due:
+    if delivery_due(access, rows):
         note_delivery(store, access, rows)
     return paged(
         rows,
