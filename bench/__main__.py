@@ -138,7 +138,7 @@ def _run(
         counted = _step(figures, "read (taxii2-client)", client_read)
         if counted is not None:
             figures.read_client_per_s = counted.objects / counted.seconds
-            figures.client_decoding_per_s = counted.decoding_per_s
+            figures.client_ceiling_per_s = counted.ceiling_per_s
     print(f"{endpoint.name}: get by id, poll", file=sys.stderr)
     ids = [value["id"] for value in sent]
     _step(figures, "get by id", lambda: get_by_id(

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
-import requests
 from taxii2client.v21 import as_pages
 
+from bench.ceiling import read_instantly
 from bench.servers import Endpoint
 from bench.workload import Figures, Http, taxii_collection
 
@@ -186,20 +186,20 @@ def ticks_in_use(line: str) -> tuple[int, int]:
     return sum(ticks) - idle, sum(ticks)
 
 
-_DECODED_PAGES = 5  # of a client read, decoded again once it is done
+_REPLAYED_PAGES = 10  # of a client read, read again from a server that answers at once
 
 
 @dataclass
 class ClientRead:
     objects: int
     seconds: float
-    decoding_per_s: float  # taxii2-client's decoding alone, objects/s
+    ceiling_per_s: float  # objects/s through taxii2-client from a server answering at once
 
 
 def read_client(endpoint: Endpoint, *, page_size: int) -> ClientRead:
-    """Every object through taxii2-client's pager, decoding included; then, with the server
-    idle, its first pages decoded again as taxii2-client decodes them: the most a reader
-    through it could reach, were the server's answers instant."""
+    """Every object through taxii2-client's pager, decoding included; then its first pages
+    again, from a server that answers each at once: the most a reader through it could
+    reach (see `ceiling`)."""
     collection = taxii_collection(endpoint)
     count = 0
     kept: list[dict[str, Any]] = []
@@ -210,27 +210,13 @@ def read_client(endpoint: Endpoint, *, page_size: int) -> ClientRead:
         started = time.perf_counter()
         for page in as_pages(collection.get_objects, per_request=page_size):
             count += len(page.get("objects", []))
-            if len(kept) < _DECODED_PAGES:
+            if len(kept) < _REPLAYED_PAGES:
                 kept.append(page)
         seconds = time.perf_counter() - started
-        # Each page as compact as the server writes it; the median page's rate, so that a
-        # page a collector's pass or the machine stalled does not set the figure.
-        rates = [
-            len(page.get("objects", [])) / _decoding_seconds(orjson.dumps(page)) for page in kept
-        ]
+        ceiling = read_instantly(kept, page_size)
     finally:
         gc.unfreeze()
-    return ClientRead(count, seconds, statistics.median(rates))
-
-
-def _decoding_seconds(body: bytes) -> float:
-    """How long taxii2-client takes to decode a page: it calls `Response.json()` of requests,
-    which guesses the text's encoding, decodes it and parses it."""
-    response = requests.Response()
-    response._content = body  # as requests holds a body it has read
-    started = time.perf_counter()
-    response.json()
-    return time.perf_counter() - started
+    return ClientRead(count, seconds, ceiling)
 
 
 def check_read(read: Read, sent: list[dict[str, Any]], figures: Figures) -> None:

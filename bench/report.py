@@ -58,10 +58,19 @@ def _depth(figures: dict[str, Any]) -> float | None:
     return None if not first or last is None else last / first
 
 
-def _client_share(figures: dict[str, Any]) -> str:
-    """How near a taxii2-client reader came to the speed of its JSON decoding alone."""
-    read, ceiling = figures.get("read_client_per_s"), figures.get("client_decoding_per_s")
-    return "-" if not read or not ceiling else f"{read / ceiling:.2f}"
+def _client_share(figures: dict[str, Any]) -> float | None:
+    """How near a taxii2-client reader came to its rate from a server that answers at once."""
+    read, ceiling = figures.get("read_client_per_s"), figures.get("client_ceiling_per_s")
+    return None if not read or not ceiling else read / ceiling
+
+
+# "As fast as the client can parse": within a tenth of its rate from an instant server.
+CLIENT_SHARE_TARGET = 0.9
+
+
+def _client_share_holds(figures: dict[str, Any]) -> bool | None:
+    share = _client_share(figures)
+    return None if share is None else share >= CLIENT_SHARE_TARGET
 
 
 RAW_READ_TARGET = 100_000  # objects/s
@@ -89,9 +98,10 @@ ROWS: list[Row] = [
     ("read, raw HTTP, objects/s", ">= 100,000", _raw_read, _raw_read_holds),
     ("read, taxii2-client, objects/s", "",
      lambda f: _number(f["read_client_per_s"]), lambda f: None),
-    ("its decoding alone, objects/s", "",
-     lambda f: _number(f.get("client_decoding_per_s")), lambda f: None),
-    ("taxii2-client / decoding alone", "", _client_share, lambda f: None),
+    ("taxii2-client, instant server", "",
+     lambda f: _number(f.get("client_ceiling_per_s")), lambda f: None),
+    ("taxii2-client / instant server", f">= {CLIENT_SHARE_TARGET}",
+     lambda f: _number(_client_share(f), 2), _client_share_holds),
     ("first page, ms", "", lambda f: _number(f["first_page_ms"], 1), lambda f: None),
     ("last page, ms", "", lambda f: _number(f["last_page_ms"], 1), lambda f: None),
     ("last / first page", "<= 1.5",

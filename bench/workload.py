@@ -35,8 +35,8 @@ class Figures:
     # Where the raw read timed out: the most the server can be delivering (see read_raw_bounded).
     read_raw_below_per_s: float | None = None
     read_client_per_s: float | None = None
-    # What a taxii2-client reader cannot beat: its decoding alone, of the same pages.
-    client_decoding_per_s: float | None = None
+    # What a taxii2-client reader cannot beat: its rate from a server that answers at once.
+    client_ceiling_per_s: float | None = None
     first_page_ms: float | None = None
     last_page_ms: float | None = None
     get_p50_ms: float | None = None
