@@ -5,6 +5,7 @@ statistics are taken once, while a feed is small)."""
 
 import orjson
 import pytest
+from sqlalchemy import select
 
 from feed.pages import (
     ALL_COLUMNS,
@@ -19,6 +20,7 @@ from feed.pages import (
     read_page,
 )
 from feed.store import Store
+from feed.tables import OBJECTS
 from feed.taxii import Filters, Page
 from feed.versions import Candidate, add_objects
 from tests.conftest import World
@@ -44,7 +46,7 @@ def test_a_page_of_chosen_ids_reads_no_more_of_a_collection_grown_since_analysed
     def steps_to_read() -> int:
         with store.reading() as session, counting_steps(session) as steps:
             rows, more = read_page(session, world.feed, filters, Page(limit=1000, after=None))
-        assert (sorted(row.object_id for row in rows), more) == (sorted(chosen), False)
+        assert (sorted(row[OBJECT_ID] for row in rows), more) == (sorted(chosen), False)
         return steps()
 
     small = steps_to_read()
@@ -63,15 +65,13 @@ def test_a_page_row_holds_each_column_at_the_position_named_for_it(
     with store.reading() as session:
         filters = Filters(ids=(value["id"],))
         rows, _ = read_page(session, world.feed, filters, Page(limit=10, after=None))
+        stored = session.connection().execute(
+            select(OBJECTS.c.date_added).where(OBJECTS.c.object_id == value["id"])
+        )
+        date_added = stored.scalar_one()
     [row] = rows
-    positions = {
-        "date_added": DATE_ADDED,
-        "object_id": OBJECT_ID,
-        "version": VERSION,
-        "spec_version": SPEC_VERSION,
-        "body": BODY,
-    }
-    assert {name: row[at] for name, at in positions.items()} == row._asdict()
+    assert len(row) == 5
+    assert row[DATE_ADDED] == date_added
     assert (row[OBJECT_ID], row[VERSION], row[SPEC_VERSION]) == (
         value["id"],
         candidate.version,
