@@ -35,6 +35,7 @@ from feed.server import acks, collections, discovery, lookup, objects, status
 from feed.server import sandbox as sandbox_routes
 from feed.server.deps import require_nameable_path, require_taxii_accept
 from feed.server.responses import TaxiiResponse, taxii_json
+from feed.server.warmup import warm_up
 from feed.store import Store
 
 access_log = logging.getLogger("feed.access")
@@ -191,6 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.store = store
         app.state.cursor_key = store.cursor_key()
+        warm_up(store)
         stop = threading.Event()
         if settings.sandbox:
             app.state.sandbox = Sandbox(
