@@ -66,7 +66,9 @@ def _arguments() -> argparse.Namespace:
         help="how long --workers readers read from 1 and from --workers processes (0: skip)",
     )
     parser.add_argument("--get-samples", type=int, default=300)
-    parser.add_argument("--polls", type=int, default=100)
+    parser.add_argument(
+        "--polls", type=int, default=100, help=f"polls, each of {POLL_OBJECTS} new objects"
+    )
     parser.add_argument("--screen-lookups", type=int, default=1_000_000)
     parser.add_argument("--screen-distinct", type=int, default=100_000)
     parser.add_argument("--screen-rows", type=int, default=1_000_000)
@@ -141,11 +143,12 @@ def _run(
             figures.client_ceiling_per_s = counted.ceiling_per_s
     print(f"{endpoint.name}: get by id, poll", file=sys.stderr)
     ids = [value["id"] for value in sent]
+    batches = [new[start : start + POLL_OBJECTS] for start in range(0, len(new), POLL_OBJECTS)]
     _step(figures, "get by id", lambda: get_by_id(
         reader, ids, samples=args.get_samples, seed=args.seed, timeout=args.timeout,
         budget=args.budget, figures=figures))  # fmt: skip
     _step(figures, "poll", lambda: incremental_poll(
-        endpoint, reader, new, watermark, polls=args.polls, timeout=args.timeout,
+        endpoint, reader, batches, watermark, timeout=args.timeout,
         budget=args.budget, figures=figures))  # fmt: skip
     return figures
 
@@ -225,7 +228,7 @@ def main() -> None:
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="feed-bench-") as directory:
         workdir = Path(directory)
-        flagged = addresses(args.objects + POLL_OBJECTS, args.seed)
+        flagged = addresses(args.objects + POLL_OBJECTS * args.polls, args.seed)
         results: list[Figures] = []
         ours: list[dict[str, Any]] = []
         for name, server in zip(names, _servers(names, workdir, args), strict=True):

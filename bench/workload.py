@@ -214,41 +214,45 @@ def get_by_id(
 def incremental_poll(
     endpoint: Endpoint,
     reader: Endpoint,
-    new: list[dict[str, Any]],
+    batches: list[list[dict[str, Any]]],
     watermark: str,
     *,
-    polls: int,
     timeout: float,
     budget: float,
     figures: Figures,
 ) -> None:
-    """Post `new` as `endpoint`'s publisher, poll with added_after at once as `reader` (are
-    they all visible?), then time the same poll `polls` times."""
-    posted = orjson.dumps({"objects": new}).decode()
-    _add(taxii_collection(endpoint), posted, timeout, figures, threading.Lock())
-    wanted = {value["id"] for value in new}
+    """For each batch, post it as `endpoint`'s publisher, then poll at once as `reader`, with
+    added_after the last `date_added` it was served, as a poller continues: timed, each poll
+    must bring back its batch, whole and alone (and so moves what the reader was served)."""
+    collection = taxii_collection(endpoint)
     connection = Http(reader, timeout)
-    query = {"added_after": watermark, "limit": str(max(len(new), 1000))}
     durations: list[float] = []
+    missed = False
     deadline = time.monotonic() + budget
     try:
-        for attempt in range(polls + 1):
+        for batch in batches:
             if time.monotonic() > deadline:
-                figures.notes.append(f"poll: {len(durations)} of {polls} in {budget:g} s")
+                figures.notes.append(f"poll: {len(durations)} of {len(batches)} in {budget:g} s")
                 break
-            status, _, body, elapsed = connection.get(endpoint.objects_url, query)
-            got = {value.get("id") for value in orjson.loads(body).get("objects", [])}
-            if attempt == 0:
-                figures.visible_at_once = status == 200 and wanted <= got
-            elif got != wanted:
-                figures.problems.append(f"poll: {len(got)} objects back, not the {len(new)} new")
+            posted = orjson.dumps({"objects": batch}).decode()
+            _add(collection, posted, timeout, figures, threading.Lock())
+            query = {"added_after": watermark, "limit": str(max(len(batch), 1000))}
+            status, headers, body, elapsed = connection.get(endpoint.objects_url, query)
+            got = [value.get("id") for value in orjson.loads(body).get("objects", [])]
+            wanted = [value["id"] for value in batch]
+            if status != 200 or sorted(got) != sorted(wanted):
+                missed = True
+                figures.problems.append(
+                    f"poll: status {status}, {len(got)} objects back, not the {len(batch)} new"
+                )
                 break
-            else:
-                durations.append(elapsed)
+            durations.append(elapsed)
+            watermark = headers.get("x-taxii-date-added-last", watermark)
     except (OSError, http.client.HTTPException) as error:
         figures.problems.append(f"poll: {type(error).__name__} {error}")
     finally:
         connection.close()
+    figures.visible_at_once = False if missed else (True if durations else None)
     if durations:
         figures.poll_p50_ms = statistics.median(durations) * 1000
         figures.poll_p99_ms = percentile(durations, 0.99) * 1000
