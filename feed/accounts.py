@@ -115,7 +115,9 @@ def create_key(
             created_at=now,
         )
     )
-    audit.record(session, organisation.id, Action.KEY_ISSUED, None, at=now, note=issued.key_id)
+    audit.record(
+        session, audit.event(organisation.id, Action.KEY_ISSUED, None, at=now, note=issued.key_id)
+    )
     return issued
 
 
@@ -126,9 +128,10 @@ def revoke_key(session: Session, key_id: str) -> None:
     if key.revoked_at is None:
         key.revoked_at = now_micros()
         session.add(key)
-        audit.record(
-            session, key.organisation_id, Action.KEY_REVOKED, None, at=key.revoked_at, note=key_id
+        revoked = audit.event(
+            key.organisation_id, Action.KEY_REVOKED, None, at=key.revoked_at, note=key_id
         )
+        audit.record(session, revoked)
 
 
 # Built once with bound parameters: building them anew cost each request more than running them.
@@ -138,13 +141,8 @@ _CALLER = (
     .where(col(ApiKey.id) == bindparam("key_id"), col(ApiKey.revoked_at).is_(None))
 )
 _CALLER_AND_RIGHTS = (
-    _CALLER.add_columns(
-        Collection,
-        col(Grant.can_read),
-        col(Grant.can_write),
-        col(Delivery.served_through),
-        col(Delivery.last_poll),
-    )
+    _CALLER.add_columns(Collection, col(Grant.can_read), col(Grant.can_write))
+    .add_columns(col(Delivery.served_through), col(Delivery.last_poll))
     .outerjoin(Collection, col(Collection.id) == bindparam("collection_id"))
     .outerjoin(
         Grant,
@@ -314,7 +312,7 @@ def grant_feed(session: Session, feed: Collection, exchange: Organisation) -> No
     _grant(session, feed.id, exchange.id, read=True, write=False)
     _grant(session, reports.id, exchange.id, read=False, write=True)
     _publish(session, reports.id, [exchange.identity.encode()])
-    audit.record(session, exchange.id, Action.GRANTED, feed.id, at=now_micros())
+    audit.record(session, audit.event(exchange.id, Action.GRANTED, feed.id, at=now_micros()))
 
 
 def _require_exchange(organisation: Organisation) -> None:
@@ -342,7 +340,7 @@ def withdraw_feed(session: Session, feed: Collection, exchange: Organisation) ->
         raise NotFound(f"{exchange.name} has no grant of {feed.alias or feed.id}")
     for withdrawn in grants:
         session.delete(withdrawn)
-    audit.record(session, exchange.id, Action.WITHDRAWN, feed.id, at=now_micros())
+    audit.record(session, audit.event(exchange.id, Action.WITHDRAWN, feed.id, at=now_micros()))
 
 
 class Listed(NamedTuple):

@@ -7,7 +7,7 @@ deliveries), so polling stays cheap."""
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TypedDict
 
 from sqlalchemy import bindparam, insert, or_
 from sqlmodel import Session, col, select
@@ -17,11 +17,23 @@ from feed.taxii import format_timestamp
 
 # Object ids kept per event; the count says how many there were in all.
 DETAIL_IDS = 50
+
+
+class Event(TypedDict):
+    """An event's columns (see `event`)."""
+
+    at: int
+    organisation_id: str
+    action: str
+    collection_id: str | None
+    count: int
+    detail: str
+
+
 # An event as a plain INSERT of bound values: an ORM object would be read back for its row
-# number, one more round trip; and a statement, it can ride in another (see `deliveries`).
-_EVENT_COLUMNS = ("at", "organisation_id", "action", "collection_id", "count", "detail")
+# number, one more round trip; and a statement, it can ride in another (see `served`).
 INSERT_EVENT = insert(AuditEvent.__table__).values(  # type: ignore[attr-defined]
-    {name: bindparam(name) for name in _EVENT_COLUMNS}
+    {name: bindparam(name) for name in Event.__annotations__}
 )
 
 
@@ -47,7 +59,7 @@ def event(
     *,
     at: int,
     note: str = "",
-) -> dict[str, Any]:
+) -> Event:
     """An event's values, the parameters of `INSERT_EVENT`."""
     shown = ",".join(object_ids[:DETAIL_IDS])
     more = f" (+{len(object_ids) - DETAIL_IDS} more)" if len(object_ids) > DETAIL_IDS else ""
@@ -61,18 +73,9 @@ def event(
     }
 
 
-def record(
-    session: Session,
-    organisation_id: str,
-    action: Action,
-    collection_id: str | None,
-    object_ids: Sequence[str] = (),
-    *,
-    at: int,
-    note: str = "",
-) -> None:
-    values = event(organisation_id, action, collection_id, object_ids, at=at, note=note)
-    session.execute(INSERT_EVENT, values)
+def record(session: Session, event: Event) -> None:
+    """Write `event` in the session's transaction."""
+    session.execute(INSERT_EVENT, event)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def record_served(
     through: int | None,
     now: int,
     *,
-    event: dict[str, Any] | None = None,
+    event: audit.Event | None = None,
 ) -> None:
     """Note a poll, and that objects up to `through` were served (never moving back); with
     `event` (`audit.event`, of this organisation and collection), the read's audit event

@@ -82,7 +82,8 @@ def test_every_kind_of_event_is_recorded(
     with store.writing() as session:
         hotline = accounts.find_organisation(session, "Hotline")
         other, _ = accounts.create_feed(session, hotline, "Other alerts")
-        audit.record(session, hotline.id, audit.Action.PUBLISH, other.id, ["x"], at=now_micros())
+        published = audit.event(hotline.id, audit.Action.PUBLISH, other.id, ["x"], at=now_micros())
+        audit.record(session, published)
     listed = CliRunner().invoke(main, ["admin", "audit", "--feed", "hotline"])
     assert listed.exit_code == 0, listed.output
     shown = [line.split("\t")[2:4] for line in reversed(listed.output.splitlines())]

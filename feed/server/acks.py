@@ -52,9 +52,10 @@ def post_acknowledgement(
         state = acknowledge(session, access.collection.id, caller, request, now)
         told = [outcome.id for outcome in request.outcomes]
         note = f"through {request.through}"
-        audit.record(
-            session, caller.id, Action.ACKNOWLEDGE, access.collection.id, told, at=now, note=note
+        acknowledged = audit.event(
+            caller.id, Action.ACKNOWLEDGE, access.collection.id, told, at=now, note=note
         )
+        audit.record(session, acknowledged)
     return taxii_json(state)
 
 

@@ -42,10 +42,10 @@ def note_delivery(store: Store, access: Access, rows: Sequence[PageRow]) -> None
 def audit_additions(session: Session, access: Access, stored: list[str], revoked: set[str]) -> None:
     caller_id, collection_id, now = access.caller.id, access.collection.id, now_micros()
     if access.collection.feed_id is not None:
-        audit.record(session, caller_id, Action.REPORT, collection_id, stored, at=now)
+        audit.record(session, audit.event(caller_id, Action.REPORT, collection_id, stored, at=now))
         return
     published = [object_id for object_id in stored if object_id not in revoked]
     withdrawn = [object_id for object_id in stored if object_id in revoked]
     for action, ids in ((Action.PUBLISH, published), (Action.REVOKE, withdrawn)):
         if ids:
-            audit.record(session, caller_id, action, collection_id, ids, at=now)
+            audit.record(session, audit.event(caller_id, action, collection_id, ids, at=now))

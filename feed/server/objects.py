@@ -291,10 +291,11 @@ def delete_object(
     with store.writing() as session:
         deleted = delete_versions(session, access.collection.id, object_id, filters)
         if deleted:
-            audit.record(
-                session, access.caller.id, Action.DELETE, access.collection.id, [object_id],
+            deletion = audit.event(
+                access.caller.id, Action.DELETE, access.collection.id, [object_id],
                 at=now_micros(), note=counted(deleted, "version"),
             )  # fmt: skip
+            audit.record(session, deletion)
     if not deleted:
         raise NotFound(
             f"there is no matching object {object_id} in collection {access.collection.id}"
