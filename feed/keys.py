@@ -1,7 +1,7 @@
-"""Screening keys: for a text as written, the (Address.domain, Address.key) of each chain in a
-screener's domains that reads it, without building the addresses. The screener needs nothing
-more, and building an address per reading, with the errors every refusing chain raises, costs
-more than decoding the text.
+"""Screening keys: for a text as written, the Address.key of each chain in a screener's
+domains that reads it, with the domains (Address.domain) it is placed on, without building the
+addresses. The screener needs nothing more, and building an address per reading, with the
+errors every refusing chain raises, costs more than decoding the text.
 
 The shapes nearly every screened text has (base58check, segwit, EVM hex, Solana keys, XRP
 classic addresses) are judged here from bytes decoded once per text, by the same codecs as the
@@ -12,7 +12,6 @@ on every family's addresses and on texts that nearly are."""
 
 from collections.abc import Mapping
 from functools import lru_cache
-from itertools import repeat
 from typing import NamedTuple
 
 from feed.addresses import (
@@ -35,7 +34,10 @@ from feed.encodings import (
     eip55,
 )
 
-Key = tuple[str, str]
+Key = tuple[str, str]  # (domain, key)
+# A reading's key and the domains it is placed on: most texts hit nothing, and the key's one
+# filter check then answers for every domain.
+Placed = tuple[str, tuple[str, ...]]
 _HEX = frozenset(HEX_DIGITS)
 _TRON_VERSIONS = {b"\x41": "account"}  # version 0x41 spells 34 characters, no fewer
 
@@ -87,10 +89,10 @@ class _Plan(NamedTuple):
     segwit: tuple[str, ...]
 
 
-def screening_keys(text: str, domains: frozenset[str]) -> tuple[Key, ...] | None:
-    """(domain, key) of each screening reading of `text` in `domains`, in the order of
-    `readings_in(text, domains)`; None when no chain reads the text at all. Once one chain
-    reads it, chains placing nothing in `domains` are not read."""
+def screening_keys(text: str, domains: frozenset[str]) -> tuple[Placed, ...] | None:
+    """The key of each screening reading of `text` in `domains` with the domains it is placed
+    on, in the order of `readings_in(text, domains)`; None when no chain reads the text at
+    all. Once one chain reads it, chains placing nothing in `domains` are not read."""
     text = text.strip()
     plan = _plan(text[:1], domains)
     # Few steps in Python: a text of this shape is read once, not once per chain.
@@ -100,16 +102,15 @@ def screening_keys(text: str, domains: frozenset[str]) -> tuple[Key, ...] | None
             size = len(raw)
             read = plan.by_bytes.get(size) or plan.by_bytes.get((size, raw[: size - 24]))
             if read is not None and (not read.checked or checksum_matches(raw)):
-                found = tuple(zip(read.domains, repeat(text)))
                 if read.cashaddr is None:
-                    return found
+                    return ((text, read.domains),)
                 key = legacy_cashaddr(read.cashaddr.chain, raw[:-4])
-                return found + tuple(zip(read.cashaddr.placed, repeat(key)))
+                return (text, read.domains), (key, read.cashaddr.placed)
     return _read_by_steps(text, plan.steps)
 
 
-def _read_by_steps(text: str, steps: tuple[_Step, ...]) -> tuple[Key, ...] | None:
-    found: list[Key] = []
+def _read_by_steps(text: str, steps: tuple[_Step, ...]) -> tuple[Placed, ...] | None:
+    found: list[Placed] = []
     valid = False
     raw: bytes | None = None  # the text's bytes in the Bitcoin alphabet, decoded once
     decoded = False
@@ -148,8 +149,8 @@ def _read_by_steps(text: str, steps: tuple[_Step, ...]) -> tuple[Key, ...] | Non
         if key is None:
             continue
         valid = True
-        for domain in placed:
-            found.append((domain, key))
+        if placed:
+            found.append((key, placed))
     return tuple(found) if valid else None
 
 

@@ -157,19 +157,20 @@ def _held_for(
 ) -> tuple[Key, ...]:
     """The keys held of the readings of `text`. Only chains the index holds keys on can
     match: `text` is not read as others."""
-    keys = screening_keys(text, domains)
-    if keys is None:
+    readings = screening_keys(text, domains)
+    if readings is None:
         parse_address(text)  # raises, saying why
     found: list[Key] = []
     bits, mask = held_anywhere
     # A loop calling no Python function, not a generator or a helper: nearly every text finds
     # nothing.
-    for domain, key in keys or ():
+    for key, placed in readings or ():
         slot = hash(key)
         if not bits[slot >> 3 & mask] >> (slot & 7) & 1:
             continue
-        if key in index[domain]:  # `domains` are the index's own
-            found.append((domain, key))
+        for domain in placed:
+            if key in index[domain]:  # `domains` are the index's own
+                found.append((domain, key))
     return tuple(found)
 
 
