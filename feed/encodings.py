@@ -9,7 +9,7 @@ import string
 from enum import StrEnum
 
 import base58
-import gmpy2
+from gmpy2 import mpz
 from sha3 import keccak_256
 
 from feed.errors import counted
@@ -93,10 +93,12 @@ def base58_bytes(text: str, alphabet: str) -> bytes | None:
     # Checked here, not left to GMP, which skips white space and reads a sign or underscore.
     if _NOT_A_GMP_DIGIT in digits:
         return None
-    number = gmpy2.mpz(digits, 58) if digits else gmpy2.mpz(0)
-    zeros = len(text) - len(text.lstrip(alphabet[0]))  # each leading zero digit is a zero byte
+    number = mpz(digits, 58) if digits else mpz(0)
     decoded: bytes = number.to_bytes((number.bit_length() + 7) // 8, "big")
-    return bytes(zeros) + decoded
+    zero = alphabet[0]
+    if text[:1] != zero:  # nearly every address: no leading zero digit to count
+        return decoded
+    return bytes(len(text) - len(text.lstrip(zero))) + decoded  # a zero byte each
 
 
 # Decoding a text as every chain asks it of the same text once per base58 chain.
