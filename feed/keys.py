@@ -1,7 +1,10 @@
 """Screening keys: for a text as written, the Address.key of each chain in a screener's
 domains that reads it, with the domains (Address.domain) it is placed on, without building the
 addresses. The screener needs nothing more, and building an address per reading, with the
-errors every refusing chain raises, costs more than decoding the text.
+errors every refusing chain raises, costs more than decoding the text. A legacy Bitcoin Cash
+address is the one reading keyed by its text, not by its key: spelling it as CashAddr cost more
+than the rest of screening it, and the screener holds each Bitcoin Cash key by its legacy text
+too (`legacy_aliases`).
 
 The shapes nearly every screened text has (base58check, segwit, EVM hex, Solana keys, XRP
 classic addresses) are judged here from bytes decoded once per text, by the same codecs as the
@@ -10,25 +13,26 @@ as, the rest in one loop over the chains the text may be on; every other family 
 decoder in `addresses`. Tests hold `screening_keys` to `addresses.readings_in`, the reference,
 on every family's addresses and on texts that nearly are."""
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import NamedTuple
 
 from feed.addresses import (
+    CASHADDR_KINDS,
     HEX_DIGITS,
     MONERO_LENGTHS,
     has_prefix,
-    legacy_cashaddr,
     placements,
     reading,
 )
-from feed.base32 import segwit_decode
-from feed.chains import Chain, Family
+from feed.base32 import cashaddr_decode, segwit_decode
+from feed.chains import CHAINS, Chain, Family
 from feed.encodings import (
     BITCOIN_ALPHABET,
     RIPPLE_ALPHABET,
     EncodingError,
     base58_bytes,
+    base58check_encode,
     base58check_payload,
     checksum_matches,
     eip55,
@@ -49,7 +53,7 @@ _BASE58CHECK = 0  # or segwit, where the text starts with the chain's segwit pre
 _SOLANA_KEY = 1
 _EVM_HEX = 2
 _XRP_CLASSIC = 3
-_BITCOIN_CASH = 4  # by its decoder, a legacy address once it reads as base58check
+_BITCOIN_CASH = 4  # by its decoder, a legacy address as base58check
 _MONERO = 5  # by its decoder, once its length is one a Monero address has
 _DECODED = 6  # by the chain's own decoder
 
@@ -73,8 +77,6 @@ class _Bytes(NamedTuple):
 
     domains: tuple[str, ...]  # keyed by the text
     checked: bool  # base58check; a Solana key has no checksum
-    # A Bitcoin Cash chain's step, placing a legacy address by its CashAddr form after them
-    cashaddr: _Step | None = None
 
 
 class _Plan(NamedTuple):
@@ -102,10 +104,7 @@ def screening_keys(text: str, domains: frozenset[str]) -> tuple[Placed, ...] | N
             size = len(raw)
             read = plan.by_bytes.get(size) or plan.by_bytes.get((size, raw[: size - 24]))
             if read is not None and (not read.checked or checksum_matches(raw)):
-                if read.cashaddr is None:
-                    return ((text, read.domains),)
-                key = legacy_cashaddr(read.cashaddr.chain, raw[:-4])
-                return (text, read.domains), (key, read.cashaddr.placed)
+                return ((text, read.domains),)
     return _read_by_steps(text, plan.steps)
 
 
@@ -136,8 +135,8 @@ def _read_by_steps(text: str, steps: tuple[_Step, ...]) -> tuple[Placed, ...] | 
             elif len(raw) == width + 24 and raw[:width] in versions:
                 if checked is None:
                     checked = checksum_matches(raw)
-                if checked:  # a legacy Bitcoin Cash address is keyed by its CashAddr form
-                    key = text if shape == _BASE58CHECK else legacy_cashaddr(chain, raw[:-4])
+                if checked:
+                    key = text
         elif shape == _EVM_HEX:
             key = _evm_key(text)
         elif shape == _XRP_CLASSIC:
@@ -176,18 +175,10 @@ def _by_bytes(steps: tuple[_Step, ...], first: str) -> dict[int | tuple[int, byt
                 readers.setdefault((step.width + 24, version), []).append(step)
         elif step.placed:
             return None
-    found = {key: _read_as(read, isinstance(key, tuple)) for key, read in readers.items()}
-    return {key: read for key, read in found.items() if read is not None}
-
-
-def _read_as(read: list[_Step], checked: bool) -> _Bytes | None:
-    """What bytes these steps read are read as; None where a Bitcoin Cash chain placing its
-    CashAddr form is not the last to place a reading (a lookup keeps no other order)."""
-    placing = [step for step in read if step.placed]
-    cashaddr = placing.pop() if placing and placing[-1].shape == _BITCOIN_CASH else None
-    if any(step.shape == _BITCOIN_CASH for step in placing):
-        return None
-    return _Bytes(tuple(domain for step in placing for domain in step.placed), checked, cashaddr)
+    return {
+        key: _Bytes(tuple(d for step in read for d in step.placed), checked=isinstance(key, tuple))
+        for key, read in readers.items()
+    }
 
 
 def _step(chain: Chain, placed: tuple[str, ...], first: str) -> _Step:
@@ -238,3 +229,21 @@ def _xrp_key(chain: Chain, text: str) -> str | None:
         return _decoded(chain, text)  # a destination tag, to be checked
     payload = base58check_payload(text, 21, RIPPLE_ALPHABET)
     return text if payload is not None and payload[0] == 0 else None
+
+
+_BITCOIN_CASH_DOMAINS = {c.domain: c for c in CHAINS if c.family is Family.BITCOIN_CASH}
+
+
+def legacy_aliases(domain: str, keys: Iterable[str]) -> dict[str, str]:
+    """On a Bitcoin Cash domain, each of `keys` (CashAddr addresses, as Address.key has them)
+    by the legacy text of the same address, which `screening_keys` keys a legacy reading by;
+    on any other domain, nothing."""
+    chain = _BITCOIN_CASH_DOMAINS.get(domain)
+    if chain is None:
+        return {}
+    legacy = {kind: version for version, kind in chain.versions.items()}
+    aliases = {}
+    for key in keys:
+        version, hash160 = cashaddr_decode(chain.hrp, key.partition(":")[2])
+        aliases[base58check_encode(legacy[CASHADDR_KINDS[version]] + hash160)] = key
+    return aliases

@@ -8,7 +8,7 @@ from functools import lru_cache, partial
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from feed.addresses import Address, parse_address
-from feed.keys import Key, screening_keys
+from feed.keys import Key, legacy_aliases, screening_keys
 from feed.taxii import format_timestamp, now_micros
 
 
@@ -40,12 +40,14 @@ class _HeldKeys(Generic[_Index]):
     def __init__(self, index: _Index) -> None:
         self._index = index
         self._size = sum(map(len, index.values()))
-        self._held_anywhere = _KeyFilter.over(index, self._size)
+        # Bitcoin Cash keys by their legacy texts, as a legacy reading is keyed
+        aliases = {d: held for d, keys in index.items() if (held := legacy_aliases(d, keys))}
+        self._held_anywhere = _KeyFilter.over([*index.values(), *aliases.values()])
         # Payments' addresses recur: a text seen lately is answered by one lookup, not by its
         # readings' lookups in dicts of a million keys. Bound to the index, not to self, so
         # that a screener replaced by a newer one is freed at once, with no cycle to collect.
         self._held_by_text = lru_cache(maxsize=1 << 17)(
-            partial(_held_for, index, frozenset(index), self._held_anywhere)
+            partial(_held_for, index, aliases, frozenset(index), self._held_anywhere)
         )
 
     def __len__(self) -> int:
@@ -139,10 +141,10 @@ class _KeyFilter(NamedTuple):
     mask: int  # of a byte's index
 
     @classmethod
-    def over(cls, index: Mapping[str, Collection[str]], held: int) -> "_KeyFilter":
-        size = max(1 << 13, 1 << (16 * held).bit_length())
+    def over(cls, held: Sequence[Collection[str]]) -> "_KeyFilter":
+        size = max(1 << 13, 1 << (16 * sum(map(len, held))).bit_length())
         bits, mask = bytearray(size >> 3), (size >> 3) - 1
-        for keys in index.values():
+        for keys in held:
             for key in keys:
                 slot = hash(key)  # a str's hash is kept on it: asked again, it is not computed
                 bits[slot >> 3 & mask] |= 1 << (slot & 7)
@@ -151,12 +153,13 @@ class _KeyFilter(NamedTuple):
 
 def _held_for(
     index: Mapping[str, Collection[str]],
+    aliases: Mapping[str, Mapping[str, str]],
     domains: frozenset[str],
     held_anywhere: _KeyFilter,
     text: str,
 ) -> tuple[Key, ...]:
-    """The keys held of the readings of `text`. Only chains the index holds keys on can
-    match: `text` is not read as others."""
+    """The keys held of the readings of `text`, a legacy Bitcoin Cash text's by its CashAddr
+    key. Only chains the index holds keys on can match: `text` is not read as others."""
     readings = screening_keys(text, domains)
     if readings is None:
         parse_address(text)  # raises, saying why
@@ -171,6 +174,8 @@ def _held_for(
         for domain in placed:
             if key in index[domain]:  # `domains` are the index's own
                 found.append((domain, key))
+            elif domain in aliases and key in aliases[domain]:  # a legacy Bitcoin Cash text
+                found.append((domain, aliases[domain][key]))
     return tuple(found)
 
 

@@ -136,6 +136,30 @@ def test_an_address_flagged_on_a_chain_that_shares_its_form_is_found_by_its_text
 
 
 @SCREENERS
+def test_a_bitcoin_cash_address_is_found_by_its_legacy_text_and_its_cashaddr(
+    screener_of: ScreenerOf,
+) -> None:
+    # The CashAddr specification's examples: a key hash and a script hash, legacy and CashAddr.
+    pairs = (("1BpEi6DfDAUFd7GtittLSdBeYJvcoaVggu",
+              "bitcoincash:qpm2qsznhks23z7629mms6s4cwef74vcwvy22gdx6a"),
+             ("3CWFddi6m4ndiGyKqzYvsFYagqDLPVMTzC",
+              "bitcoincash:ppm2qsznhks23z7629mms6s4cwef74vcwvn0h829pq"))  # fmt: skip
+    rows: Rows = []
+    for legacy, cashaddr in pairs:
+        address = parse_address(cashaddr)
+        match = Match("f", "c", None, None, "sanctions", 100, f"indicator--{legacy}", "v",
+                      address.chain.caip2, cashaddr, None)  # fmt: skip
+        rows.append((address.domain, address.key, match))
+    screener = screener_of(rows)
+    assert len(screener) == len(pairs)
+    for (legacy, cashaddr), (_, _, match) in zip(pairs, rows, strict=True):
+        for text in (legacy, cashaddr, cashaddr.upper(), cashaddr.partition(":")[2]):
+            assert screener.screen(text) == [match], text
+        assert screener.screen(legacy, "BCH") == [match]
+        assert screener.screen(legacy, "BTC") == []
+
+
+@SCREENERS
 def test_a_screener_of_thousands_finds_each_canonical_or_by_its_text_and_nothing_else(
     screener_of: ScreenerOf,
 ) -> None:
