@@ -89,10 +89,9 @@ def record_served(
         "now": now,
         "served": through or 0,
     }
-    if event is None:
-        session.execute(_served_statement(dialect), parameters)
-    elif dialect == "postgresql":
+    if event is not None and dialect == "postgresql":
         session.execute(_served_and_event_statement(), {**event, **parameters})
-    else:
-        session.execute(_served_statement(dialect), parameters)
-        session.execute(audit.INSERT_EVENT, event)
+        return
+    session.execute(_served_statement(dialect), parameters)
+    if event is not None:
+        audit.record(session, event)
