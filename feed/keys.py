@@ -69,6 +69,7 @@ class _Step(NamedTuple):
     versions: Mapping[bytes, str] = {}  # base58check version bytes
     width: int = 0  # of the version bytes
     segwit: str = ""  # the segwit prefix and separator, if the first character may start it
+    lengths: frozenset[int] = frozenset()  # of a text a Solana key's 32 bytes may spell
 
 
 class _Bytes(NamedTuple):
@@ -88,7 +89,10 @@ class _Plan(NamedTuple):
     # to what such bytes are read as. A text with no entry, with the prefix of a segwit step,
     # or whose checksum fails, goes through the steps.
     by_bytes: Mapping[int | tuple[int, bytes], _Bytes] | None
-    segwit: tuple[str, ...]
+    # By each segwit prefix a step has, the steps that may read a text starting with it: a
+    # segwit text skips the chains whose prefixes it cannot have (a quarter of a `bc1` text's
+    # time went to them), and one the prefix shows is not asked again.
+    segwit: Mapping[str, tuple[_Step, ...]]
 
 
 def screening_keys(text: str, domains: frozenset[str]) -> tuple[Placed, ...] | None:
@@ -97,8 +101,13 @@ def screening_keys(text: str, domains: frozenset[str]) -> tuple[Placed, ...] | N
     all. Once one chain reads it, chains placing nothing in `domains` are not read."""
     text = text.strip()
     plan = _plan(text[:1], domains)
+    if plan.segwit:
+        lower = text.lower()
+        for prefix, steps in plan.segwit.items():
+            if lower.startswith(prefix):
+                return _read_by_steps(text, steps)
     # Few steps in Python: a text of this shape is read once, not once per chain.
-    if plan.by_bytes is not None and not (plan.segwit and text.lower().startswith(plan.segwit)):
+    if plan.by_bytes is not None:
         raw = base58_bytes(text, BITCOIN_ALPHABET)
         if raw is not None:
             size = len(raw)
@@ -114,7 +123,7 @@ def _read_by_steps(text: str, steps: tuple[_Step, ...]) -> tuple[Placed, ...] | 
     raw: bytes | None = None  # the text's bytes in the Bitcoin alphabet, decoded once
     decoded = False
     checked: bool | None = None  # whether their last 4 bytes are their checksum, once asked
-    for chain, placed, prefix_shown, shape, versions, width, segwit in steps:
+    for chain, placed, prefix_shown, shape, versions, width, segwit, lengths in steps:
         if valid and not placed:
             continue
         if not prefix_shown and not has_prefix(chain, text):
@@ -126,6 +135,8 @@ def _read_by_steps(text: str, steps: tuple[_Step, ...]) -> tuple[Placed, ...] | 
         elif shape <= _SOLANA_KEY or (
             shape == _BITCOIN_CASH and ":" not in text and text[:1] not in "qpQP"  # legacy
         ):  # base58check, a legacy Bitcoin Cash address too, or a Solana key: bytes decoded once
+            if shape == _SOLANA_KEY and len(text) not in lengths:
+                continue  # too short or too long for 32 bytes: not decoded
             if not decoded:
                 raw, decoded = base58_bytes(text, BITCOIN_ALPHABET), True
             if raw is None:
@@ -159,8 +170,21 @@ def _plan(first: str, domains: frozenset[str]) -> _Plan:
         _step(chain, tuple(c.domain for c in placed), first)
         for chain, placed in placements(first, domains)
     )
-    segwit = tuple(step.segwit for step in steps if step.segwit)
+    segwit = {step.segwit: _after_segwit(steps, step.segwit) for step in steps if step.segwit}
     return _Plan(steps, _by_bytes(steps, first), segwit)
+
+
+def _after_segwit(steps: tuple[_Step, ...], segwit: str) -> tuple[_Step, ...]:
+    """The steps that may read a text starting with `segwit` in any case: those of chains
+    with no prefix or one that may start such a text, a prefix the text has marked shown."""
+    kept = []
+    for step in steps:
+        prefixes = [prefix.lower() for prefix in step.chain.prefixes]
+        if prefixes and not any(p.startswith(segwit) or segwit.startswith(p) for p in prefixes):
+            continue
+        shown = step.prefix_shown or segwit.startswith(step.chain.caseless_prefixes)
+        kept.append(step._replace(prefix_shown=shown))
+    return tuple(kept)
 
 
 def _by_bytes(steps: tuple[_Step, ...], first: str) -> dict[int | tuple[int, bytes], _Bytes] | None:
@@ -192,13 +216,20 @@ def _step(chain: Chain, placed: tuple[str, ...], first: str) -> _Step:
         return _Step(chain, placed, shown, _BASE58CHECK, _TRON_VERSIONS, 1)
     if chain.family is Family.BITCOIN_CASH:
         return _Step(chain, placed, shown, _BITCOIN_CASH, chain.versions, chain.version_width)
+    if chain.family is Family.SOLANA:
+        return _Step(chain, placed, shown, _SOLANA_KEY, lengths=_solana_lengths(first))
     shape = {
-        Family.SOLANA: _SOLANA_KEY,
         Family.EVM: _EVM_HEX,
         Family.XRPL: _XRP_CLASSIC,
         Family.MONERO: _MONERO,
     }.get(chain.family, _DECODED)
     return _Step(chain, placed, shown, shape)
+
+
+def _solana_lengths(first: str) -> frozenset[int]:
+    """Lengths of a base58 text starting with `first` that may spell 32 bytes: a leading "1"
+    is a zero byte; with none, 32 bytes of which the first is not zero take 43 or 44 digits."""
+    return frozenset(range(32, 45)) if first == BITCOIN_ALPHABET[0] else frozenset((43, 44))
 
 
 def _decoded(chain: Chain, text: str) -> str | None:

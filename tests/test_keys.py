@@ -4,14 +4,24 @@ EVM hex in any case, segwit under every chain's prefix), in any set of screening
 
 import csv
 
+import base58
 import bech32
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from feed.addresses import readings_in
-from feed.chains import CHAINS, Family
+from feed.chains import CHAINS, Chain, Family
 from feed.encodings import BITCOIN_ALPHABET, RIPPLE_ALPHABET, base58check_encode, eip55
-from feed.keys import Placed, _by_bytes, _plan, _read_by_steps, _step, screening_keys
+from feed.keys import (
+    Placed,
+    _after_segwit,
+    _by_bytes,
+    _plan,
+    _read_by_steps,
+    _solana_lengths,
+    _step,
+    screening_keys,
+)
 from tests.test_addresses import ALPHABETS, GOOD, OFAC_ROWS, RANSOMWARE
 
 DOMAINS = frozenset(chain.domain for chain in CHAINS)
@@ -88,6 +98,24 @@ def test_base58_bytes_are_looked_up_only_where_no_chain_reads_the_text_otherwise
         assert _plan(first, DOMAINS).by_bytes is None
     solana = frozenset(chain.domain for chain in CHAINS if chain.family is Family.SOLANA)
     assert _plan("q", solana).by_bytes  # no Bitcoin Cash held: its CashAddr need not be read
+
+
+@given(st.integers(0, 32), st.binary(min_size=32, max_size=32))
+def test_a_solana_key_is_never_skipped_for_its_length(zeros: int, key: bytes) -> None:
+    text = base58.b58encode(bytes(zeros) + key[zeros:]).decode()
+    assert len(text) in _solana_lengths(text[0])
+
+
+def test_a_segwit_text_is_read_only_by_chains_that_may_start_with_its_prefix() -> None:
+    (steps,) = (s for prefix, s in _plan("b", DOMAINS).segwit.items() if prefix == "bc1")
+    assert [step.chain.key for step in steps] == ["bitcoin", "solana"]  # not regtest nor BNB
+    assert all(step.prefix_shown for step in steps)
+    _agrees("BC1QAR0SRRR7XFKVY5L643LYDNW9RE59GTZZWF5MDQ")
+    # A chain whose prefix is longer than the segwit prefix may still read such a text.
+    longer = Chain("longer", "Longer", "x:longer", Family.BECH32, "x", ("bc1x",))
+    (kept,) = _after_segwit((_step(longer, (longer.domain,), "b"),), "bc1")
+    assert kept.chain is longer
+    assert not kept.prefix_shown
 
 
 def test_a_lookup_places_a_legacy_bitcoin_cash_reading_by_the_text_in_step_order() -> None:
