@@ -218,7 +218,13 @@ def _screening(
     found.update(screening.raw_lookups(mirror, texts))
     seconds, file_problem = screening.screen_file(mirror, texts, hits)
     found["file_rows"], found["file_seconds"] = args.screen_rows, seconds
-    found["problems"] = [p for p in (problem, file_problem) if p]
+    real_flagged, real_texts = screening.real_addresses()
+    real_mirror, listed = workdir / "real.db", workdir / "real.csv"
+    screening.build_mirror(real_mirror, indicators(real_flagged, sent[0]["created_by_ref"]))
+    real_hits = screening.write_real_texts(listed, real_flagged, real_texts)
+    figures, real_problem = screening.real_lookups(real_mirror, listed, real_hits)
+    found.update(figures, real_indicators=len(real_flagged))
+    found["problems"] = [p for p in (problem, file_problem, real_problem) if p]
     return found
 
 

@@ -261,6 +261,8 @@ def _screening(found: dict[str, Any] | None) -> list[str]:
          ">= 200,000", lambda v: v >= 200_000),
         ("raw, rows as they recur, /s", found.get("raw_stream_per_s"), ">= 200,000",
          lambda v: v >= 200_000),
+        (f"raw, real data, {found.get('real_distinct', 0):,} distinct, /s",
+         found.get("real_per_s"), ">= 200,000", lambda v: v >= 200_000),
         (f"feed screen, {rows:,} rows, s", found.get("file_seconds"), file_target,
          lambda v: v < 10 * rows / 1_000_000 if rows >= 1_000_000 else None),
         ("mirror process peak RSS, MB", found.get("mirror_peak_mb"), "< 500",
@@ -270,5 +272,10 @@ def _screening(found: dict[str, Any] | None) -> list[str]:
         digits = 1 if label.endswith(", s") else 0
         mark = "" if value is None else _mark(holds(value))
         lines.append(f"  {label:34}{_number(value, digits) + mark:>16}   target {target}")
+    if "real_indicators" in found:
+        lines.append(
+            "  real data: the OFAC list's and ransomware payments' addresses, against a mirror"
+            f" of the OFAC list's {found['real_indicators']:,}"
+        )
     lines.extend(f"  problem: {problem}" for problem in found.get("problems", []))
     return lines

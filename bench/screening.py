@@ -4,12 +4,15 @@ mirror's Python API, by canonical address and by raw text, and `feed screen` ove
 Raw screening and the mirror's memory are measured in fresh processes (`python -m
 bench.screening MODE MIRROR TEXTS`), so that no address starts in the parser's cache: over the
 distinct texts of the file (every one decoded), and over its rows in order, where addresses
-recur as they do in a stream of payments."""
+recur as they do in a stream of payments. The synthetic addresses are of test networks; the
+real data sets' addresses, mostly Bitcoin mainnet, are screened too, against a mirror of the
+OFAC list's."""
 
 import csv
 import gc
 import json
 import random
+import statistics
 import subprocess
 import sys
 import time
@@ -17,13 +20,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from feed.addresses import Address
-from feed.errors import counted
+from feed.addresses import Address, parse_address, readings_in
+from feed.errors import InvalidAddress, counted
 from feed.mirror import Mirror
 from feed.stix import stix_timestamp
 
 HIT_EXIT = 3  # `feed screen` exits 3 when a row is flagged
 FEED = "bench"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+OFAC_LISTINGS = DATA / "ofac-sdn-2025-11-19" / "derived_addresses_with_party.csv"
+RANSOMWARE_PAYMENTS = DATA / "ransomware-receipts-2024" / "addresses.csv"
+# A pass over the real texts takes milliseconds: the rate is the median of many, each by a
+# screener loaded anew, so that none starts with a text in its cache.
+REAL_PASSES = 21
 
 
 def build_mirror(path: Path, indicators: list[dict[str, Any]]) -> None:
@@ -81,6 +90,58 @@ def write_texts(path: Path, flagged: list[Address], unflagged: list[Address], ro
     return hits
 
 
+def real_addresses() -> tuple[list[Address], list[str]]:
+    """The OFAC list's addresses, each on the chain its ticker names (the few listings that
+    are no address of it, real dirt, left out); and the distinct texts of the list and of the
+    ransomware payments that are addresses of some chain."""
+    flagged: dict[tuple[str, str], Address] = {}
+    texts: list[str] = []
+    with OFAC_LISTINGS.open() as listings:
+        for listing in csv.DictReader(listings):
+            texts.append(listing["address"])
+            try:
+                address = parse_address(listing["address"], listing["asset"])
+            except InvalidAddress:
+                continue
+            flagged.setdefault((address.domain, address.key), address)
+    with RANSOMWARE_PAYMENTS.open() as payments:
+        texts += [payment["address"] for payment in csv.DictReader(payments)]
+    return list(flagged.values()), [t for t in dict.fromkeys(texts) if readings_in(t)]
+
+
+def write_real_texts(path: Path, flagged: list[Address], texts: list[str]) -> int:
+    """A CSV of the real texts; returns how many of them the reference reads as a flagged
+    address on a chain the mirror holds some address of."""
+    held = {(address.domain, address.key) for address in flagged}
+    domains = frozenset(domain for domain, _ in held)
+    with path.open("w", newline="") as output:
+        writer = csv.writer(output)
+        writer.writerow(["address"])
+        writer.writerows([text] for text in texts)
+    return sum(
+        1
+        for text in texts
+        if any((a.domain, a.key) in held for a in readings_in(text, domains) or ())
+    )
+
+
+def real_lookups(
+    mirror: Path, texts: Path, expected_hits: int
+) -> tuple[dict[str, Any], str | None]:
+    """The real texts' screening rate in a fresh process; and a problem, if the hits are not
+    the flagged ones."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.screening", "real", str(mirror), str(texts)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures: dict[str, Any] = json.loads(completed.stdout)
+    hits = figures.pop("real_hits")
+    problem = None if hits == expected_hits else f"real: {hits} hits, expected {expected_hits}"
+    return figures, problem
+
+
 def raw_lookups(mirror: Path, texts: Path) -> dict[str, Any]:
     """Raw screening rates, distinct and as a stream, each in a fresh process, and the peak
     memory of a process once it has loaded the mirror's screener."""
@@ -117,12 +178,32 @@ def _peak_megabytes() -> float:
     return int(peak.split()[1]) / 1024
 
 
+def _real_passes(mirror: Path, texts: list[str]) -> dict[str, Any]:
+    seconds = []
+    hits = 0
+    for _ in range(REAL_PASSES):
+        with Mirror(mirror) as opened:
+            screener = opened.screener()
+        gc.collect()
+        started = time.perf_counter()
+        hits = sum(1 for text in texts if screener.screen(text))
+        seconds.append(time.perf_counter() - started)
+    median = statistics.median(seconds)
+    return {"real_per_s": len(texts) / median, "real_distinct": len(texts), "real_hits": hits}
+
+
+def _texts(path: Path) -> list[str]:
+    with path.open() as source:
+        return [row["address"] for row in csv.DictReader(source)]
+
+
 def _fresh_process(mode: str, mirror: Path, texts: Path) -> dict[str, Any]:
+    if mode == "real":
+        return _real_passes(mirror, _texts(texts))
     with Mirror(mirror) as opened:
         screener = opened.screener()
     holding = _peak_megabytes()  # before the benchmark's own million rows are read in
-    with texts.open() as source:
-        rows = [row["address"] for row in csv.DictReader(source)]
+    rows = _texts(texts)
     screened = list(dict.fromkeys(rows)) if mode == "distinct" else rows
     # What loading the mirror and the file left is collected now, not in the timed loop: its
     # first passes over those objects took a seventh of the distinct texts' time.

@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 import pytest
 
+from bench import screening
+from bench.dataset import indicators
 from bench.reads import (
     Read,
     check_read,
@@ -31,6 +33,7 @@ from bench.report import table
 from bench.servers import Endpoint
 from bench.workload import Figures, Http
 from feed.envelope import page
+from tests.test_publisher import AUTHOR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,6 +68,25 @@ def test_the_benchmark_runs_and_finds_this_server_correct(tmp_path: Path) -> Non
     assert server["busy_by_processes"].keys() == {"1", "2"}
     assert all(0 < share <= 1 for share in server["busy_by_processes"].values())
     assert figures["screening"]["problems"] == []
+    assert figures["screening"]["real_distinct"] > 1000
+    assert figures["screening"]["real_per_s"] > 0
+
+
+def test_real_screening_counts_the_flagged_texts_and_names_a_wrong_count(tmp_path: Path) -> None:
+    flagged, texts = screening.real_addresses()
+    assert len(flagged) > 700
+    assert len(texts) > 1700  # the rest of the data sets' texts are no addresses
+    held = flagged[:2]
+    mirror, listed = tmp_path / "real.db", tmp_path / "real.csv"
+    screening.build_mirror(mirror, indicators(held, AUTHOR))
+    # The two flagged addresses as written, and three ransomware payments' the mirror lacks
+    written = [flagged[0].canonical, flagged[1].canonical, *texts[-3:]]
+    assert screening.write_real_texts(listed, held, written) == 2
+    figures, problem = screening.real_lookups(mirror, listed, 2)
+    assert problem is None
+    assert figures["real_distinct"] == 5
+    _, problem = screening.real_lookups(mirror, listed, 3)
+    assert problem == "real: 2 hits, expected 3"
 
 
 def test_the_read_check_names_what_is_missing_repeated_changed_or_out_of_order() -> None:
