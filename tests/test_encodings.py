@@ -1,6 +1,6 @@
 """The base58 and hex encodings: EIP-55's examples, Ethereum's Keccak, base58check and
-Monero's blocks, and the fast base58 codec against the reference it replaces, the base58
-package."""
+Monero's blocks, the fast base58 codec against the reference it replaces, the base58 package,
+and base58check in Rust, which screening reads, against that codec and the checksum."""
 
 import base58
 import pytest
@@ -13,8 +13,10 @@ from feed.encodings import (
     EncodingError,
     Problem,
     base58_bytes,
+    base58check_bitcoin,
     base58check_decode,
     base58check_encode,
+    checksum_matches,
     eip55,
     keccak256,
     monero_base58_decode,
@@ -99,3 +101,27 @@ def test_base58_decoding_refuses_what_big_number_parsers_skip_or_read_as_a_sign(
 
 def test_base58_decoding_refuses_a_lone_surrogate() -> None:
     assert base58_bytes("1\ud800", BITCOIN_ALPHABET) is None
+
+
+def _checked_payload(text: str) -> bytes | None:
+    """The reference for base58check_bitcoin: our decoder, then the checksum."""
+    raw = base58_bytes(text, BITCOIN_ALPHABET)
+    return raw[:-4] if raw is not None and len(raw) >= 4 and checksum_matches(raw) else None
+
+
+@given(st.integers(0, 3), st.binary(max_size=40), st.data())
+def test_base58check_in_rust_agrees_with_our_decoder_and_checksum(
+    zeros: int, payload: bytes, data: st.DataObject
+) -> None:
+    text = base58check_encode(bytes(zeros) + payload)
+    assert base58check_bitcoin(text) == bytes(zeros) + payload == _checked_payload(text)
+    # Damaged: a character replaced by any (a lone surrogate too), or cut short.
+    position = data.draw(st.integers(0, len(text) - 1))
+    other = data.draw(st.one_of(st.sampled_from(BITCOIN_ALPHABET), st.characters()))
+    for damaged in (text[:position] + other + text[position + 1 :], text[:position]):
+        assert base58check_bitcoin(damaged) == _checked_payload(damaged), damaged
+
+
+@pytest.mark.parametrize("text", ["", "1", " 1A2b", "1A2b\n", "1\ud800", "0OIl", "é"])
+def test_base58check_in_rust_refuses_what_is_no_base58(text: str) -> None:
+    assert base58check_bitcoin(text) is None

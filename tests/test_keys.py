@@ -98,6 +98,10 @@ def test_base58_bytes_are_looked_up_only_where_no_chain_reads_the_text_otherwise
         assert _plan(first, DOMAINS).by_bytes is None
     solana = frozenset(chain.domain for chain in CHAINS if chain.family is Family.SOLANA)
     assert _plan("q", solana).by_bytes  # no Bitcoin Cash held: its CashAddr need not be read
+    keys = [text for chain, text, _, _ in GOOD if chain == "solana"]
+    for text in (*keys, "1" * 32, "1111111111111111111111111111111S"):  # by their bytes alone
+        assert _plan(text[0], solana).by_bytes
+        _agrees(text, solana)
 
 
 @given(st.integers(0, 32), st.binary(min_size=32, max_size=32))
@@ -126,7 +130,7 @@ def test_a_lookup_places_a_legacy_bitcoin_cash_reading_by_the_text_in_step_order
     )
     for steps in ((bitcoin, cash), (cash, bitcoin)):
         read = (_by_bytes(steps, "1") or {})[25, b"\x00"]
-        assert read == ((steps[0].placed[0], steps[1].placed[0]), True)
+        assert read == (steps[0].placed[0], steps[1].placed[0])
 
 
 def test_an_xrp_destination_tag_is_read_by_the_reference() -> None:
