@@ -182,7 +182,10 @@ def _held_for(
 def _valid(found: Sequence[Match], now: str | None) -> list[Match]:
     """The matches still valid at `now`. The clock is read only for a match that may have
     expired: nearly every address matches nothing, and many indicators never expire."""
-    if all(m.valid_until is None for m in found):
+    for match in found:  # a loop, not all() over a generator: a third of the time
+        if match.valid_until is not None:
+            break
+    else:
         return list(found)
     now = now or format_timestamp(now_micros())
     return [m for m in found if m.valid_until is None or m.valid_until > now]
