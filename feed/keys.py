@@ -225,10 +225,15 @@ def _step(chain: Chain, placed: tuple[str, ...], first: str) -> _Step:
     return _Step(chain, placed, shown, shape)
 
 
+# Lengths of a base58 text that may spell 32 bytes: a leading "1" is a zero byte; with none,
+# 32 bytes of which the first is not zero take 43 or 44 digits.
+_SOLANA_LENGTHS_FROM_ZERO = frozenset(range(32, 45))
+_SOLANA_LENGTHS = frozenset((43, 44))
+
+
 def _solana_lengths(first: str) -> frozenset[int]:
-    """Lengths of a base58 text starting with `first` that may spell 32 bytes: a leading "1"
-    is a zero byte; with none, 32 bytes of which the first is not zero take 43 or 44 digits."""
-    return frozenset(range(32, 45)) if first == BITCOIN_ALPHABET[0] else frozenset((43, 44))
+    """The lengths of a text starting with `first` that a Solana key may have."""
+    return _SOLANA_LENGTHS_FROM_ZERO if first == BITCOIN_ALPHABET[0] else _SOLANA_LENGTHS
 
 
 def _decoded(chain: Chain, text: str) -> str | None:
