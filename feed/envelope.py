@@ -198,20 +198,20 @@ class _Scanner:
         return items
 
 
-def page(items: Sequence[str], *, key: str, more: bool, next_token: str | None) -> bytes:
-    """A page as JSON bytes, items (JSON texts) spliced in as stored and encoded once. An
-    empty page is `{"more": false}` with no list, since TAXII forbids empty lists."""
+def page(items: Sequence[bytes], *, key: str, more: bool, next_token: str | None) -> bytes:
+    """A page as JSON bytes, items (JSON, UTF-8) spliced in as stored. An empty page is
+    `{"more": false}` with no list, since TAXII forbids empty lists."""
     if more and next_token:
         head = f'{{"more":true,"next":"{next_token}"'
     else:
         head = '{"more":' + ("true" if more else "false")
     if not items:
         return (head + "}").encode()
-    # One join and one encode of the megabyte, not a copy per concatenation.
+    # One join of the megabyte, not a copy per concatenation.
     parts = list(items)
-    parts[0] = f'{head},"{key}":[{parts[0]}'
-    parts[-1] += "]}"
-    return ",".join(parts).encode()
+    parts[0] = f'{head},"{key}":['.encode() + parts[0]
+    parts[-1] += b"]}"
+    return b",".join(parts)
 
 
 def envelopes(

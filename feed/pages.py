@@ -5,14 +5,27 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any, TypeAlias
 
-from sqlalchemy import ColumnElement, Select, String, bindparam, func, null, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    LargeBinary,
+    Select,
+    String,
+    bindparam,
+    cast,
+    func,
+    null,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from feed.tables import OBJECTS, in_collection
 from feed.taxii import Filters, Page, VersionSelector
 
-# A page row: the driver's tuple of its columns, read by position (see `read_page`).
+# A page row: the driver's tuple of its columns, read by position (see `read_page`); its body
+# by `stored_json`.
 PageRow: TypeAlias = tuple[Any, ...]
 DATE_ADDED, OBJECT_ID, VERSION, SPEC_VERSION, BODY = range(5)
 _PAGE_COLUMNS = (
@@ -21,6 +34,14 @@ _PAGE_COLUMNS = (
     OBJECTS.c.version,
     OBJECTS.c.spec_version,
     OBJECTS.c.body,
+)
+# SQLite hands a body over as its bytes, which a page splices as they are. Read as text, each
+# was decoded into a str and the page encoded back: 7.5% of the instructions of serving a page
+# of 1,000 in process. PostgreSQL's driver decodes text in C; cast there, bodies would travel
+# as hex.
+_BYTES_PAGE_COLUMNS = (
+    *_PAGE_COLUMNS[:BODY],
+    cast(OBJECTS.c.body, LargeBinary).label(OBJECTS.c.body.name),
 )
 # What each endpoint renders from a row. The columns a page does not read come back as NULL,
 # so that positions stay the same: a manifest reads no bodies (nine tenths of a row's bytes),
@@ -116,13 +137,13 @@ def matching(
 
 @cache
 def _page_query(
-    where: tuple[ColumnElement[bool], ...], after: bool, columns: frozenset[int]
+    where: tuple[ColumnElement[bool], ...], after: bool, columns: frozenset[int], dialect: str
 ) -> Select[Any]:
     if after:
         where = (*where, OBJECTS.c.date_added > bindparam("after"))
     read = (
         column if at in columns or at == DATE_ADDED else null().label(column.name)
-        for at, column in enumerate(_PAGE_COLUMNS)
+        for at, column in enumerate(_BYTES_PAGE_COLUMNS if dialect == "sqlite" else _PAGE_COLUMNS)
     )
     return select(*read).where(*where).order_by(OBJECTS.c.date_added).limit(bindparam("limit"))
 
@@ -141,14 +162,21 @@ def read_page(
     position; those not in `columns` are None (date_added is always read: cursors need it)."""
     where, parameters = matching(collection_id, filters, object_id)
     after = page.after.date_added if page.after is not None else None
-    query = _page_query(where, after is not None, columns)
+    connection = session.connection()
+    query = _page_query(where, after is not None, columns, connection.dialect.name)
     parameters.update(after=after, limit=page.limit + 1)
-    result = session.connection().execute(query, parameters)
+    result = connection.execute(query, parameters)
     # The driver's tuples as they come: a SQLAlchemy Row made of each cost a page of a
     # thousand objects a sixth of its read, 0.35 of 2.2 ms over PostgreSQL.
     rows: Sequence[PageRow] = result.cursor.fetchall()
     result.close()
     return rows[: page.limit], len(rows) > page.limit
+
+
+def stored_json(row: PageRow) -> bytes:
+    """A row's body, the object's JSON as it was received (UTF-8)."""
+    body: bytes | str = row[BODY]
+    return body if isinstance(body, bytes) else body.encode()
 
 
 def object_exists(session: Session, collection_id: str, object_id: str) -> bool:

@@ -104,7 +104,7 @@ def test_the_read_check_names_what_is_missing_repeated_changed_or_out_of_order()
 
 
 def test_a_reader_follows_pages_from_their_head_or_else_from_the_whole_page() -> None:
-    objects = ['{"type":"indicator","more":false,"next":"inside"}']
+    objects = [b'{"type":"indicator","more":false,"next":"inside"}']
     assert following(page(objects, key="objects", more=True, next_token="abc")) == (True, "abc")
     assert following(page(objects, key="objects", more=False, next_token=None)) == (False, None)
     assert following(page([], key="objects", more=False, next_token=None)) == (False, None)

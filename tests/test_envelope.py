@@ -112,11 +112,20 @@ def test_not_an_envelope(raw: bytes) -> None:
 
 def test_pages() -> None:
     assert page([], key="objects", more=False, next_token=None) == b'{"more":false}'
-    assert json.loads(page(['{"a":1}'], key="objects", more=True, next_token="t")) == {
+    assert json.loads(page([b'{"a":1}'], key="objects", more=True, next_token="t")) == {
         "more": True,
         "next": "t",
         "objects": [{"a": 1}],
     }
+
+
+def test_a_page_splices_its_items_byte_for_byte() -> None:
+    items = [b'{"a": 1}', '{"b":"Z\u00fcrich \u00fc"}'.encode(), b'{"c":[]}']
+    spliced = page(items, key="versions", more=False, next_token=None)
+    assert spliced == b'{"more":false,"versions":[' + b",".join(items) + b"]}"
+    assert page(items[:1], key="objects", more=True, next_token=None) == (
+        b'{"more":true,"objects":[{"a": 1}]}'
+    )
 
 
 def test_envelopes_fit_the_limit() -> None:

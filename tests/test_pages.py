@@ -18,6 +18,7 @@ from feed.pages import (
     VERSION,
     VERSION_COLUMNS,
     read_page,
+    stored_json,
 )
 from feed.store import Store
 from feed.tables import OBJECTS
@@ -77,7 +78,7 @@ def test_a_page_row_holds_each_column_at_the_position_named_for_it(
         candidate.version,
         "2.1",
     )
-    assert orjson.loads(row[BODY]) == value
+    assert orjson.loads(stored_json(row)) == value
 
 
 @pytest.mark.parametrize("columns", [OBJECT_COLUMNS, VERSION_COLUMNS, MANIFEST_COLUMNS])
@@ -110,4 +111,6 @@ def test_a_body_comes_back_as_the_bytes_it_was_received_as(store: Store, world: 
     with store.reading() as session:
         filters = Filters(ids=(value["id"],))
         rows, _ = read_page(session, world.feed, filters, Page(limit=10, after=None))
-    assert [row[BODY].encode() for row in rows] == [raw]
+    assert [stored_json(row) for row in rows] == [raw]
+    if store.engine.dialect.name == "sqlite":  # handed over undecoded, for pages to splice
+        assert isinstance(rows[0][BODY], bytes)

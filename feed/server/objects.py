@@ -18,7 +18,6 @@ from feed.config import Settings
 from feed.envelope import Item, parse_envelope
 from feed.errors import InvalidObject, NotFound, PayloadTooLarge, counted
 from feed.pages import (
-    BODY,
     DATE_ADDED,
     MANIFEST_COLUMNS,
     OBJECT_COLUMNS,
@@ -29,6 +28,7 @@ from feed.pages import (
     PageRow,
     object_exists,
     read_page,
+    stored_json,
 )
 from feed.server.deps import (
     CursorKey,
@@ -98,11 +98,6 @@ def _filters_and_page(
     return filters, page, scope
 
 
-def _body(row: PageRow) -> str:
-    body: str = row[BODY]
-    return body
-
-
 def _date_added(row: PageRow) -> int:
     date_added: int = row[DATE_ADDED]
     return date_added
@@ -139,7 +134,7 @@ def get_objects(
         rows,
         more=more,
         key="objects",
-        render=_body,
+        render=stored_json,
         date_added=_date_added,
         cursor_key=cursor_key,
         scope=scope,
@@ -266,7 +261,7 @@ def get_object(
         rows,
         more=more,
         key="objects",
-        render=_body,
+        render=stored_json,
         date_added=_date_added,
         cursor_key=cursor_key,
         scope=scope,
@@ -336,14 +331,14 @@ def get_versions(
         rows,
         more=more,
         key="versions",
-        render=lambda row: orjson.dumps(row[VERSION]).decode(),
+        render=lambda row: orjson.dumps(row[VERSION]),
         date_added=_date_added,
         cursor_key=cursor_key,
         scope=scope,
     )
 
 
-def _manifest_record(row: PageRow) -> str:
+def _manifest_record(row: PageRow) -> bytes:
     return orjson.dumps(
         {
             "id": row[OBJECT_ID],
@@ -351,7 +346,7 @@ def _manifest_record(row: PageRow) -> str:
             "version": row[VERSION],
             "media_type": STIX_MEDIA_TYPE.replace("2.1", row[SPEC_VERSION]),
         }
-    ).decode()
+    )
 
 
 @router.get(

@@ -36,7 +36,7 @@ def paged(
     *,
     more: bool,
     key: str,
-    render: Callable[[Item], str],
+    render: Callable[[Item], bytes],
     date_added: Callable[[Item], int],
     cursor_key: bytes,
     scope: bytes,
